@@ -1,0 +1,32 @@
+# audlink — the two commands of the README: `make test` and `make demo`.
+# Each target installs what it needs when missing and is safe to run again.
+
+CARGO ?= cargo
+WASM_TARGET := wasm32-unknown-unknown
+
+.PHONY: test demo setup fmt-check lint unit
+
+## Everything CI checks: formatting, clippy (native and wasm32), all tests.
+test: setup fmt-check lint unit
+
+## Installs the toolchain pieces the checks need (idempotent).
+setup:
+	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
+	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+	@rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+lint:
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy -p audlink-core --target $(WASM_TARGET) --locked -- -D warnings
+
+unit:
+	$(CARGO) test --workspace --locked
+
+## The end-to-end demo lands with the `audlink` command (issue #7); until then it says so.
+demo:
+	@echo "make demo: not available yet — the audlink command and its demo land with issue #7."
+	@echo "What works today: 'make test' (identifiers and normalization profiles in audlink-core)."
+	@exit 1

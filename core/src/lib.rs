@@ -1,0 +1,20 @@
+//! `audlink-core`: the pure logic of audlink.
+//!
+//! Everything that decides what an identifier *is* lives here, so that the native host, the
+//! wasmtime guest and the browser build give byte-identical answers:
+//!
+//! - [`id`]: the identifier kinds the platforms exchange — [`VisitorId`] (38-digit ECID / MID /
+//!   AAM UUID, held as a `u128`), [`DeclaredId`] (DPUUID) and [`HashedId`] (a SHA-256 digest) —
+//!   with parsers that reject bad values with an [`IdError`] carrying a stable reason code.
+//! - [`normalize`]: named, versioned [`Profile`]s (`adobe-v1`, `google-v1`, `uid2-v1`,
+//!   `meta-v1`) that turn raw emails and phone numbers into the exact normalized string and
+//!   SHA-256 digest a platform expects, or into a reason why they cannot.
+//!
+//! The crate does no I/O and reads no clock, environment or randomness: every input is bytes or
+//! plain values, every failure is a typed error. It builds for `wasm32-unknown-unknown`.
+
+pub mod id;
+pub mod normalize;
+
+pub use id::{DeclaredId, HashedId, IdError, IdKind, IdReason, VisitorId};
+pub use normalize::{CountryCode, DigestEncoding, Normalized, PhoneOptions, Profile};

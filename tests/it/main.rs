@@ -1,0 +1,3 @@
+//! The one integration test binary of the workspace; one module per concern.
+
+mod core_purity;
