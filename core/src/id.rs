@@ -8,6 +8,7 @@ mod declared;
 mod hashed;
 mod visitor;
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -116,7 +117,7 @@ pub struct IdError {
     /// Byte offset of the offending character in the input, where one is to blame.
     pub offset: Option<usize>,
     /// A short explanation for people (lower-case, no trailing period); never contains the value.
-    pub detail: &'static str,
+    pub detail: Cow<'static, str>,
 }
 
 impl IdError {
@@ -125,7 +126,7 @@ impl IdError {
             kind,
             reason,
             offset: None,
-            detail,
+            detail: Cow::Borrowed(detail),
         }
     }
 
@@ -139,7 +140,7 @@ impl IdError {
             kind,
             reason,
             offset: Some(offset),
-            detail,
+            detail: Cow::Borrowed(detail),
         }
     }
 
