@@ -16,6 +16,8 @@
 //! | [`csv`] | the RFC 4180 record splitter the CSV formats share |
 
 pub mod input;
+pub mod onboarding;
+pub mod outbound;
 pub mod problem;
 
 pub use problem::{BadRecord, FileError, FileReason, ReadOptions, RecordReason};

@@ -17,6 +17,45 @@ pub use declared::DeclaredId;
 pub use hashed::HashedId;
 pub use visitor::VisitorId;
 
+/// Which identifier kind a file's user id field holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UserIdKind {
+    /// 38-digit visitor ids (Audience Manager UUIDs, ECIDs).
+    VisitorId,
+    /// Declared ids (DPUUIDs, device ids) of a data source.
+    #[default]
+    DeclaredId,
+}
+
+/// A validated user id of one of the two kinds a file can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum UserId<'a> {
+    /// A visitor id.
+    Visitor(VisitorId),
+    /// A declared id, borrowed from the input.
+    Declared(DeclaredId<'a>),
+}
+
+impl UserIdKind {
+    /// Validates `bytes` as a user id of this kind.
+    pub fn parse(self, bytes: &[u8]) -> Result<UserId<'_>, IdError> {
+        match self {
+            UserIdKind::VisitorId => VisitorId::parse(bytes).map(UserId::Visitor),
+            UserIdKind::DeclaredId => DeclaredId::parse(bytes).map(UserId::Declared),
+        }
+    }
+}
+
+impl fmt::Display for UserId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UserId::Visitor(id) => id.fmt(f),
+            UserId::Declared(id) => id.fmt(f),
+        }
+    }
+}
+
 /// The kind of value a parser expected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -16,6 +16,7 @@
 pub mod format;
 pub mod id;
 pub mod normalize;
+pub mod time;
 
-pub use id::{DeclaredId, HashedId, IdError, IdKind, IdReason, VisitorId};
+pub use id::{DeclaredId, HashedId, IdError, IdKind, IdReason, UserId, UserIdKind, VisitorId};
 pub use normalize::{CountryCode, DigestEncoding, Normalized, PhoneOptions, Profile};

@@ -193,7 +193,7 @@ pub struct FileError {
     pub reason: FileReason,
     /// The record that stopped a strict read.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub record: Option<BadRecord>,
+    pub record: Option<Box<BadRecord>>,
     /// Explanation for people: lower-case, no trailing period, no identifier values.
     pub detail: String,
 }
@@ -223,7 +223,7 @@ impl FileError {
             column: record.column,
             reason: FileReason::Strict,
             detail: format!("{} ({})", record.detail, record.reason),
-            record: Some(record),
+            record: Some(Box::new(record)),
         }
     }
 
