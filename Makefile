@@ -4,7 +4,7 @@
 CARGO ?= cargo
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: test demo setup fmt-check lint unit
+.PHONY: test demo setup fmt-check lint unit fuzz
 
 ## Everything CI checks: formatting, clippy (native and wasm32), all tests.
 test: setup fmt-check lint unit
@@ -24,6 +24,18 @@ lint:
 
 unit:
 	$(CARGO) test --workspace --locked
+
+## Fuzzes every reader for FUZZ_SECONDS each (not part of `make test`; needs nightly + cargo-fuzz,
+## installed here when missing). New inputs go to core/fuzz/corpus-work/ (not committed).
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS ?= onboarding outbound aep recipients links
+fuzz:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd core/fuzz && for t in $(FUZZ_TARGETS); do \
+	  mkdir -p corpus-work/$$t && \
+	  $(CARGO) +nightly fuzz run $$t corpus-work/$$t seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 || exit 1; \
+	done
 
 ## The end-to-end demo lands with the `audlink` command (issue #7); until then it says so.
 demo:

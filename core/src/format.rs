@@ -15,9 +15,13 @@
 //! | [`links`] | visitor links CSV `recipient_id,visitor_id[,last_seen]` |
 //! | [`csv`] | the RFC 4180 record splitter the CSV formats share |
 
+pub mod aep;
+pub mod csv;
 pub mod input;
+pub mod links;
 pub mod onboarding;
 pub mod outbound;
 pub mod problem;
+pub mod recipients;
 
 pub use problem::{BadRecord, FileError, FileReason, ReadOptions, RecordReason};

@@ -1,3 +1,4 @@
 //! The one integration test binary of the workspace; one module per concern.
 
 mod core_purity;
+mod fuzz_corpus;

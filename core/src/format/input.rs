@@ -28,7 +28,8 @@ pub fn decode<'a>(file: &str, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, FileErro
     if !is_gzip(bytes) {
         return Ok(Cow::Borrowed(bytes));
     }
-    let mut out = Vec::with_capacity(bytes.len().saturating_mul(4));
+    // A guess at the ratio, capped so a large input does not reserve gigabytes up front.
+    let mut out = Vec::with_capacity(bytes.len().saturating_mul(4).min(1 << 26));
     match MultiGzDecoder::new(bytes).read_to_end(&mut out) {
         Ok(_) => Ok(Cow::Owned(out)),
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(FileError::new(
