@@ -9,6 +9,11 @@
 //! - [`normalize`]: named, versioned [`Profile`]s (`adobe-v1`, `google-v1`, `uid2-v1`,
 //!   `meta-v1`) that turn raw emails and phone numbers into the exact normalized string and
 //!   SHA-256 digest a platform expects, or into a reason why they cannot.
+//! - [`format`](mod@format): readers and writers of the files the platforms exchange — Audience Manager
+//!   onboarding and outbound files, Experience Platform destination exports, recipients and
+//!   visitor links CSV — over bytes (gzip detected and undone here), reporting every bad record
+//!   with its line, column and reason.
+//! - [`time`]: calendar dates and UTC timestamps parsed from text; a time is always an input.
 //!
 //! The crate does no I/O and reads no clock, environment or randomness: every input is bytes or
 //! plain values, every failure is a typed error. It builds for `wasm32-unknown-unknown`.

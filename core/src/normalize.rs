@@ -2,7 +2,7 @@
 //!
 //! A [`Profile`] is a named, versioned set of rules; a name never changes meaning once released
 //! (a changed rule is a new version). Every profile shares the email validity rules of
-//! [`email`]: a value that fails them is rejected with `invalid_email`, never hashed as-is.
+//! `normalize/email.rs`: a value that fails them is rejected with `invalid_email`, never hashed as-is.
 //!
 //! | profile | email | phone | digest text |
 //! |---|---|---|---|
