@@ -30,10 +30,13 @@ pub(crate) fn onboarding(data: &[u8]) {
     }
     for kind in [UserIdKind::DeclaredId, UserIdKind::VisitorId] {
         let mut records = 0u64;
+        let mut invalid = 0u64;
         if let Ok(summary) = read("fuzz.sync", data, kind, ReadOptions::default(), |r| {
             records += 1;
             assert!(r.line >= 1);
+            invalid += u64::from(r.user.is_err());
         }) {
+            assert_eq!(summary.invalid_ids, invalid);
             let lines = line_count("fuzz.sync", data).expect("a read that succeeded decodes");
             assert_eq!(summary.records, records);
             assert_eq!(records + summary.blank_lines + summary.bad.len() as u64, lines, "every line accounted for");
@@ -50,12 +53,15 @@ pub(crate) fn outbound(data: &[u8]) {
     }
     for kind in [UserIdKind::DeclaredId, UserIdKind::VisitorId] {
         let mut records = 0u64;
+        let mut invalid = 0u64;
         if let Ok(summary) = read("fuzz.sync", data, kind, ReadOptions::default(), |r| {
             records += 1;
+            invalid += u64::from(r.user.is_err());
             for segment in r.segments().chain(r.removed()) {
                 assert!(!segment.is_empty() && !segment.contains(',') && !segment.contains(' '));
             }
         }) {
+            assert_eq!(summary.invalid_ids, invalid);
             let lines = line_count("fuzz.sync", data).expect("a read that succeeded decodes");
             assert_eq!(records + summary.blank_lines + summary.bad.len() as u64, lines, "every line accounted for");
         }

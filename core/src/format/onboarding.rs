@@ -170,32 +170,39 @@ pub enum Entry<'a> {
     },
 }
 
-/// One valid line of an onboarding file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One line of an onboarding file that splits into its fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OnboardingRecord<'r, 'a> {
     /// 1-based line number.
     pub line: u64,
-    /// The user id, validated as the kind the caller asked for.
-    pub user: UserId<'a>,
+    /// The user id, validated as the kind the caller asked for; an invalid id is a
+    /// [`RecordReason::BadId`] problem, and the entries are still read so a consumer can count
+    /// the invalid id for each of them.
+    pub user: Result<UserId<'a>, BadRecord>,
     /// The entries, in file order (possibly none).
     pub entries: &'r [Entry<'a>],
 }
 
-/// What a read saw besides the records it handed over.
+/// What a line-based read saw besides the records it handed over.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadSummary {
-    /// Valid records handed to the callback.
+    /// Records handed to the callback (those with an invalid user id included).
     pub records: u64,
+    /// Records whose user id is invalid.
+    pub invalid_ids: u64,
     /// Empty lines, skipped.
     pub blank_lines: u64,
-    /// Rejected lines, in file order.
+    /// Lines that could not be split into fields, in file order.
     pub bad: Vec<BadRecord>,
 }
 
-/// Reads an onboarding file (gzip or plain), handing each valid line to `on_record`.
+/// Reads an onboarding file (gzip or plain), handing each line that splits into fields to
+/// `on_record`.
 ///
-/// User ids are validated as `kind`. Bad lines are collected in the summary, or end the read
-/// with a [`FileReason::Strict`] error under `options.strict`.
+/// User ids are validated as `kind`; a line with an invalid id is still handed over (see
+/// [`OnboardingRecord::user`]) and counted in `invalid_ids`. Other bad lines are collected in
+/// the summary. Under `options.strict` the first problem of either kind ends the read with a
+/// [`FileReason::Strict`] error.
 pub fn read(
     file: &str,
     bytes: &[u8],
@@ -229,6 +236,10 @@ pub fn read(
             });
         match record {
             Ok(user) => {
+                if let Err(bad) = &user {
+                    summary.invalid_ids += 1;
+                    problems.check_strict(bad)?;
+                }
                 summary.records += 1;
                 on_record(&OnboardingRecord {
                     line: line.number,
@@ -262,7 +273,7 @@ fn parse_line<'a>(
     bytes: &'a [u8],
     kind: UserIdKind,
     entries: &mut Vec<Entry<'a>>,
-) -> Result<(UserId<'a>, &'a [u8]), BadRecord> {
+) -> Result<(Result<UserId<'a>, BadRecord>, &'a [u8]), BadRecord> {
     if bytes.len() > MAX_LINE_BYTES {
         return Err(BadRecord::new(
             number,
@@ -284,13 +295,13 @@ fn parse_line<'a>(
         };
         return Err(BadRecord::new(number, RecordReason::BadFields, detail));
     };
-    let parsed = kind
-        .parse(user)
-        .map_err(|e| BadRecord::bad_id(number, bytes, 0, e))?;
     let start = user.len() + 1;
     parse_entries(&text[start..], entries).map_err(|(offset, detail)| {
         BadRecord::new(number, RecordReason::BadEntry, detail).at_byte(bytes, start + offset)
     })?;
+    let parsed = kind
+        .parse(user)
+        .map_err(|e| BadRecord::bad_id(number, bytes, 0, e));
     Ok((parsed, user))
 }
 

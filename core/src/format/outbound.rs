@@ -208,13 +208,15 @@ fn parse_name(name: &str) -> Option<OutboundFileName> {
     Some(out)
 }
 
-/// One valid line of an outbound file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One line of an outbound file that splits into its fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundRecord<'a> {
     /// 1-based line number.
     pub line: u64,
-    /// The user id, validated as the file's kind.
-    pub user: UserId<'a>,
+    /// The user id, validated as the file's kind; an invalid id is a [`RecordReason::BadId`]
+    /// problem, and the line's segment lists are still read so a consumer can count the invalid
+    /// id for every segment on the line.
+    pub user: Result<UserId<'a>, BadRecord>,
     /// Comma-separated segment ids the user is in (possibly empty).
     segments: &'a str,
     /// Comma-separated segment ids the user left (possibly empty).
@@ -237,25 +239,19 @@ fn split_list(list: &str) -> impl Iterator<Item = &str> {
     list.split(',').filter(|s| !s.is_empty())
 }
 
-/// What a read saw besides the records it handed over.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReadSummary {
-    /// Valid records handed to the callback.
-    pub records: u64,
-    /// Empty lines, skipped.
-    pub blank_lines: u64,
-    /// Rejected lines, in file order.
-    pub bad: Vec<BadRecord>,
-}
+pub use super::onboarding::ReadSummary;
 
 fn is_separator(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
-/// Reads an outbound file (gzip or plain), handing each valid line to `on_record`.
+/// Reads an outbound file (gzip or plain), handing each line that splits into fields to
+/// `on_record`.
 ///
-/// User ids are validated as `kind` (see [`OutboundFileName::user_id_kind`]). Bad lines are
-/// collected in the summary, or end the read under `options.strict`. A file without lines is
+/// User ids are validated as `kind` (see [`OutboundFileName::user_id_kind`]); a line with an
+/// invalid id is still handed over (see [`OutboundRecord::user`]) and counted in
+/// `invalid_ids`. Lines that cannot be split are collected in the summary. Under
+/// `options.strict` the first problem of either kind ends the read. A file without lines is
 /// valid (an empty delivery).
 pub fn read(
     file: &str,
@@ -274,6 +270,10 @@ pub fn read(
         }
         match parse_line(line.number, line.bytes, kind) {
             Ok(record) => {
+                if let Err(bad) = &record.user {
+                    summary.invalid_ids += 1;
+                    problems.check_strict(bad)?;
+                }
                 summary.records += 1;
                 on_record(&record);
             }
@@ -315,11 +315,11 @@ fn parse_line(
         i = end;
     }
     let [(id_at, id), (segs_at, segs), (removed_at, removed)] = fields;
-    let user = kind
-        .parse(id)
-        .map_err(|e| BadRecord::bad_id(number, bytes, id_at, e))?;
     let segments = segment_list(number, bytes, segs_at, segs)?;
     let removed = segment_list(number, bytes, removed_at, removed)?;
+    let user = kind
+        .parse(id)
+        .map_err(|e| BadRecord::bad_id(number, bytes, id_at, e));
     Ok(OutboundRecord {
         line: number,
         user,

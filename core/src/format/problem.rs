@@ -265,6 +265,15 @@ impl<'f> Problems<'f> {
         }
     }
 
+    /// In strict mode, turns a problem the reader hands over anyway (an invalid id) into the
+    /// file's error.
+    pub(crate) fn check_strict(&self, record: &BadRecord) -> Result<(), FileError> {
+        if self.strict {
+            return Err(FileError::strict(self.file, record.clone()));
+        }
+        Ok(())
+    }
+
     /// Records a bad record; in strict mode, turns it into the file's error.
     pub(crate) fn push(&mut self, record: BadRecord) -> Result<(), FileError> {
         if self.strict {

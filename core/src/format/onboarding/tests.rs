@@ -10,6 +10,7 @@ use crate::id::{DeclaredId, IdReason, VisitorId};
 struct Owned {
     line: u64,
     user: String,
+    id_problem: Option<BadRecord>,
     entries: Vec<String>,
 }
 
@@ -22,12 +23,24 @@ fn show(entry: &Entry<'_>) -> String {
     }
 }
 
+/// The id as text, or `!<reason>` for an invalid one.
+fn user_text(user: &Result<UserId<'_>, BadRecord>) -> String {
+    match user {
+        Ok(id) => id.to_string(),
+        Err(bad) => format!(
+            "!{}",
+            bad.id_error.as_ref().map_or("?", |e| e.reason.code())
+        ),
+    }
+}
+
 fn read_all(bytes: &[u8], kind: UserIdKind) -> Result<(Vec<Owned>, ReadSummary), FileError> {
     let mut records = Vec::new();
     let summary = read("in.sync", bytes, kind, ReadOptions::default(), |r| {
         records.push(Owned {
             line: r.line,
-            user: r.user.to_string(),
+            user: user_text(&r.user),
+            id_problem: r.user.as_ref().err().cloned(),
             entries: r.entries.iter().map(show).collect(),
         })
     })?;
@@ -110,16 +123,28 @@ fn bad_lines_are_reported_and_reading_goes_on() {
     ]
     .concat();
     let (records, summary) = read_all(&text, UserIdKind::DeclaredId).unwrap();
+    // A line with an invalid id still splits: it is handed over with the id's problem.
     assert_eq!(
-        records.iter().map(|r| r.user.as_str()).collect::<Vec<_>>(),
-        ["ok", "ok2"]
+        records
+            .iter()
+            .map(|r| (r.line, r.user.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "ok"), (4, "!bad_char"), (13, "ok2")]
     );
+    assert_eq!(summary.invalid_ids, 1);
+    let colon = records[1].id_problem.as_ref().unwrap();
+    assert_eq!(colon.reason, RecordReason::BadId);
+    assert_eq!(
+        colon.id_error.as_ref().map(|e| (e.reason, e.offset)),
+        Some((IdReason::BadChar, Some(4)))
+    );
+    assert_eq!(colon.column, Some(5));
+    assert_eq!(records[1].entries, ["+1"]);
     assert_eq!(
         reasons(&summary),
         [
             (2, RecordReason::BadFields),
             (3, RecordReason::BadFields),
-            (4, RecordReason::BadId),
             (5, RecordReason::BadEntry),
             (6, RecordReason::BadEntry),
             (7, RecordReason::BadEntry),
@@ -130,16 +155,10 @@ fn bad_lines_are_reported_and_reading_goes_on() {
             (12, RecordReason::BadEntry),
         ]
     );
-    let colon = &summary.bad[2];
-    assert_eq!(
-        colon.id_error.as_ref().map(|e| (e.reason, e.offset)),
-        Some((IdReason::BadChar, Some(4)))
-    );
-    assert_eq!(colon.column, Some(5));
     // Columns point at the offending entry.
-    assert_eq!(summary.bad[3].column, Some(9));
-    assert_eq!(summary.bad[4].column, Some(11));
-    assert_eq!(summary.bad[8].column, Some(4));
+    assert_eq!(summary.bad[2].column, Some(9));
+    assert_eq!(summary.bad[3].column, Some(11));
+    assert_eq!(summary.bad[7].column, Some(4));
 }
 
 #[test]
@@ -152,21 +171,30 @@ fn visitor_id_files_validate_38_digits() {
         "1".repeat(39)
     );
     let (records, summary) = read_all(text.as_bytes(), UserIdKind::VisitorId).unwrap();
-    assert_eq!(records.len(), 1);
-    let got: Vec<_> = summary
-        .bad
+    assert!(summary.bad.is_empty());
+    assert_eq!(summary.invalid_ids, 3);
+    let got: Vec<_> = records
         .iter()
-        .map(|b| (b.line, b.id_error.as_ref().map(|e| e.reason)))
+        .map(|r| {
+            (
+                r.line,
+                r.id_problem
+                    .as_ref()
+                    .and_then(|b| b.id_error.as_ref())
+                    .map(|e| e.reason),
+            )
+        })
         .collect();
     assert_eq!(
         got,
         [
+            (1, None),
             (2, Some(IdReason::NotDigits)),
             (3, Some(IdReason::BadLength)),
             (4, Some(IdReason::BadLength))
         ]
     );
-    assert_eq!(summary.bad[0].column, Some(38));
+    assert_eq!(records[1].id_problem.as_ref().unwrap().column, Some(38));
 }
 
 #[test]
@@ -363,14 +391,19 @@ fn writer_is_canonical_and_refuses_what_it_cannot_write() {
 fn snapshot_of_a_mixed_file() {
     let text = "\u{feff}alice\td_sid=24, d_sid=26\r\nbob\tproduct = tablet\r\nbob d_sid=1\r\ncarol:x\td_sid=3\r\ndave\t7:0, 8:-1, 9:2\r\n";
     let mut out = String::new();
+    let name = "ftp_dpm_21_1486140844.sync";
     let summary = read(
-        "ftp_dpm_21_1486140844.sync",
+        name,
         text.as_bytes(),
         UserIdKind::DeclaredId,
         ReadOptions::default(),
         |r| {
             let entries: Vec<_> = r.entries.iter().map(show).collect();
-            writeln!(out, "line {}: {} -> {}", r.line, r.user, entries.join(" ")).unwrap();
+            match &r.user {
+                Ok(user) => writeln!(out, "line {}: {user} -> {}", r.line, entries.join(" ")),
+                Err(bad) => writeln!(out, "{} -> {}", bad.located(name), entries.join(" ")),
+            }
+            .unwrap();
         },
     )
     .unwrap();
