@@ -18,6 +18,7 @@
 //! The crate does no I/O and reads no clock, environment or randomness: every input is bytes or
 //! plain values, every failure is a typed error. It builds for `wasm32-unknown-unknown`.
 
+pub mod datasource;
 pub mod format;
 pub mod id;
 pub mod normalize;

@@ -33,7 +33,7 @@
 
 use std::fmt::{self, Write as _};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::csv::{CsvReader, Header, RecordRef, write_field};
 use super::input;
@@ -120,7 +120,7 @@ impl<'a> FromIterator<Option<&'a str>> for Strings {
 /// One recipient id, typed like the `id` column: an integer when canonical decimal, else text.
 ///
 /// Orders integers numerically, texts bytewise (and every integer before every text).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum RecipientKey {
     /// A canonical decimal i64.

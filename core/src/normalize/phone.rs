@@ -84,7 +84,7 @@ impl fmt::Display for CountryCode {
 }
 
 /// Options for phone normalization.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PhoneOptions {
     /// Country code put in front of national numbers; without one they are rejected with
