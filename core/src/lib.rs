@@ -19,8 +19,10 @@
 //! plain values, every failure is a typed error. It builds for `wasm32-unknown-unknown`.
 
 pub mod datasource;
+pub mod export;
 pub mod format;
 pub mod id;
+pub mod import;
 pub mod normalize;
 pub mod time;
 

@@ -179,6 +179,8 @@ pub struct OnboardingRecord<'r, 'a> {
     /// [`RecordReason::BadId`] problem, and the entries are still read so a consumer can count
     /// the invalid id for each of them.
     pub user: Result<UserId<'a>, BadRecord>,
+    /// The user id field as written.
+    pub raw_user: &'a [u8],
     /// The entries, in file order (possibly none).
     pub entries: &'r [Entry<'a>],
 }
@@ -232,10 +234,10 @@ pub fn read(
                         format!("user id already has {MAX_LINES_PER_USER} lines in this file"),
                     ));
                 }
-                Ok(user)
+                Ok((user, raw_user))
             });
         match record {
-            Ok(user) => {
+            Ok((user, raw_user)) => {
                 if let Err(bad) = &user {
                     summary.invalid_ids += 1;
                     problems.check_strict(bad)?;
@@ -244,6 +246,7 @@ pub fn read(
                 on_record(&OnboardingRecord {
                     line: line.number,
                     user,
+                    raw_user,
                     entries: &entries,
                 });
             }

@@ -217,6 +217,8 @@ pub struct OutboundRecord<'a> {
     /// problem, and the line's segment lists are still read so a consumer can count the invalid
     /// id for every segment on the line.
     pub user: Result<UserId<'a>, BadRecord>,
+    /// The user id field as written.
+    pub raw_user: &'a [u8],
     /// Comma-separated segment ids the user is in (possibly empty).
     segments: &'a str,
     /// Comma-separated segment ids the user left (possibly empty).
@@ -323,6 +325,7 @@ fn parse_line(
     Ok(OutboundRecord {
         line: number,
         user,
+        raw_user: id,
         segments,
         removed,
     })

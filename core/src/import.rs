@@ -1,0 +1,899 @@
+//! Import: shared audiences become recipient list memberships, and every identifier is
+//! accounted for.
+//!
+//! Input files (Audience Manager outbound, Experience Platform exports, audlink's own onboarding
+//! files, plain id lists) are grouped into deliveries (files whose names differ only in the split
+//! part), applied in timestamp order. Every (line, segment) pair of an add column is one *unit*
+//! and gets exactly one outcome: `matched`, or unmatched with a reason — `invalid_format`,
+//! `duplicate` (the identifier was already seen for that segment earlier in the command),
+//! `no_recipient`, `ambiguous`. A delivery older than the last one applied for a segment is
+//! refused for that segment; its units are counted as refused, not applied.
+//!
+//! `full` deliveries replace the lists of their segments (and of explicitly mapped segments);
+//! `iter` / incremental ones add and remove — within one delivery an add wins over a remove of
+//! the same recipient (another of its devices still qualifies). The result is, per list, the
+//! recipients to add and to remove relative to its current members: re-running an import is a
+//! no-op.
+
+mod index;
+mod report;
+
+use std::collections::BTreeMap;
+
+use hashbrown::HashMap;
+use rustc_hash::FxBuildHasher;
+use serde::{Deserialize, Serialize};
+
+use crate::datasource::{DataSource, Identifier, MatchKey};
+use crate::format::aep::{self, AepColumns, AepFileName, MembershipStatus};
+use crate::format::input::{self, Lines};
+use crate::format::links::VisitorLink;
+use crate::format::onboarding::{self, Entry, OnboardingFileName, OnboardingMode};
+use crate::format::outbound::{self, OutboundFileName, SyncMode};
+use crate::format::recipients::{ColumnData, RecipientKey, RecipientsTable};
+use crate::format::{BadRecord, FileError, ReadOptions};
+use crate::id::{IdError, UserId};
+
+use index::{Index, Link, Target};
+pub use report::{
+    ImportReport, LocatedProblem, Refused, SegmentReport, Totals, UnmatchedId, UnmatchedReason,
+};
+
+/// How one input file is to be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "format", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum AudienceFormat {
+    /// Audience Manager outbound file; `full`/`iter` comes from the name, else from `mode`,
+    /// else `iter`.
+    Outbound {
+        /// Sync mode when the name does not say.
+        #[serde(default)]
+        mode: Option<SyncMode>,
+    },
+    /// Experience Platform destination export (`realized`/`existing` add, `exited` removes).
+    Aep {
+        /// Identity and status columns.
+        columns: AepColumns,
+        /// A full export (replaces the list); default incremental.
+        #[serde(default)]
+        full: bool,
+    },
+    /// audlink's own onboarding file: trait id = segment; `.overwrite` is full, `.sync` iter.
+    Onboarding,
+    /// One identifier per line, all members of `segment` (full).
+    IdList {
+        /// The segment the ids belong to.
+        segment: String,
+    },
+}
+
+/// One input file.
+#[derive(Debug, Clone, Copy)]
+pub struct AudienceFile<'a> {
+    /// The file's name (its base name carries metadata for most formats).
+    pub name: &'a str,
+    /// Its bytes, gzip or plain.
+    pub bytes: &'a [u8],
+    /// How to read it.
+    pub format: &'a AudienceFormat,
+}
+
+/// Options of an import.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImportOptions {
+    /// Segment → list name; other segments go to `segment-<ID>`. A full delivery also replaces
+    /// the lists mapped here.
+    pub mappings: BTreeMap<String, String>,
+    /// List every unmatched identifier (file, line, segment, reason) in the report.
+    pub list_unmatched: bool,
+    /// Stop at the first bad record of any file.
+    pub strict: bool,
+}
+
+/// Everything an import needs.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportRequest<'a> {
+    /// The data source the files' identifiers belong to.
+    pub data_source: &'a DataSource,
+    /// Recipients (needed for declared-id sources; its bool `opted_out` column is counted).
+    pub recipients: Option<&'a RecipientsTable>,
+    /// Visitor links (for visitor-id sources).
+    pub links: &'a [VisitorLink],
+    /// The input files, in any order.
+    pub files: &'a [AudienceFile<'a>],
+    /// Options.
+    pub options: &'a ImportOptions,
+    /// Current members of lists the import may change.
+    pub current: &'a BTreeMap<String, Vec<RecipientKey>>,
+    /// Timestamp (unix ms) of the last delivery applied, per segment.
+    pub last_applied: &'a BTreeMap<String, i64>,
+}
+
+/// How one list changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListChange {
+    /// The list's name.
+    pub list: String,
+    /// Whether a full delivery replaced it.
+    pub replaced: bool,
+    /// Recipients to add, sorted by id.
+    pub added: Vec<RecipientKey>,
+    /// Recipients to remove, sorted by id.
+    pub removed: Vec<RecipientKey>,
+    /// Members after the change.
+    pub members: u64,
+}
+
+/// The outcome of an import.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportResult {
+    /// Every list the import touched, by name.
+    pub lists: Vec<ListChange>,
+    /// New last-applied delivery timestamp per segment.
+    pub last_applied: BTreeMap<String, i64>,
+    /// What happened to every identifier.
+    pub report: ImportReport,
+}
+
+/// Why an import could not run; nothing is applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImportError {
+    /// A file cannot be read (or a strict read met a bad record).
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The request does not fit the data source or the recipients table.
+    #[error("{0}")]
+    Request(String),
+}
+
+/// A match index key: fixed size, built from a [`MatchKey`].
+trait IndexKey: Copy + Eq + Ord + std::hash::Hash + std::fmt::Debug {
+    fn from_match(key: MatchKey) -> Option<Self>;
+}
+
+impl IndexKey for [u64; 2] {
+    fn from_match(key: MatchKey) -> Option<[u64; 2]> {
+        match key {
+            MatchKey::Visitor(v) => Some([(v >> 64) as u64, v as u64]),
+            MatchKey::Digest(_) => None,
+        }
+    }
+}
+
+impl IndexKey for [u8; 32] {
+    fn from_match(key: MatchKey) -> Option<[u8; 32]> {
+        match key {
+            MatchKey::Digest(d) => Some(d),
+            MatchKey::Visitor(_) => None,
+        }
+    }
+}
+
+/// Runs an import. Pure: the same request gives the same result.
+pub fn import(request: &ImportRequest<'_>) -> Result<ImportResult, ImportError> {
+    let space = RecipientSpace::new(request)?;
+    match &request.data_source.identifier {
+        Identifier::VisitorId => {
+            let links = request
+                .links
+                .iter()
+                .map(|l| Link {
+                    key: [
+                        (l.visitor.as_u128() >> 64) as u64,
+                        l.visitor.as_u128() as u64,
+                    ],
+                    rid: space.rid(&l.recipient),
+                    seen: l.last_seen.map_or(i64::MIN, |t| t.unix_micros()),
+                })
+                .collect();
+            let index = Index::build(links, request.data_source.policy, true);
+            Run::new(request, space, index).run()
+        }
+        Identifier::DeclaredId(key) => {
+            let table = request.recipients.ok_or_else(|| {
+                ImportError::Request(format!(
+                    "data source {:?} matches a recipients column: the recipients table is needed",
+                    request.data_source.name
+                ))
+            })?;
+            let column = table.column(&key.column).ok_or_else(|| {
+                ImportError::Request(format!(
+                    "recipients have no column {:?} (the data source's key column)",
+                    key.column
+                ))
+            })?;
+            let mut links = Vec::with_capacity(table.len());
+            let mut scratch = String::new();
+            for row in 0..table.len() {
+                let Some(value) = cell_text(&column.data, row) else {
+                    continue;
+                };
+                if let Ok((_, MatchKey::Digest(digest))) = key.encode(&value, &mut scratch) {
+                    let rid = space.rid(&table.ids.key(row).expect("row of the table"));
+                    links.push(Link {
+                        key: digest,
+                        rid,
+                        seen: 0,
+                    });
+                }
+            }
+            let index = Index::build(links, request.data_source.policy, false);
+            Run::new(request, space, index).run()
+        }
+    }
+}
+
+/// A key column cell as text: strings verbatim, integers in decimal; `None` for null or a type
+/// that cannot hold a key.
+fn cell_text(data: &ColumnData, row: usize) -> Option<String> {
+    match data {
+        ColumnData::String(strings) => strings.get(row).map(str::to_owned),
+        ColumnData::Int(values) => values.get(row).copied().flatten().map(|v| v.to_string()),
+        _ => None,
+    }
+}
+
+/// Recipients known to the import, numbered densely in id order.
+#[derive(Debug)]
+struct RecipientSpace {
+    keys: Vec<RecipientKey>,
+    opted_out: Vec<bool>,
+}
+
+impl RecipientSpace {
+    fn new(request: &ImportRequest<'_>) -> Result<RecipientSpace, ImportError> {
+        let mut keys: Vec<RecipientKey> =
+            request.links.iter().map(|l| l.recipient.clone()).collect();
+        if let Some(table) = request.recipients {
+            keys.extend((0..table.len()).filter_map(|row| table.ids.key(row)));
+        }
+        keys.extend(request.current.values().flatten().cloned());
+        keys.sort_unstable();
+        keys.dedup();
+        if keys.len() > index::MAX_RID as usize {
+            return Err(ImportError::Request(
+                "too many recipients for one import".into(),
+            ));
+        }
+        let mut opted_out = vec![false; keys.len()];
+        if let Some(table) = request.recipients
+            && let Some(column) = table.column("opted_out")
+        {
+            let ColumnData::Bool(values) = &column.data else {
+                return Err(ImportError::Request(format!(
+                    "recipients column \"opted_out\" must be bool, it is {:?}",
+                    column.data.column_type()
+                )));
+            };
+            for (row, value) in values.iter().enumerate() {
+                if *value == Some(true) {
+                    let key = table.ids.key(row).expect("row of the table");
+                    opted_out[keys
+                        .binary_search(&key)
+                        .expect("table ids are in the space")] = true;
+                }
+            }
+        }
+        Ok(RecipientSpace { keys, opted_out })
+    }
+
+    fn rid(&self, key: &RecipientKey) -> u32 {
+        self.keys
+            .binary_search(key)
+            .expect("every recipient of the request is in the space") as u32
+    }
+}
+
+/// A group of files applied together.
+#[derive(Debug)]
+struct Delivery<'a> {
+    files: Vec<AudienceFile<'a>>,
+    /// Unix milliseconds, when the names say.
+    timestamp: Option<i64>,
+    full: bool,
+    /// Segments a full delivery replaces even without lines (AEP file segment, id list segment).
+    declared_segments: Vec<String>,
+}
+
+fn deliveries<'a>(request: &ImportRequest<'a>) -> Result<Vec<Delivery<'a>>, ImportError> {
+    let mut groups: BTreeMap<(u8, String), Delivery<'a>> = BTreeMap::new();
+    for (position, file) in request.files.iter().enumerate() {
+        let base = file.name.rsplit(['/', '\\']).next().unwrap_or(file.name);
+        let (group, timestamp, full, segment) = match file.format {
+            AudienceFormat::Outbound { mode } => {
+                let name = OutboundFileName::parse(base)?;
+                let full = name.sync_mode.or(*mode).unwrap_or(SyncMode::Iter) == SyncMode::Full;
+                (
+                    name.delivery().render(),
+                    name.timestamp_ms.map(|t| t as i64),
+                    full,
+                    None,
+                )
+            }
+            AudienceFormat::Aep { full, .. } => {
+                let name = AepFileName::parse(base)?;
+                let group = AepFileName {
+                    part: 1,
+                    ..name.clone()
+                }
+                .render();
+                (
+                    group,
+                    Some(name.timestamp.unix_micros() / 1000),
+                    *full,
+                    Some(name.segment_id),
+                )
+            }
+            AudienceFormat::Onboarding => {
+                let name = OnboardingFileName::parse(base)?;
+                let group = OnboardingFileName {
+                    split: None,
+                    gzip: false,
+                    ..name.clone()
+                }
+                .render();
+                let ts = i64::try_from(name.timestamp).unwrap_or(i64::MAX / 1000) * 1000;
+                (
+                    group,
+                    Some(ts),
+                    name.mode == OnboardingMode::Overwrite,
+                    None,
+                )
+            }
+            AudienceFormat::IdList { segment } => {
+                (format!("#{position}"), None, true, Some(segment.clone()))
+            }
+        };
+        let kind = match file.format {
+            AudienceFormat::Outbound { .. } => 0,
+            AudienceFormat::Aep { .. } => 1,
+            AudienceFormat::Onboarding => 2,
+            AudienceFormat::IdList { .. } => 3,
+        };
+        let delivery = groups.entry((kind, group)).or_insert_with(|| Delivery {
+            files: Vec::new(),
+            timestamp,
+            full,
+            declared_segments: Vec::new(),
+        });
+        delivery.files.push(*file);
+        delivery.full |= full;
+        delivery.declared_segments.extend(segment);
+    }
+    let mut out: Vec<Delivery<'a>> = groups.into_values().collect();
+    for delivery in &mut out {
+        delivery.files.sort_by(|a, b| a.name.cmp(b.name));
+        delivery.declared_segments.sort();
+        delivery.declared_segments.dedup();
+    }
+    out.sort_by_key(|d| d.timestamp.unwrap_or(i64::MIN));
+    Ok(out)
+}
+
+/// Per-segment working state.
+#[derive(Debug, Default)]
+struct SegmentState {
+    report: SegmentReport,
+    /// Recipients added (this delivery) and removed (this delivery).
+    adds: Vec<u32>,
+    removes: Vec<u32>,
+    /// Every recipient matched in the command.
+    matched: Vec<u32>,
+    /// Refused in the current delivery (stale).
+    refused_now: bool,
+    /// Units refused in the current delivery.
+    refused_units: u64,
+    /// Has units, or is replaced, in the current delivery.
+    touched: bool,
+}
+
+/// Working state of a list.
+#[derive(Debug)]
+struct ListState {
+    original: Vec<u32>,
+    members: Vec<u32>,
+    replaced: bool,
+}
+
+/// One identifier occurrence as the readers give it.
+struct Occurrence<'r> {
+    line: u64,
+    raw: &'r [u8],
+    key: Result<MatchKey, IdError>,
+}
+
+struct Run<'a, K> {
+    request: &'a ImportRequest<'a>,
+    space: RecipientSpace,
+    index: Index<K>,
+    segment_ids: HashMap<String, u32, FxBuildHasher>,
+    segments: Vec<SegmentState>,
+    lists: BTreeMap<String, ListState>,
+    report: ImportReport,
+    last_applied: BTreeMap<String, i64>,
+    /// The delivery being applied.
+    timestamp: Option<i64>,
+    full: bool,
+    file: String,
+    /// Lists a full delivery already reset.
+    reset_lists: std::collections::BTreeSet<String>,
+}
+
+impl<'a, K: IndexKey> Run<'a, K> {
+    fn new(request: &'a ImportRequest<'a>, space: RecipientSpace, index: Index<K>) -> Run<'a, K> {
+        let mut report = ImportReport::new(request.data_source);
+        report.data_source.indexed_keys = index.indexed_keys() as u64;
+        report.data_source.index_bytes = index.heap_bytes() as u64;
+        Run {
+            request,
+            space,
+            index,
+            segment_ids: HashMap::default(),
+            segments: Vec::new(),
+            lists: BTreeMap::new(),
+            report,
+            last_applied: request.last_applied.clone(),
+            timestamp: None,
+            full: false,
+            file: String::new(),
+            reset_lists: std::collections::BTreeSet::new(),
+        }
+    }
+
+    fn run(mut self) -> Result<ImportResult, ImportError> {
+        let deliveries = deliveries(self.request)?;
+        self.report.totals.deliveries = deliveries.len() as u64;
+        for delivery in &deliveries {
+            self.apply(delivery)?;
+        }
+        Ok(self.finish())
+    }
+
+    fn list_name(&self, segment: &str) -> String {
+        match self.request.options.mappings.get(segment) {
+            Some(list) => list.clone(),
+            None => format!("segment-{segment}"),
+        }
+    }
+
+    /// Dense index of a segment, creating its state on first sight.
+    fn segment(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.segment_ids.get(name) {
+            return id;
+        }
+        let id = self.segments.len() as u32;
+        self.segment_ids.insert(name.to_owned(), id);
+        let mut state = SegmentState::default();
+        state.report.segment = name.to_owned();
+        state.report.list = self.list_name(name);
+        self.segments.push(state);
+        self.start_segment(id);
+        id
+    }
+
+    /// Prepares a segment for the current delivery: checks it is not stale.
+    fn start_segment(&mut self, id: u32) {
+        let state = &mut self.segments[id as usize];
+        state.refused_now = match (self.timestamp, self.last_applied.get(&state.report.segment)) {
+            (Some(ts), Some(&last)) => ts < last,
+            _ => false,
+        };
+    }
+
+    fn apply(&mut self, delivery: &Delivery<'a>) -> Result<(), ImportError> {
+        self.timestamp = delivery.timestamp;
+        self.full = delivery.full;
+        self.reset_lists.clear();
+        for id in 0..self.segments.len() as u32 {
+            self.start_segment(id);
+        }
+        if delivery.full {
+            let declared: Vec<String> = delivery
+                .declared_segments
+                .iter()
+                .chain(self.request.options.mappings.keys())
+                .cloned()
+                .collect();
+            for segment in declared {
+                let id = self.segment(&segment);
+                self.segments[id as usize].touched = true;
+            }
+        }
+        for file in &delivery.files {
+            self.report.totals.files += 1;
+            self.file = file.name.to_owned();
+            self.read_file(file)?;
+        }
+        for id in 0..self.segments.len() {
+            let state = &mut self.segments[id];
+            if !std::mem::take(&mut state.touched) {
+                continue;
+            }
+            let segment = state.report.segment.clone();
+            if state.refused_now {
+                let units = std::mem::take(&mut state.refused_units);
+                state.report.refused += units;
+                self.report.refused.push(Refused {
+                    files: delivery.files.iter().map(|f| f.name.to_owned()).collect(),
+                    segment: segment.clone(),
+                    timestamp: self.timestamp.unwrap_or_default(),
+                    last_applied: self.last_applied.get(&segment).copied().unwrap_or_default(),
+                    units,
+                });
+                continue;
+            }
+            if let Some(ts) = self.timestamp {
+                let last = self.last_applied.entry(segment).or_insert(ts);
+                *last = (*last).max(ts);
+            }
+            self.apply_segment(id);
+        }
+        Ok(())
+    }
+
+    /// Applies the current delivery's adds and removes of one segment to its list.
+    fn apply_segment(&mut self, id: usize) {
+        let list_name = self.segments[id].report.list.clone();
+        if !self.lists.contains_key(&list_name) {
+            let original = self.current_members(&list_name);
+            let state = ListState {
+                members: original.clone(),
+                original,
+                replaced: false,
+            };
+            self.lists.insert(list_name.clone(), state);
+        }
+        let list = self.lists.get_mut(&list_name).expect("inserted above");
+        let state = &mut self.segments[id];
+        let mut adds = std::mem::take(&mut state.adds);
+        let mut removes = std::mem::take(&mut state.removes);
+        adds.sort_unstable();
+        adds.dedup();
+        removes.sort_unstable();
+        removes.dedup();
+        if self.full {
+            // The first segment of this delivery that maps to the list resets it.
+            if self.reset_lists.insert(list_name) {
+                list.members.clear();
+            }
+            list.replaced = true;
+            list.members = union(&list.members, &adds);
+        } else {
+            let removes = difference(&removes, &adds);
+            list.members = difference(&union(&list.members, &adds), &removes);
+        }
+        state.matched.extend_from_slice(&adds);
+    }
+
+    fn current_members(&self, list: &str) -> Vec<u32> {
+        let mut rids: Vec<u32> = self
+            .request
+            .current
+            .get(list)
+            .into_iter()
+            .flatten()
+            .map(|key| self.space.rid(key))
+            .collect();
+        rids.sort_unstable();
+        rids.dedup();
+        rids
+    }
+
+    fn read_file(&mut self, file: &AudienceFile<'a>) -> Result<(), ImportError> {
+        let options = ReadOptions {
+            strict: self.request.options.strict,
+        };
+        let kind = self.request.data_source.user_id_kind();
+        let summary = match file.format {
+            AudienceFormat::Outbound { .. } => {
+                let summary = outbound::read(file.name, file.bytes, kind, options, |record| {
+                    let occurrence = self.occurrence(record.line, &record.user, record.raw_user);
+                    let mut any = false;
+                    for segment in record.segments() {
+                        any = true;
+                        self.add(segment, &occurrence);
+                    }
+                    for segment in record.removed() {
+                        any = true;
+                        self.remove(segment, &occurrence);
+                    }
+                    if !any {
+                        self.report.totals.lines_without_segments += 1;
+                    }
+                })?;
+                (summary.records, summary.blank_lines, summary.bad)
+            }
+            AudienceFormat::Onboarding => {
+                let summary = onboarding::read(file.name, file.bytes, kind, options, |record| {
+                    let occurrence = self.occurrence(record.line, &record.user, record.raw_user);
+                    let mut any = false;
+                    for entry in record.entries {
+                        match entry {
+                            Entry::Add(id) => {
+                                any = true;
+                                self.add(&id.to_string(), &occurrence);
+                            }
+                            Entry::Remove(id) => {
+                                any = true;
+                                self.remove(&id.to_string(), &occurrence);
+                            }
+                            Entry::IntegrationCode(_) | Entry::KeyValue { .. } => {
+                                self.report.totals.entries_ignored += 1;
+                            }
+                        }
+                    }
+                    if !any {
+                        self.report.totals.lines_without_segments += 1;
+                    }
+                })?;
+                (summary.records, summary.blank_lines, summary.bad)
+            }
+            AudienceFormat::Aep { columns, full } => {
+                let base = file.name.rsplit(['/', '\\']).next().unwrap_or(file.name);
+                let segment = AepFileName::parse(base)?.segment_id;
+                let export = aep::read(file.name, file.bytes, columns, options)?;
+                let mut bad = export.bad.clone();
+                for row in export.rows() {
+                    let key = self
+                        .request
+                        .data_source
+                        .incoming_key(row.identity.as_bytes());
+                    let occurrence = Occurrence {
+                        line: row.line,
+                        raw: row.identity.as_bytes(),
+                        key,
+                    };
+                    match row.status {
+                        Some(MembershipStatus::Exited) if *full => {
+                            let record = BadRecord {
+                                line: row.line,
+                                column: None,
+                                reason: crate::format::RecordReason::BadValue,
+                                id_error: None,
+                                detail: "an exited row in a full export".into(),
+                            };
+                            if options.strict {
+                                return Err(FileError::strict(file.name, record).into());
+                            }
+                            bad.push(record);
+                        }
+                        Some(MembershipStatus::Exited) => self.remove(&segment, &occurrence),
+                        _ => self.add(&segment, &occurrence),
+                    }
+                }
+                bad.sort_by_key(|b| b.line);
+                let records = export.len() as u64 - (bad.len() - export.bad.len()) as u64;
+                (records, export.stats.empty_lines, bad)
+            }
+            AudienceFormat::IdList { segment } => {
+                let data = input::decode(file.name, file.bytes)?;
+                let mut records = 0;
+                let mut blank = 0;
+                for line in Lines::new(&data) {
+                    if line.bytes.is_empty() {
+                        blank += 1;
+                        continue;
+                    }
+                    records += 1;
+                    let key = self.request.data_source.incoming_key(line.bytes);
+                    if options.strict
+                        && let Err(e) = &key
+                    {
+                        let record = BadRecord::bad_id(line.number, line.bytes, 0, e.clone());
+                        return Err(FileError::strict(file.name, record).into());
+                    }
+                    self.add(
+                        segment,
+                        &Occurrence {
+                            line: line.number,
+                            raw: line.bytes,
+                            key,
+                        },
+                    );
+                }
+                (records, blank, Vec::new())
+            }
+        };
+        let (records, blank, bad) = summary;
+        let totals = &mut self.report.totals;
+        totals.records += records;
+        totals.blank_lines += blank;
+        totals.bad_records += bad.len() as u64;
+        totals.lines += records + blank + bad.len() as u64;
+        self.report
+            .problems
+            .extend(bad.into_iter().map(|record| LocatedProblem {
+                file: file.name.to_owned(),
+                record,
+            }));
+        Ok(())
+    }
+
+    fn occurrence<'r>(
+        &self,
+        line: u64,
+        user: &'r Result<UserId<'r>, BadRecord>,
+        raw: &'r [u8],
+    ) -> Occurrence<'r> {
+        let key = match user {
+            Ok(UserId::Visitor(id)) => Ok(MatchKey::Visitor(id.as_u128())),
+            Ok(UserId::Declared(id)) => self
+                .request
+                .data_source
+                .incoming_key(id.as_str().as_bytes()),
+            Err(bad) => Err(bad
+                .id_error
+                .clone()
+                .expect("an id problem carries its id error")),
+        };
+        Occurrence { line, raw, key }
+    }
+
+    /// One unit: `occurrence` listed in the add column of `segment`.
+    fn add(&mut self, segment: &str, occurrence: &Occurrence<'_>) {
+        let id = self.segment(segment);
+        self.report.totals.units += 1;
+        let state = &mut self.segments[id as usize];
+        state.touched = true;
+        if state.refused_now {
+            state.refused_units += 1;
+            self.report.totals.refused_units += 1;
+            return;
+        }
+        state.report.ids += 1;
+        let (reason, rule) = match occurrence.key {
+            Err(ref e) => (Some(UnmatchedReason::InvalidFormat), Some(e.reason)),
+            Ok(key) => match K::from_match(key) {
+                None => (Some(UnmatchedReason::InvalidFormat), None),
+                Some(key) => match self.index.probe(key, id) {
+                    (_, true) => (Some(UnmatchedReason::Duplicate), None),
+                    (Target::None, _) => (Some(UnmatchedReason::NoRecipient), None),
+                    (Target::Ambiguous, _) => (Some(UnmatchedReason::Ambiguous), None),
+                    (Target::Recipients(rids), _) => {
+                        state.adds.extend_from_slice(rids);
+                        (None, None)
+                    }
+                },
+            },
+        };
+        match reason {
+            None => {
+                state.report.matched += 1;
+                self.report.totals.matched += 1;
+            }
+            Some(reason) => {
+                *state.report.unmatched.entry(reason).or_default() += 1;
+                if let Some(rule) = rule {
+                    *state.report.invalid_rules.entry(rule).or_default() += 1;
+                }
+                self.report.totals.unmatched += 1;
+                if self.request.options.list_unmatched {
+                    self.report.unmatched.push(UnmatchedId {
+                        file: self.file.clone(),
+                        line: occurrence.line,
+                        segment: segment.to_owned(),
+                        id: self.id_text(occurrence),
+                        reason,
+                        rule,
+                    });
+                }
+            }
+        }
+    }
+
+    fn id_text(&self, occurrence: &Occurrence<'_>) -> String {
+        String::from_utf8_lossy(occurrence.raw).into_owned()
+    }
+
+    /// One removal: `occurrence` listed in the removed column of `segment`.
+    fn remove(&mut self, segment: &str, occurrence: &Occurrence<'_>) {
+        if self.full {
+            self.report.totals.removals_ignored += 1;
+            return;
+        }
+        let id = self.segment(segment);
+        self.report.totals.removals += 1;
+        let state = &mut self.segments[id as usize];
+        state.touched = true;
+        if state.refused_now {
+            state.report.refused_removals += 1;
+            return;
+        }
+        let target = match occurrence.key.as_ref().ok().and_then(|k| K::from_match(*k)) {
+            Some(key) => self.index.lookup(key),
+            None => Target::None,
+        };
+        match target {
+            Target::Recipients(rids) => {
+                state.removes.extend_from_slice(rids);
+                state.report.removed += 1;
+            }
+            Target::None | Target::Ambiguous => state.report.removals_unmatched += 1,
+        }
+    }
+
+    fn finish(mut self) -> ImportResult {
+        let mut lists = Vec::with_capacity(self.lists.len());
+        for (name, list) in std::mem::take(&mut self.lists) {
+            let keys = |rids: Vec<u32>| {
+                rids.into_iter()
+                    .map(|r| self.space.keys[r as usize].clone())
+                    .collect()
+            };
+            lists.push(ListChange {
+                added: keys(difference(&list.members, &list.original)),
+                removed: keys(difference(&list.original, &list.members)),
+                members: list.members.len() as u64,
+                replaced: list.replaced,
+                list: name,
+            });
+        }
+        for mut state in std::mem::take(&mut self.segments) {
+            state.matched.sort_unstable();
+            state.matched.dedup();
+            state.report.distinct_recipients = state.matched.len() as u64;
+            state.report.opted_out = state
+                .matched
+                .iter()
+                .filter(|&&r| self.space.opted_out[r as usize])
+                .count() as u64;
+            state.report.finish();
+            self.report
+                .segments
+                .insert(state.report.segment.clone(), state.report);
+        }
+        self.report
+            .unmatched
+            .sort_by(|a, b| (&a.file, a.line, &a.segment).cmp(&(&b.file, b.line, &b.segment)));
+        ImportResult {
+            lists,
+            last_applied: self.last_applied,
+            report: self.report,
+        }
+    }
+}
+
+/// Sorted union of two sorted, deduplicated slices.
+fn union(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => {
+                out.push(a[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(b[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
+/// Elements of sorted `a` not in sorted `b`.
+fn difference(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(a.len());
+    let mut j = 0;
+    for &x in a {
+        while j < b.len() && b[j] < x {
+            j += 1;
+        }
+        if j == b.len() || b[j] != x {
+            out.push(x);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
