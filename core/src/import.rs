@@ -33,6 +33,7 @@ use crate::format::outbound::{self, OutboundFileName, SyncMode};
 use crate::format::recipients::{ColumnData, RecipientKey, RecipientsTable};
 use crate::format::{BadRecord, FileError, ReadOptions};
 use crate::id::{IdError, UserId};
+use crate::sorted::{difference, union};
 
 use index::{Index, Link, Target};
 pub use report::{
@@ -238,6 +239,9 @@ fn cell_text(data: &ColumnData, row: usize) -> Option<String> {
 #[derive(Debug)]
 struct RecipientSpace {
     keys: Vec<RecipientKey>,
+    /// Number of each integer id (most recipient ids are integers: one hash probe, not a
+    /// binary search over the whole space).
+    ints: HashMap<i64, u32, FxBuildHasher>,
     opted_out: Vec<bool>,
 }
 
@@ -256,7 +260,17 @@ impl RecipientSpace {
                 "too many recipients for one import".into(),
             ));
         }
-        let mut opted_out = vec![false; keys.len()];
+        let mut ints = HashMap::with_capacity_and_hasher(keys.len(), FxBuildHasher);
+        for (rid, key) in keys.iter().enumerate() {
+            if let RecipientKey::Int(id) = key {
+                ints.insert(*id, rid as u32);
+            }
+        }
+        let mut space = RecipientSpace {
+            opted_out: vec![false; keys.len()],
+            keys,
+            ints,
+        };
         if let Some(table) = request.recipients
             && let Some(column) = table.column("opted_out")
         {
@@ -268,20 +282,20 @@ impl RecipientSpace {
             };
             for (row, value) in values.iter().enumerate() {
                 if *value == Some(true) {
-                    let key = table.ids.key(row).expect("row of the table");
-                    opted_out[keys
-                        .binary_search(&key)
-                        .expect("table ids are in the space")] = true;
+                    let rid = space.rid(&table.ids.key(row).expect("row of the table"));
+                    space.opted_out[rid as usize] = true;
                 }
             }
         }
-        Ok(RecipientSpace { keys, opted_out })
+        Ok(space)
     }
 
     fn rid(&self, key: &RecipientKey) -> u32 {
-        self.keys
-            .binary_search(key)
-            .expect("every recipient of the request is in the space") as u32
+        let found = match key {
+            RecipientKey::Int(id) => self.ints.get(id).copied(),
+            RecipientKey::String(_) => self.keys.binary_search(key).ok().map(|i| i as u32),
+        };
+        found.expect("every recipient of the request is in the space")
     }
 }
 
@@ -852,47 +866,6 @@ impl<'a, K: IndexKey> Run<'a, K> {
             report: self.report,
         }
     }
-}
-
-/// Sorted union of two sorted, deduplicated slices.
-fn union(a: &[u32], b: &[u32]) -> Vec<u32> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => {
-                out.push(a[i]);
-                i += 1;
-            }
-            std::cmp::Ordering::Greater => {
-                out.push(b[j]);
-                j += 1;
-            }
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
-}
-
-/// Elements of sorted `a` not in sorted `b`.
-fn difference(a: &[u32], b: &[u32]) -> Vec<u32> {
-    let mut out = Vec::with_capacity(a.len());
-    let mut j = 0;
-    for &x in a {
-        while j < b.len() && b[j] < x {
-            j += 1;
-        }
-        if j == b.len() || b[j] != x {
-            out.push(x);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

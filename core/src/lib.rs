@@ -24,6 +24,9 @@ pub mod format;
 pub mod id;
 pub mod import;
 pub mod normalize;
+#[cfg(feature = "gen")]
+pub mod sample;
+mod sorted;
 pub mod time;
 
 pub use id::{DeclaredId, HashedId, IdError, IdKind, IdReason, UserId, UserIdKind, VisitorId};
