@@ -4,7 +4,7 @@
 CARGO ?= cargo
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: test demo setup fmt-check lint unit fuzz
+.PHONY: test demo setup fmt-check lint unit fuzz bench
 
 ## Everything CI checks: formatting, clippy (native and wasm32), all tests.
 test: setup fmt-check lint unit
@@ -19,12 +19,12 @@ fmt-check:
 	$(CARGO) fmt --all -- --check
 
 lint:
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
 	$(CARGO) clippy -p audlink-core --target $(WASM_TARGET) --locked -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
 
 unit:
-	$(CARGO) test --workspace --locked
+	$(CARGO) test --workspace --all-features --locked
 
 ## Fuzzes every reader for FUZZ_SECONDS each (not part of `make test`; needs nightly + cargo-fuzz,
 ## installed here when missing). New inputs go to core/fuzz/corpus-work/ (not committed).
@@ -37,6 +37,17 @@ fuzz:
 	  mkdir -p corpus-work/$$t && \
 	  $(CARGO) +nightly fuzz run $$t corpus-work/$$t seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 || exit 1; \
 	done
+
+## Import benchmark on seeded generated data (BENCH_N lines against BENCH_N links), then the same
+## work in DuckDB (installed from PyPI when missing) on the same files. Figures: BENCHMARKS.md.
+BENCH_N ?= 10000000
+BENCH_EMAILS ?= 1000000
+BENCH_DIR ?= target/bench-data
+bench:
+	$(CARGO) bench -p audlink-core --features gen --bench import -- $(BENCH_N) --emails $(BENCH_EMAILS) --write $(BENCH_DIR)
+	@python3 -c 'import duckdb' 2>/dev/null || pip install --quiet 'duckdb==2.0.1'
+	python3 bench/duckdb_import.py $(BENCH_DIR) 2
+	python3 bench/duckdb_import.py $(BENCH_DIR) 1
 
 ## The end-to-end demo lands with the `audlink` command (issue #7); until then it says so.
 demo:

@@ -1,0 +1,188 @@
+//! Import benchmark: an Audience Manager outbound file of N lines against N visitor links, and
+//! a declared-id (SHA-256 email) import, on seeded generated data held in memory.
+//!
+//! `cargo bench -p audlink-core --features gen --bench import -- [N] [--emails N] [--write DIR]`
+//! prints the time of each phase, lines per second, bytes of index per key and the peak RSS of
+//! the process. `--write DIR` also writes the generated files (for the DuckDB comparison).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use audlink_core::datasource::{
+    AmbiguityPolicy, DataSource, DataSourceConfig, DataSourceKind, KeyEncoding,
+};
+use audlink_core::format::aep::AepColumns;
+use audlink_core::format::{ReadOptions, links, recipients};
+use audlink_core::import::{AudienceFile, AudienceFormat, ImportOptions, ImportRequest, import};
+use audlink_core::sample;
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn source(kind: DataSourceKind, key: Option<&str>, encoding: Option<KeyEncoding>) -> DataSource {
+    DataSourceConfig {
+        name: "bench".into(),
+        dpid: 1,
+        integration_code: None,
+        kind,
+        key_column: key.map(Into::into),
+        encoding,
+        profile: None,
+        default_country_code: None,
+        policy: AmbiguityPolicy::Latest,
+    }
+    .try_into()
+    .expect("valid data source")
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let mut n: u64 = 1_000_000;
+    let mut emails: u64 = 0;
+    let mut write: Option<String> = None;
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--emails" => {
+                emails = args[i + 1].parse().expect("--emails N");
+                i += 1;
+            }
+            "--write" => {
+                write = Some(args[i + 1].clone());
+                i += 1;
+            }
+            other => n = other.replace('_', "").parse().expect("N lines"),
+        }
+        i += 1;
+    }
+
+    if n > 0 {
+        let t = Instant::now();
+        let data = sample::visitor_sample(42, n);
+        eprintln!(
+            "generated {n} lines / {} links in {:.2?}",
+            data.links,
+            t.elapsed()
+        );
+        if let Some(dir) = &write {
+            std::fs::create_dir_all(dir).expect("output directory");
+            std::fs::write(format!("{dir}/links.csv"), &data.links_csv).expect("write links");
+            std::fs::write(
+                format!("{dir}/S3_1_iter_1700000000000.sync"),
+                &data.audience,
+            )
+            .expect("write audience");
+        }
+        let t = Instant::now();
+        let parsed =
+            links::read("links.csv", &data.links_csv, ReadOptions::default()).expect("links");
+        let parse_links = t.elapsed();
+        let format = AudienceFormat::Outbound { mode: None };
+        let files = [AudienceFile {
+            name: "S3_1_iter_1700000000000.sync",
+            bytes: &data.audience,
+            format: &format,
+        }];
+        let source = source(DataSourceKind::VisitorId, None, None);
+        let t = Instant::now();
+        let result = import(&ImportRequest {
+            data_source: &source,
+            recipients: None,
+            links: &parsed.links,
+            files: &files,
+            options: &ImportOptions::default(),
+            current: &BTreeMap::new(),
+            last_applied: &BTreeMap::new(),
+        })
+        .expect("import");
+        let run = t.elapsed();
+        let total = parse_links + run;
+        let r = &result.report;
+        println!("visitor-id import, N = {n}");
+        println!(
+            "  parse links      {:>8.3} s  ({} links)",
+            parse_links.as_secs_f64(),
+            parsed.links.len()
+        );
+        println!("  index+probe+agg  {:>8.3} s", run.as_secs_f64());
+        println!(
+            "  total            {:>8.3} s  ({:.2} M lines/s)",
+            total.as_secs_f64(),
+            n as f64 / total.as_secs_f64() / 1e6
+        );
+        println!(
+            "  units {} matched {} unmatched {} bad {}",
+            r.totals.units, r.totals.matched, r.totals.unmatched, r.totals.bad_records
+        );
+        let pairs: u64 = r.segments.values().map(|s| s.distinct_recipients).sum();
+        println!(
+            "  {} segments, {pairs} distinct (segment, recipient) pairs",
+            r.segments.len()
+        );
+        println!(
+            "  index {} keys, {:.1} bytes/key",
+            r.data_source.indexed_keys,
+            r.data_source.index_bytes as f64 / r.data_source.indexed_keys.max(1) as f64
+        );
+        println!("  peak RSS         {:>8.0} MiB", peak_rss_mib());
+    }
+
+    if emails > 0 {
+        let data = sample::email_sample(43, emails);
+        let t = Instant::now();
+        let table = recipients::read(
+            "recipients.csv",
+            &data.recipients_csv,
+            ReadOptions::default(),
+        )
+        .expect("recipients")
+        .table;
+        let parse = t.elapsed();
+        let format = AudienceFormat::Aep {
+            columns: AepColumns {
+                identity: "email_sha256".into(),
+                status: Some("status".into()),
+            },
+            full: false,
+        };
+        let files = [AudienceFile {
+            name: "Bench_segment1_20260101000000.csv",
+            bytes: &data.audience,
+            format: &format,
+        }];
+        let source = source(
+            DataSourceKind::DeclaredId,
+            Some("email"),
+            Some(KeyEncoding::Sha256Email),
+        );
+        let t = Instant::now();
+        let result = import(&ImportRequest {
+            data_source: &source,
+            recipients: Some(&table),
+            links: &[],
+            files: &files,
+            options: &ImportOptions::default(),
+            current: &BTreeMap::new(),
+            last_applied: &BTreeMap::new(),
+        })
+        .expect("import");
+        let run = t.elapsed();
+        println!("declared-id (sha256 email) import, {emails} recipients / rows");
+        println!("  parse recipients {:>8.3} s", parse.as_secs_f64());
+        println!(
+            "  hash+index+probe {:>8.3} s  (matched {})",
+            run.as_secs_f64(),
+            result.report.totals.matched
+        );
+        println!("  peak RSS         {:>8.0} MiB", peak_rss_mib());
+    }
+}

@@ -1,0 +1,249 @@
+//! Seeded sample data (feature `gen`): recipients, visitor links and audience files with the
+//! proportions the benchmarks and the demo need. The generator is a seeded PRNG
+//! (SplitMix64), not randomness from the environment: the same seed gives the same bytes on
+//! every platform.
+//!
+//! Shape of an audience of `n` lines against `n` visitor links (the benchmark):
+//! recipients `1..=n`, one visitor id each; 2% of the visitor ids are shared by a second
+//! recipient (a later `last_seen`); 70% of the audience's ids are linked visitor ids, the rest
+//! unknown; each line is in 1–3 of 50 segments (`1000..1050`); 0.5% of the lines carry a
+//! malformed id.
+
+use crate::format::input;
+use crate::id::VisitorId;
+use crate::normalize::Profile;
+
+/// A small, fast, seeded PRNG (SplitMix64).
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+
+    /// True with probability `per_mille / 1000`.
+    pub fn chance(&mut self, per_mille: u64) -> bool {
+        self.below(1000) < per_mille
+    }
+
+    /// A random visitor id.
+    pub fn visitor(&mut self) -> VisitorId {
+        let value = (u128::from(self.next_u64()) << 64 | u128::from(self.next_u64()))
+            % (VisitorId::MAX.as_u128() + 1);
+        VisitorId::from_u128(value).expect("reduced below the maximum")
+    }
+}
+
+/// Number of segments the audience draws from.
+pub const SEGMENTS: u64 = 50;
+/// First segment id.
+pub const FIRST_SEGMENT: u64 = 1000;
+
+/// Generated visitor-id sample: links CSV and an outbound audience file.
+#[derive(Debug, Clone)]
+pub struct VisitorSample {
+    /// `recipient_id,visitor_id,last_seen` CSV.
+    pub links_csv: Vec<u8>,
+    /// Audience Manager outbound body (`<id> <segs>` lines).
+    pub audience: Vec<u8>,
+    /// Number of links written.
+    pub links: u64,
+}
+
+/// Visitor ids of recipient `1..=n`, deterministic from `seed`.
+fn visitor_ids(seed: u64, n: u64) -> Vec<VisitorId> {
+    let mut rng = Rng::new(seed ^ 0x0005_EED0_F1D5);
+    (0..n).map(|_| rng.visitor()).collect()
+}
+
+/// `n` links (plus 2% shared) and an `n`-line outbound audience.
+pub fn visitor_sample(seed: u64, n: u64) -> VisitorSample {
+    let ids = visitor_ids(seed, n);
+    let mut rng = Rng::new(seed);
+    let mut links_csv = Vec::with_capacity(n as usize * 64);
+    links_csv.extend_from_slice(b"recipient_id,visitor_id,last_seen\n");
+    let mut links = 0;
+    for (i, id) in ids.iter().enumerate() {
+        let recipient = i as u64 + 1;
+        let seen = 1_700_000_000 + rng.below(10_000_000);
+        push_link(&mut links_csv, recipient, id, seen);
+        links += 1;
+        if rng.chance(20) {
+            // A shared device: another recipient seen on it later.
+            let other = rng.below(n) + 1;
+            if other != recipient {
+                push_link(&mut links_csv, other, id, seen + 1 + rng.below(1000));
+                links += 1;
+            }
+        }
+    }
+
+    let mut audience = Vec::with_capacity(n as usize * 52);
+    for _ in 0..n {
+        if rng.chance(5) {
+            audience.extend_from_slice(b"1234567890123456789012345678901234567X");
+        } else if rng.chance(700) {
+            audience.extend_from_slice(&ids[rng.below(n) as usize].to_digits());
+        } else {
+            audience.extend_from_slice(&rng.visitor().to_digits());
+        }
+        audience.push(b' ');
+        let count = 1 + rng.below(3);
+        let mut chosen = [u64::MAX; 3];
+        for k in 0..count as usize {
+            let mut segment = FIRST_SEGMENT + rng.below(SEGMENTS);
+            while chosen[..k].contains(&segment) {
+                segment = FIRST_SEGMENT + rng.below(SEGMENTS);
+            }
+            chosen[k] = segment;
+            if k > 0 {
+                audience.push(b',');
+            }
+            push_u64(&mut audience, segment);
+        }
+        audience.push(b'\n');
+    }
+    VisitorSample {
+        links_csv,
+        audience,
+        links,
+    }
+}
+
+fn push_link(out: &mut Vec<u8>, recipient: u64, id: &VisitorId, seen: u64) {
+    push_u64(out, recipient);
+    out.push(b',');
+    out.extend_from_slice(&id.to_digits());
+    out.push(b',');
+    push_u64(out, seen);
+    out.push(b'\n');
+}
+
+/// Appends `n` in decimal without allocating.
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// Generated declared-id sample: recipients with emails and an audience of hashed emails.
+#[derive(Debug, Clone)]
+pub struct EmailSample {
+    /// `id,email,opted_out` CSV.
+    pub recipients_csv: Vec<u8>,
+    /// Experience Platform export: `email_sha256,status` CSV.
+    pub audience: Vec<u8>,
+}
+
+/// `n` recipients with emails (1% opted out, 1% without email) and an export of `n` hashed
+/// emails (70% of them recipients', 0.5% malformed).
+pub fn email_sample(seed: u64, n: u64) -> EmailSample {
+    let mut rng = Rng::new(seed);
+    let mut recipients_csv = Vec::with_capacity(n as usize * 40);
+    recipients_csv.extend_from_slice(b"id,email,opted_out\n");
+    let email = |i: u64| format!("User.{i}@Example{}.com", i % 97);
+    for i in 1..=n {
+        let address = if rng.chance(10) {
+            String::new()
+        } else {
+            email(i)
+        };
+        let opted = if rng.chance(10) { "true" } else { "false" };
+        recipients_csv.extend_from_slice(format!("{i},{address},{opted}\n").as_bytes());
+    }
+    let mut audience = Vec::with_capacity(n as usize * 80);
+    audience.extend_from_slice(b"email_sha256,status\n");
+    for i in 0..n {
+        if rng.chance(5) {
+            audience.extend_from_slice(b"not-a-digest");
+        } else {
+            let who = if rng.chance(700) {
+                rng.below(n) + 1
+            } else {
+                n + 1 + i
+            };
+            let digest = Profile::AdobeV1
+                .normalize_email(&email(who))
+                .expect("generated emails are valid")
+                .digest;
+            audience.extend_from_slice(digest.to_hex().as_bytes());
+        }
+        audience.extend_from_slice(if rng.chance(50) {
+            b",exited\n"
+        } else {
+            b",realized\n"
+        });
+    }
+    EmailSample {
+        recipients_csv,
+        audience,
+    }
+}
+
+/// Gzips sample bytes (deterministic), for benchmarks that read compressed input.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    input::gzip(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_bytes_and_expected_shape() {
+        let a = visitor_sample(7, 2000);
+        let b = visitor_sample(7, 2000);
+        assert_eq!(
+            (a.links_csv.clone(), a.audience.clone()),
+            (b.links_csv, b.audience)
+        );
+        assert_ne!(visitor_sample(8, 2000).audience, a.audience);
+        let lines = a
+            .audience
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count();
+        assert_eq!(lines, 2000);
+        // About 2% shared links.
+        assert!((2000..2100).contains(&a.links), "{}", a.links);
+        let malformed = a.audience.windows(2).filter(|w| w == b"7X").count();
+        assert!((1..=30).contains(&malformed), "{malformed}");
+    }
+
+    #[test]
+    fn rng_is_uniform_enough() {
+        let mut rng = Rng::new(1);
+        let mut buckets = [0u32; 10];
+        for _ in 0..100_000 {
+            buckets[rng.below(10) as usize] += 1;
+        }
+        assert!(
+            buckets.iter().all(|&b| (9_500..10_500).contains(&b)),
+            "{buckets:?}"
+        );
+    }
+}
