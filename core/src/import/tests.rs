@@ -512,3 +512,154 @@ fn invalid_rules_are_counted() {
     assert_eq!(rules.get(&IdReason::NotDigits), Some(&1));
     assert_eq!(rules.get(&IdReason::BadLength), Some(&1));
 }
+
+/// Exports `members` as trait 77 with `mode`, then imports the rendered onboarding files back.
+fn round_trip(
+    source: &DataSource,
+    table: &RecipientsTable,
+    links: &[VisitorLink],
+    members: &[RecipientKey],
+    limits: crate::export::FileLimits,
+) -> (crate::export::ExportResult, ImportResult) {
+    use crate::export::{ExportMode, ExportRequest, Snapshot, export};
+    let exported = export(&ExportRequest {
+        members,
+        recipients: table,
+        links,
+        data_source: source,
+        trait_id: 77,
+        mode: ExportMode::Overwrite,
+        snapshot: &Snapshot::default(),
+        timestamp: 1_486_140_844,
+        limits,
+    })
+    .unwrap();
+    let format = AudienceFormat::Onboarding;
+    let files: Vec<AudienceFile<'_>> = exported
+        .files
+        .iter()
+        .map(|f| AudienceFile {
+            name: &f.name,
+            bytes: &f.bytes,
+            format: &format,
+        })
+        .collect();
+    let imported = import(&ImportRequest {
+        data_source: source,
+        recipients: Some(table),
+        links,
+        files: &files,
+        options: &ImportOptions::default(),
+        current: &BTreeMap::new(),
+        last_applied: &BTreeMap::new(),
+    })
+    .unwrap();
+    (exported, imported)
+}
+
+fn members_of(result: &ImportResult, list: &str) -> Vec<RecipientKey> {
+    result
+        .lists
+        .iter()
+        .find(|l| l.list == list)
+        .map(|l| l.added.clone())
+        .unwrap_or_default()
+}
+
+proptest! {
+    #[test]
+    fn export_then_import_gives_back_the_list_of_visitor_ids(
+        // Recipient r has visitor ids 1000 * r + k for k < devices[r]: one recipient per id.
+        devices in proptest::collection::vec(0u8..3, 1..20),
+        chosen in proptest::collection::vec(any::<bool>(), 20),
+        max_lines in 1u64..5,
+        gzip in any::<bool>(),
+    ) {
+        let mut links = Vec::new();
+        for (r, &count) in devices.iter().enumerate() {
+            for k in 0..count {
+                links.push(link(r as i64 + 1, 1000 * (r as u128 + 1) + u128::from(k), 0));
+            }
+        }
+        let members: Vec<RecipientKey> = (0..devices.len())
+            .filter(|&r| chosen[r])
+            .map(|r| RecipientKey::Int(r as i64 + 1))
+            .collect();
+        let ids: String = (1..=devices.len()).map(|r| format!("{r}\n")).collect();
+        let table = recipients::read("r.csv", format!("id\n{ids}").as_bytes(), ReadOptions::default()).unwrap().table;
+        let limits = crate::export::FileLimits { max_lines, max_bytes: 1 << 20, gzip };
+        let source = visitor_source(AmbiguityPolicy::Latest);
+        let (exported, imported) = round_trip(&source, &table, &links, &members, limits);
+        // Members with at least one device come back; the others were reported as not exported.
+        let expected: Vec<RecipientKey> = members.iter().filter(|m| match m {
+            RecipientKey::Int(r) => devices[*r as usize - 1] > 0,
+            RecipientKey::String(_) => false,
+        }).cloned().collect();
+        prop_assert_eq!(members_of(&imported, "segment-77"), expected.clone());
+        prop_assert_eq!(exported.not_exported.len() + expected.len(), members.len());
+        prop_assert_eq!(imported.report.totals.unmatched, 0);
+    }
+
+    #[test]
+    fn export_then_import_gives_back_the_list_of_declared_keys(
+        keys in proptest::collection::vec(proptest::option::of("[A-Za-z0-9_.@-]{1,12}"), 1..20),
+        chosen in proptest::collection::vec(any::<bool>(), 20),
+    ) {
+        // Keep keys unique so every key has one recipient.
+        let mut seen = std::collections::BTreeSet::new();
+        let keys: Vec<Option<String>> = keys.into_iter().map(|k| k.filter(|k| seen.insert(k.clone()))).collect();
+        let mut csv = String::from("id,crm_key\n");
+        for (i, key) in keys.iter().enumerate() {
+            csv.push_str(&format!("{},{}\n", i + 1, key.as_deref().unwrap_or("")));
+        }
+        let table = recipients::read("r.csv", csv.as_bytes(), ReadOptions::default()).unwrap().table;
+        let source: DataSource = DataSourceConfig {
+            name: "crm".into(),
+            dpid: 9,
+            integration_code: None,
+            kind: DataSourceKind::DeclaredId,
+            key_column: Some("crm_key".into()),
+            encoding: None,
+            profile: None,
+            default_country_code: None,
+            policy: AmbiguityPolicy::Latest,
+        }
+        .try_into()
+        .unwrap();
+        let members: Vec<RecipientKey> = (0..keys.len()).filter(|&i| chosen[i]).map(|i| RecipientKey::Int(i as i64 + 1)).collect();
+        let (_, imported) = round_trip(&source, &table, &[], &members, crate::export::FileLimits::default());
+        let expected: Vec<RecipientKey> = members.iter().filter(|m| match m {
+            RecipientKey::Int(i) => keys[*i as usize - 1].is_some(),
+            RecipientKey::String(_) => false,
+        }).cloned().collect();
+        prop_assert_eq!(members_of(&imported, "segment-77"), expected);
+    }
+
+    #[test]
+    fn importing_twice_is_a_no_op(
+        rows in proptest::collection::vec((0u128..12, proptest::collection::vec(0u8..3, 0..3), proptest::collection::vec(0u8..3, 0..2)), 1..25),
+        full in any::<bool>(),
+        policy in prop_oneof![Just(AmbiguityPolicy::Latest), Just(AmbiguityPolicy::All), Just(AmbiguityPolicy::Skip)],
+    ) {
+        let body: String = rows.iter().map(|(v, segs, removed)| {
+            let segs: Vec<String> = segs.iter().map(|s| s.to_string()).collect();
+            let removed: Vec<String> = removed.iter().map(|s| s.to_string()).collect();
+            if segs.is_empty() { format!("{}\n", vid(*v)) } else { format!("{} {} {}\n", vid(*v), segs.join(","), removed.join(",")) }
+        }).collect();
+        let name = if full { "S3_1_full_1486140844000.sync" } else { "S3_1_iter_1486140844000.sync" };
+        let mut case = Case::visitor(policy).outbound(name, &body);
+        case.current.insert("segment-0".into(), vec![RecipientKey::Int(10), RecipientKey::Int(99)]);
+        let first = case.run().unwrap();
+        for change in &first.lists {
+            let list = case.current.entry(change.list.clone()).or_default();
+            list.retain(|k| !change.removed.contains(k));
+            list.extend(change.added.iter().cloned());
+            prop_assert_eq!(list.len() as u64, change.members);
+        }
+        case.last_applied = first.last_applied.clone();
+        let again = case.run().unwrap();
+        for change in &again.lists {
+            prop_assert!(change.added.is_empty() && change.removed.is_empty(), "{:?}", change);
+        }
+    }
+}
