@@ -663,3 +663,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn report_serializes_stably() {
+    let body = [
+        line(1, "24", "26"),
+        line(9, "24", ""),
+        "123 24\n".to_owned(),
+        "a b c d\n".to_owned(),
+    ]
+    .concat();
+    let mut case =
+        Case::visitor(AmbiguityPolicy::Latest).outbound("S3_1234_iter_1486140844000.sync", &body);
+    case.options.list_unmatched = true;
+    let mut result = case.run().unwrap();
+    // The index's size is an implementation detail; the snapshot pins the report's shape.
+    result.report.data_source.index_bytes = 0;
+    let json = serde_json::to_string_pretty(&result).unwrap();
+    insta::assert_snapshot!(json);
+    let back: ImportResult = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, result);
+}
