@@ -45,6 +45,7 @@ BENCH_EMAILS ?= 1000000
 BENCH_DIR ?= target/bench-data
 bench:
 	$(CARGO) bench -p audlink-core --features gen --bench import -- $(BENCH_N) --emails $(BENCH_EMAILS) --write $(BENCH_DIR)
+	$(CARGO) bench -p audlink-core --features gen --bench export -- $(BENCH_EMAILS)
 	@python3 -c 'import duckdb' 2>/dev/null || pip install --quiet 'duckdb==2.0.1'
 	python3 bench/duckdb_import.py $(BENCH_DIR) 2
 	python3 bench/duckdb_import.py $(BENCH_DIR) 1
