@@ -13,7 +13,10 @@ use audlink_core::datasource::{
 };
 use audlink_core::format::aep::AepColumns;
 use audlink_core::format::{ReadOptions, links, recipients};
-use audlink_core::import::{AudienceFile, AudienceFormat, ImportOptions, ImportRequest, import};
+use audlink_core::import::{
+    AudienceFile, AudienceFormat, ImportOptions, ImportRequest, Links, import, prepare,
+    run_prepared,
+};
 use audlink_core::sample;
 
 fn peak_rss_mib() -> f64 {
@@ -21,6 +24,15 @@ fn peak_rss_mib() -> f64 {
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
@@ -67,7 +79,7 @@ fn main() {
 
     if n > 0 {
         let t = Instant::now();
-        let data = sample::visitor_sample(42, n);
+        let mut data = sample::visitor_sample(42, n);
         eprintln!(
             "generated {n} lines / {} links in {:.2?}",
             data.links,
@@ -83,9 +95,12 @@ fn main() {
             .expect("write audience");
         }
         let t = Instant::now();
-        let parsed =
-            links::read("links.csv", &data.links_csv, ReadOptions::default()).expect("links");
+        let parsed = links::read_compact("links.csv", &data.links_csv, ReadOptions::default())
+            .expect("links");
         let parse_links = t.elapsed();
+        let links_count = parsed.len();
+        // The links file is no longer needed once parsed (a host would stream and drop it).
+        data.links_csv = Vec::new();
         let format = AudienceFormat::Outbound { mode: None };
         let files = [AudienceFile {
             name: "S3_1_iter_1700000000000.sync",
@@ -93,27 +108,42 @@ fn main() {
             format: &format,
         }];
         let source = source(DataSourceKind::VisitorId, None, None);
-        let t = Instant::now();
-        let result = import(&ImportRequest {
+        let rss_parsed = peak_rss_mib();
+        eprintln!("  RSS after dropping the links file: {:.0} MiB", rss_mib());
+        let options = ImportOptions::default();
+        let (current, last_applied) = (BTreeMap::new(), BTreeMap::new());
+        let request = ImportRequest {
             data_source: &source,
             recipients: None,
-            links: &parsed.links,
+            links: &[],
             files: &files,
-            options: &ImportOptions::default(),
-            current: &BTreeMap::new(),
-            last_applied: &BTreeMap::new(),
-        })
-        .expect("import");
-        let run = t.elapsed();
+            options: &options,
+            current: &current,
+            last_applied: &last_applied,
+        };
+        let t = Instant::now();
+        let prepared = prepare(&request, Links::Compact(&parsed)).expect("prepare");
+        let build = t.elapsed();
+        let rss_built = peak_rss_mib();
+        eprintln!("  RSS after the index: {:.0} MiB", rss_mib());
+        drop(parsed);
+        let t = Instant::now();
+        let result = run_prepared(&request, prepared).expect("import");
+        let probe = t.elapsed();
+        let run = build + probe;
         let total = parse_links + run;
         let r = &result.report;
         println!("visitor-id import, N = {n}");
         println!(
             "  parse links      {:>8.3} s  ({} links)",
             parse_links.as_secs_f64(),
-            parsed.links.len()
+            links_count
         );
-        println!("  index+probe+agg  {:>8.3} s", run.as_secs_f64());
+        println!(
+            "  number+index     {:>8.3} s  (peak RSS {rss_parsed:.0} MiB after parsing links, {rss_built:.0} MiB after the index)",
+            build.as_secs_f64()
+        );
+        println!("  read+probe+agg   {:>8.3} s", probe.as_secs_f64());
         println!(
             "  total            {:>8.3} s  ({:.2} M lines/s)",
             total.as_secs_f64(),

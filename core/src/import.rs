@@ -15,8 +15,11 @@
 //! recipients to add and to remove relative to its current members: re-running an import is a
 //! no-op.
 
+mod fast;
 mod index;
+mod radix;
 mod report;
+mod table;
 
 use std::collections::BTreeMap;
 
@@ -27,18 +30,19 @@ use serde::{Deserialize, Serialize};
 use crate::datasource::{DataSource, Identifier, MatchKey};
 use crate::format::aep::{self, AepColumns, AepFileName, MembershipStatus};
 use crate::format::input::{self, Lines};
-use crate::format::links::VisitorLink;
+use crate::format::links::{CompactLink, CompactLinks, CompactRecipients, VisitorLink};
 use crate::format::onboarding::{self, Entry, OnboardingFileName, OnboardingMode};
 use crate::format::outbound::{self, OutboundFileName, SyncMode};
 use crate::format::recipients::{ColumnData, RecipientKey, RecipientsTable};
 use crate::format::{BadRecord, FileError, ReadOptions};
-use crate::id::{IdError, UserId};
+use crate::id::{IdError, IdReason, UserId};
 use crate::sorted::{difference, union};
 
-use index::{Index, Link, Target};
+use index::{Index, Link, MatchIndex, Target};
 pub use report::{
     ImportReport, LocatedProblem, Refused, SegmentReport, Totals, UnmatchedId, UnmatchedReason,
 };
+use table::VisitorIndex;
 
 /// How one input file is to be read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,25 +175,101 @@ impl IndexKey for [u8; 32] {
     }
 }
 
+/// Visitor links for [`import_with_links`].
+#[derive(Debug, Clone, Copy)]
+pub enum Links<'a> {
+    /// Parsed links ([`crate::format::links::read`]).
+    Parsed(&'a [VisitorLink]),
+    /// Compact links ([`crate::format::links::read_compact`]), sorted and merged as read.
+    Compact(&'a CompactLinks),
+}
+
+impl Links<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Links::Parsed(links) => links.len(),
+            Links::Compact(links) => links.len(),
+        }
+    }
+}
+
 /// Runs an import. Pure: the same request gives the same result.
 pub fn import(request: &ImportRequest<'_>) -> Result<ImportResult, ImportError> {
-    let space = RecipientSpace::new(request)?;
+    import_with_links(request, Links::Parsed(request.links))
+}
+
+/// Runs an import with `links` in place of `request.links` (which is ignored). Pure.
+pub fn import_with_links(
+    request: &ImportRequest<'_>,
+    links: Links<'_>,
+) -> Result<ImportResult, ImportError> {
+    let prepared = prepare(request, links)?;
+    run_prepared(request, prepared)
+}
+
+/// The recipients and match index of a request, built by [`prepare`] (numbering recipients and
+/// indexing links or key column) and used once by [`run_prepared`].
+#[derive(Debug)]
+pub struct Prepared {
+    space: RecipientSpace,
+    index: PreparedIndex,
+}
+
+#[derive(Debug)]
+enum PreparedIndex {
+    Visitor(VisitorIndex),
+    Declared(Index<[u8; 32]>),
+}
+
+/// Runs the import of `request` (the same request [`prepare`] was given) with its prepared
+/// index: reads the files, probes and aggregates.
+pub fn run_prepared(
+    request: &ImportRequest<'_>,
+    prepared: Prepared,
+) -> Result<ImportResult, ImportError> {
+    let Prepared { space, index } = prepared;
+    match index {
+        PreparedIndex::Visitor(index) => Run::new(request, space, index).run(),
+        PreparedIndex::Declared(index) => Run::new(request, space, index).run(),
+    }
+}
+
+/// The first half of [`import_with_links`]: numbers the recipients and builds the match index
+/// (`links` in place of `request.links`, which is ignored).
+pub fn prepare(request: &ImportRequest<'_>, links: Links<'_>) -> Result<Prepared, ImportError> {
+    let (space, link_rids) = RecipientSpace::new(request, links)?;
     match &request.data_source.identifier {
         Identifier::VisitorId => {
-            let links = request
-                .links
-                .iter()
-                .map(|l| Link {
-                    key: [
-                        (l.visitor.as_u128() >> 64) as u64,
-                        l.visitor.as_u128() as u64,
-                    ],
-                    rid: space.rid(&l.recipient),
-                    seen: l.last_seen.map_or(i64::MIN, |t| t.unix_micros()),
-                })
-                .collect();
-            let index = Index::build(links, request.data_source.policy, true);
-            Run::new(request, space, index).run()
+            let policy = request.data_source.policy;
+            let index = match links {
+                Links::Parsed(parsed) => {
+                    let links = parsed
+                        .iter()
+                        .map(|l| Link {
+                            key: [
+                                (l.visitor.as_u128() >> 64) as u64,
+                                l.visitor.as_u128() as u64,
+                            ],
+                            rid: space.rid(&l.recipient),
+                            seen: l.last_seen.map_or(i64::MIN, |t| t.unix_micros()),
+                        })
+                        .collect();
+                    VisitorIndex::build(links, policy, true)
+                }
+                Links::Compact(compact) => {
+                    let rids: Vec<u32> = match link_rids {
+                        Some(rids) => rids,
+                        None => (0..compact.len())
+                            .map(|i| space.rid(&compact.recipient(i)))
+                            .collect(),
+                    };
+                    build_compact(compact, &rids, policy)
+                }
+            };
+            Ok(Prepared {
+                space,
+                index: PreparedIndex::Visitor(index),
+            })
         }
         Identifier::DeclaredId(key) => {
             let table = request.recipients.ok_or_else(|| {
@@ -220,9 +300,64 @@ pub fn import(request: &ImportRequest<'_>) -> Result<ImportResult, ImportError> 
                 }
             }
             let index = Index::build(links, request.data_source.policy, false);
-            Run::new(request, space, index).run()
+            Ok(Prepared {
+                space,
+                index: PreparedIndex::Declared(index),
+            })
         }
     }
+}
+
+/// The index of compact links (sorted by visitor then recipient, one row per pair); `rids`:
+/// the recipient number of each row (numbers follow recipient order).
+fn build_compact(
+    links: &CompactLinks,
+    rids: &[u32],
+    policy: crate::datasource::AmbiguityPolicy,
+) -> VisitorIndex {
+    let rows = &links.links;
+    let keys = if rows.is_empty() {
+        0
+    } else {
+        1 + rows
+            .windows(2)
+            .filter(|w| w[0].visitor != w[1].visitor)
+            .count()
+    };
+    let mut index = VisitorIndex::with_keys(keys, policy, true);
+    let mut group: Vec<(u32, i64)> = Vec::new();
+    let mut start = 0;
+    while start < rows.len() {
+        // Fetch the slot of a key a little ahead: the inserts' cache misses overlap.
+        if let Some(ahead) = rows.get(start + 16) {
+            index.prefetch_home(ahead.visitor);
+        }
+        let key = rows[start].visitor;
+        let mut end = start + 1;
+        while end < rows.len() && rows[end].visitor == key {
+            end += 1;
+        }
+        group.clear();
+        group.extend((start..end).map(|i| (rids[i], rows[i].last_seen)));
+        index.insert(key, &group);
+        start = end;
+    }
+    index
+}
+
+/// Probes `key` for `segment`, locating it in the index only for the first unit of an
+/// occurrence (`handle` keeps where it is).
+fn probe_located<'i, I: MatchIndex>(
+    index: &'i mut I,
+    handle: &mut Option<usize>,
+    key: I::Key,
+    segment: u32,
+) -> (Target<'i>, bool) {
+    let at = match *handle {
+        Some(at) => at,
+        None => *handle.insert(index.locate(key)),
+    };
+    index.probe_at(at, segment)
 }
 
 /// A key column cell as text: strings verbatim, integers in decimal; `None` for null or a type
@@ -235,39 +370,80 @@ fn cell_text(data: &ColumnData, row: usize) -> Option<String> {
     }
 }
 
+/// Keys of the recipient space, in id order.
+#[derive(Debug)]
+enum SpaceKeys {
+    /// Every recipient id is an integer.
+    Ints(Vec<i64>),
+    /// Any keys.
+    Keys(Vec<RecipientKey>),
+}
+
 /// Recipients known to the import, numbered densely in id order.
 #[derive(Debug)]
 struct RecipientSpace {
-    keys: Vec<RecipientKey>,
-    /// Number of each integer id (most recipient ids are integers: one hash probe, not a
-    /// binary search over the whole space).
+    keys: SpaceKeys,
+    /// Number of each integer id under [`SpaceKeys::Keys`] (most recipient ids are integers:
+    /// one hash probe, not a binary search over the whole space).
     ints: HashMap<i64, u32, FxBuildHasher>,
     opted_out: Vec<bool>,
 }
 
 impl RecipientSpace {
-    fn new(request: &ImportRequest<'_>) -> Result<RecipientSpace, ImportError> {
-        let mut keys: Vec<RecipientKey> =
-            request.links.iter().map(|l| l.recipient.clone()).collect();
-        if let Some(table) = request.recipients {
-            keys.extend((0..table.len()).filter_map(|row| table.ids.key(row)));
-        }
-        keys.extend(request.current.values().flatten().cloned());
-        keys.sort_unstable();
-        keys.dedup();
-        if keys.len() > index::MAX_RID as usize {
+    /// The space of the request's recipients, current members and `links`; with compact links
+    /// and integer ids only, also the number of each link's recipient.
+    fn new(
+        request: &ImportRequest<'_>,
+        links: Links<'_>,
+    ) -> Result<(RecipientSpace, Option<Vec<u32>>), ImportError> {
+        let table_ints = match request.recipients {
+            None => Some(&[][..]),
+            Some(table) => match &table.ids {
+                crate::format::recipients::RecipientIds::Int(ids) => Some(&ids[..]),
+                crate::format::recipients::RecipientIds::String(_) => None,
+            },
+        };
+        let current_ints = request
+            .current
+            .values()
+            .flatten()
+            .all(|k| matches!(k, RecipientKey::Int(_)));
+        let (keys, link_rids) = match (links, table_ints) {
+            (Links::Compact(compact), Some(table_ints)) if current_ints => {
+                match &compact.recipients {
+                    CompactRecipients::Int => {
+                        let current = request.current.values().flatten().map(|k| match k {
+                            RecipientKey::Int(v) => *v,
+                            RecipientKey::String(_) => unreachable!("checked above"),
+                        });
+                        let (ints, rids) = number_ints(&compact.links, table_ints, current);
+                        (SpaceKeys::Ints(ints), Some(rids))
+                    }
+                    CompactRecipients::Keys(_) => (Self::all_keys(request, links), None),
+                }
+            }
+            _ => (Self::all_keys(request, links), None),
+        };
+        let len = match &keys {
+            SpaceKeys::Ints(ints) => ints.len(),
+            SpaceKeys::Keys(keys) => keys.len(),
+        };
+        if len > index::MAX_RID as usize {
             return Err(ImportError::Request(
                 "too many recipients for one import".into(),
             ));
         }
-        let mut ints = HashMap::with_capacity_and_hasher(keys.len(), FxBuildHasher);
-        for (rid, key) in keys.iter().enumerate() {
-            if let RecipientKey::Int(id) = key {
-                ints.insert(*id, rid as u32);
+        let mut ints = HashMap::default();
+        if let SpaceKeys::Keys(keys) = &keys {
+            ints = HashMap::with_capacity_and_hasher(keys.len(), FxBuildHasher);
+            for (rid, key) in keys.iter().enumerate() {
+                if let RecipientKey::Int(id) = key {
+                    ints.insert(*id, rid as u32);
+                }
             }
         }
         let mut space = RecipientSpace {
-            opted_out: vec![false; keys.len()],
+            opted_out: vec![false; len],
             keys,
             ints,
         };
@@ -287,16 +463,103 @@ impl RecipientSpace {
                 }
             }
         }
-        Ok(space)
+        Ok((space, link_rids))
+    }
+
+    fn all_keys(request: &ImportRequest<'_>, links: Links<'_>) -> SpaceKeys {
+        let mut keys: Vec<RecipientKey> = Vec::with_capacity(links.len());
+        match links {
+            Links::Parsed(links) => keys.extend(links.iter().map(|l| l.recipient.clone())),
+            Links::Compact(links) => keys.extend((0..links.len()).map(|i| links.recipient(i))),
+        }
+        if let Some(table) = request.recipients {
+            keys.extend((0..table.len()).filter_map(|row| table.ids.key(row)));
+        }
+        keys.extend(request.current.values().flatten().cloned());
+        keys.sort_unstable();
+        keys.dedup();
+        SpaceKeys::Keys(keys)
     }
 
     fn rid(&self, key: &RecipientKey) -> u32 {
-        let found = match key {
-            RecipientKey::Int(id) => self.ints.get(id).copied(),
-            RecipientKey::String(_) => self.keys.binary_search(key).ok().map(|i| i as u32),
+        let found = match (&self.keys, key) {
+            (SpaceKeys::Ints(ints), RecipientKey::Int(id)) => {
+                ints.binary_search(id).ok().map(|i| i as u32)
+            }
+            (SpaceKeys::Ints(_), RecipientKey::String(_)) => None,
+            (SpaceKeys::Keys(_), RecipientKey::Int(id)) => self.ints.get(id).copied(),
+            (SpaceKeys::Keys(keys), RecipientKey::String(_)) => {
+                keys.binary_search(key).ok().map(|i| i as u32)
+            }
         };
         found.expect("every recipient of the request is in the space")
     }
+
+    /// The key of recipient number `rid`.
+    fn key(&self, rid: u32) -> RecipientKey {
+        match &self.keys {
+            SpaceKeys::Ints(ints) => RecipientKey::Int(ints[rid as usize]),
+            SpaceKeys::Keys(keys) => keys[rid as usize].clone(),
+        }
+    }
+}
+
+/// Numbers integer recipient ids densely in order: the sorted distinct ids of all three
+/// sources, and the number of each of `links`.
+fn number_ints(
+    links: &[CompactLink],
+    table: &[i64],
+    current: impl Iterator<Item = i64> + Clone,
+) -> (Vec<i64>, Vec<u32>) {
+    let all = || {
+        links
+            .iter()
+            .map(|l| l.recipient)
+            .chain(table.iter().copied())
+            .chain(current.clone())
+    };
+    let count = links.len() + table.len() + current.clone().count();
+    let (Some(min), Some(max)) = (all().min(), all().max()) else {
+        return (Vec::new(), Vec::new());
+    };
+    let range = (i128::from(max) - i128::from(min) + 1) as u128;
+    if range <= (count as u128).saturating_mul(4) + 1024 {
+        // Dense ids: a rank per value of the range.
+        let mut rank = vec![0u32; range as usize];
+        for v in all() {
+            rank[(v - min) as usize] = 1;
+        }
+        let mut ints = Vec::new();
+        for (offset, r) in rank.iter_mut().enumerate() {
+            if *r != 0 {
+                *r = ints.len() as u32;
+                ints.push(min + offset as i64);
+            }
+        }
+        let rids = links
+            .iter()
+            .map(|l| rank[(l.recipient - min) as usize])
+            .collect();
+        return (ints, rids);
+    }
+    let mut ints: Vec<i64> = all().collect();
+    ints.sort_unstable();
+    ints.dedup();
+    let mut pairs: Vec<(i64, u32)> = links
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.recipient, i as u32))
+        .collect();
+    pairs.sort_unstable();
+    let mut rids = vec![0u32; links.len()];
+    let mut rid = 0usize;
+    for (v, i) in pairs {
+        while ints[rid] < v {
+            rid += 1;
+        }
+        rids[i as usize] = rid as u32;
+    }
+    (ints, rids)
 }
 
 /// A group of files applied together.
@@ -394,6 +657,9 @@ struct SegmentState {
     removes: Vec<u32>,
     /// Every recipient matched in the command.
     matched: Vec<u32>,
+    /// Units unmatched, by reason (`UnmatchedReason as usize`; folded into the report at the
+    /// end).
+    unmatched: [u64; 4],
     /// Refused in the current delivery (stale).
     refused_now: bool,
     /// Units refused in the current delivery.
@@ -401,6 +667,20 @@ struct SegmentState {
     /// Has units, or is replaced, in the current delivery.
     touched: bool,
 }
+
+/// Every unmatched reason, in `as usize` order.
+const REASONS: [UnmatchedReason; 4] = [
+    UnmatchedReason::InvalidFormat,
+    UnmatchedReason::Duplicate,
+    UnmatchedReason::NoRecipient,
+    UnmatchedReason::Ambiguous,
+];
+const _: () = assert!(
+    UnmatchedReason::InvalidFormat as usize == 0
+        && UnmatchedReason::Duplicate as usize == 1
+        && UnmatchedReason::NoRecipient as usize == 2
+        && UnmatchedReason::Ambiguous as usize == 3
+);
 
 /// Working state of a list.
 #[derive(Debug)]
@@ -410,6 +690,50 @@ struct ListState {
     replaced: bool,
 }
 
+/// Lines of adds waiting to be probed together.
+const BATCH: usize = 1 << 20;
+/// How many lines ahead of the one being probed the index is hinted.
+const PREFETCH: usize = 16;
+
+/// Segments a batch line holds inline.
+const INLINE: usize = 3;
+
+/// One line of a batch: its key, raw id (a range of `Batch::raw`, only when unmatched ids are
+/// listed) and segments: `(u32::MAX, count)` for the first `count` of `inline`, else a range of
+/// `Batch::segments` (lines are probed out of order: their segments travel with them).
+#[derive(Debug, Clone, Copy)]
+struct BatchLine<K> {
+    key: K,
+    line: u64,
+    raw: (u32, u32),
+    inline: [u32; INLINE],
+    segments: (u32, u32),
+}
+
+#[derive(Debug)]
+struct Batch<K> {
+    lines: Vec<BatchLine<K>>,
+    raw: Vec<u8>,
+    segments: Vec<u32>,
+    /// Scratch of `flush`, kept between batches.
+    order: Vec<u32>,
+    starts: Vec<usize>,
+    sorted: Vec<BatchLine<K>>,
+}
+
+impl<K> Batch<K> {
+    fn new() -> Batch<K> {
+        Batch {
+            lines: Vec::new(),
+            raw: Vec::new(),
+            segments: Vec::new(),
+            order: Vec::new(),
+            starts: Vec::new(),
+            sorted: Vec::new(),
+        }
+    }
+}
+
 /// One identifier occurrence as the readers give it.
 struct Occurrence<'r> {
     line: u64,
@@ -417,11 +741,16 @@ struct Occurrence<'r> {
     key: Result<MatchKey, IdError>,
 }
 
-struct Run<'a, K> {
+struct Run<'a, I: MatchIndex> {
     request: &'a ImportRequest<'a>,
     space: RecipientSpace,
-    index: Index<K>,
+    index: I,
+    batch: Batch<I::Key>,
     segment_ids: HashMap<String, u32, FxBuildHasher>,
+    /// Dense index of segments with names under 8 bytes, by the packed name and its length.
+    short_segment_ids: HashMap<u64, u32, FxBuildHasher>,
+    /// Recently used entries of `short_segment_ids` (`u32::MAX`: empty).
+    segment_cache: [(u64, u32); 64],
     segments: Vec<SegmentState>,
     lists: BTreeMap<String, ListState>,
     report: ImportReport,
@@ -434,8 +763,11 @@ struct Run<'a, K> {
     reset_lists: std::collections::BTreeSet<String>,
 }
 
-impl<'a, K: IndexKey> Run<'a, K> {
-    fn new(request: &'a ImportRequest<'a>, space: RecipientSpace, index: Index<K>) -> Run<'a, K> {
+impl<'a, I: MatchIndex> Run<'a, I>
+where
+    I::Key: IndexKey,
+{
+    fn new(request: &'a ImportRequest<'a>, space: RecipientSpace, index: I) -> Run<'a, I> {
         let mut report = ImportReport::new(request.data_source);
         report.data_source.indexed_keys = index.indexed_keys() as u64;
         report.data_source.index_bytes = index.heap_bytes() as u64;
@@ -443,7 +775,10 @@ impl<'a, K: IndexKey> Run<'a, K> {
             request,
             space,
             index,
+            batch: Batch::new(),
             segment_ids: HashMap::default(),
+            short_segment_ids: HashMap::default(),
+            segment_cache: [(0, u32::MAX); 64],
             segments: Vec::new(),
             lists: BTreeMap::new(),
             report,
@@ -473,11 +808,39 @@ impl<'a, K: IndexKey> Run<'a, K> {
 
     /// Dense index of a segment, creating its state on first sight.
     fn segment(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.segment_ids.get(name) {
+        // Short names (most segment ids) are looked up as one integer: no string hashing or
+        // comparison per unit.
+        let short = (name.len() < 8).then(|| {
+            // Bytes 0..7 the name, byte 7 its length (a loop: no `memcpy` call per unit).
+            let mut packed = (name.len() as u64) << 56;
+            for (i, &b) in name.as_bytes().iter().enumerate() {
+                packed |= u64::from(b) << (8 * i);
+            }
+            packed
+        });
+        if let Some(packed) = short {
+            // A direct-mapped cache in front of the map: a handful of instructions per unit.
+            let slot = (packed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize;
+            let (cached, id) = self.segment_cache[slot];
+            if cached == packed && id != u32::MAX {
+                return id;
+            }
+            if let Some(&id) = self.short_segment_ids.get(&packed) {
+                self.segment_cache[slot] = (packed, id);
+                return id;
+            }
+        } else if let Some(&id) = self.segment_ids.get(name) {
             return id;
         }
         let id = self.segments.len() as u32;
-        self.segment_ids.insert(name.to_owned(), id);
+        match short {
+            Some(packed) => {
+                self.short_segment_ids.insert(packed, id);
+            }
+            None => {
+                self.segment_ids.insert(name.to_owned(), id);
+            }
+        }
         let mut state = SegmentState::default();
         state.report.segment = name.to_owned();
         state.report.list = self.list_name(name);
@@ -562,9 +925,9 @@ impl<'a, K: IndexKey> Run<'a, K> {
         let state = &mut self.segments[id];
         let mut adds = std::mem::take(&mut state.adds);
         let mut removes = std::mem::take(&mut state.removes);
-        adds.sort_unstable();
+        radix::sort_u32(&mut adds);
         adds.dedup();
-        removes.sort_unstable();
+        radix::sort_u32(&mut removes);
         removes.dedup();
         if self.full {
             // The first segment of this delivery that maps to the list resets it.
@@ -572,7 +935,11 @@ impl<'a, K: IndexKey> Run<'a, K> {
                 list.members.clear();
             }
             list.replaced = true;
-            list.members = union(&list.members, &adds);
+            list.members = if list.members.is_empty() {
+                adds.clone()
+            } else {
+                union(&list.members, &adds)
+            };
         } else {
             let removes = difference(&removes, &adds);
             list.members = difference(&union(&list.members, &adds), &removes);
@@ -601,21 +968,19 @@ impl<'a, K: IndexKey> Run<'a, K> {
         let kind = self.request.data_source.user_id_kind();
         let summary = match file.format {
             AudienceFormat::Outbound { .. } => {
-                let summary = outbound::read(file.name, file.bytes, kind, options, |record| {
-                    let occurrence = self.occurrence(record.line, &record.user, record.raw_user);
-                    let mut any = false;
-                    for segment in record.segments() {
-                        any = true;
-                        self.add(segment, &occurrence);
-                    }
-                    for segment in record.removed() {
-                        any = true;
-                        self.remove(segment, &occurrence);
-                    }
-                    if !any {
-                        self.report.totals.lines_without_segments += 1;
-                    }
-                })?;
+                let summary = if kind == crate::id::UserIdKind::VisitorId
+                    && let Some(summary) =
+                        fast::read_visitor_outbound(file.name, file.bytes, options, self)?
+                {
+                    summary
+                } else {
+                    outbound::read(file.name, file.bytes, kind, options, |record| {
+                        let occurrence =
+                            self.occurrence(record.line, &record.user, record.raw_user);
+                        self.outbound_record(&occurrence, record.segments(), record.removed());
+                    })?
+                };
+                self.flush();
                 (summary.records, summary.blank_lines, summary.bad)
             }
             AudienceFormat::Onboarding => {
@@ -744,9 +1109,152 @@ impl<'a, K: IndexKey> Run<'a, K> {
         Occurrence { line, raw, key }
     }
 
+    /// One record of an outbound file: its adds (batched when the key is valid), its removals.
+    fn outbound_record<'s>(
+        &mut self,
+        occurrence: &Occurrence<'_>,
+        segments: impl Iterator<Item = &'s str>,
+        removed: impl Iterator<Item = &'s str>,
+    ) {
+        let mut any = false;
+        // Adds of valid keys wait in a batch (probed together, see `flush`);
+        // removals only look keys up, so they do not depend on the adds' order.
+        let key = Self::index_key(occurrence);
+        let from = self.batch.segments.len() as u32;
+        for segment in segments {
+            any = true;
+            let id = self.segment(segment);
+            match key {
+                Ok(_) => self.batch.segments.push(id),
+                Err(rule) => {
+                    self.add_unit(id, Err(rule), occurrence.line, occurrence.raw, &mut None)
+                }
+            }
+        }
+        let to = self.batch.segments.len() as u32;
+        if let Ok(key) = key
+            && to > from
+        {
+            let raw = if self.request.options.list_unmatched {
+                let start = self.batch.raw.len() as u32;
+                self.batch.raw.extend_from_slice(occurrence.raw);
+                (start, self.batch.raw.len() as u32)
+            } else {
+                (0, 0)
+            };
+            let mut inline = [0u32; INLINE];
+            let segments = if (to - from) as usize <= INLINE {
+                let ids = self.batch.segments.drain(from as usize..);
+                for (slot, id) in inline.iter_mut().zip(ids) {
+                    *slot = id;
+                }
+                (u32::MAX, to - from)
+            } else {
+                (from, to)
+            };
+            self.batch.lines.push(BatchLine {
+                line: occurrence.line,
+                key,
+                raw,
+                inline,
+                segments,
+            });
+            if self.batch.lines.len() == BATCH {
+                self.flush();
+            }
+        }
+        for segment in removed {
+            any = true;
+            self.remove(segment, occurrence);
+        }
+        if !any {
+            self.report.totals.lines_without_segments += 1;
+        }
+    }
+
+    /// Applies the batched adds: hints the index about every key first (the memory accesses
+    /// overlap), then runs the units in order.
+    fn flush(&mut self) {
+        let mut batch = std::mem::replace(&mut self.batch, Batch::new());
+        // Order the lines by where their keys live in the index (stable: the lines of one key
+        // keep their order, which is all duplicates and outcomes depend on), so the probes
+        // sweep the index instead of jumping around it. Buffers are reused: fresh pages cost.
+        let n = batch.lines.len();
+        self.index.reserve(n);
+        let bits = (n / 16).max(1).next_power_of_two().trailing_zeros().min(16);
+        if bits > 0 {
+            batch.order.clear();
+            batch.order.extend(
+                batch
+                    .lines
+                    .iter()
+                    .map(|l| (self.index.order(l.key) >> (64 - bits)) as u32),
+            );
+            batch.starts.clear();
+            batch.starts.resize((1 << bits) + 1, 0);
+            for &o in &batch.order {
+                batch.starts[o as usize + 1] += 1;
+            }
+            for i in 0..1 << bits {
+                batch.starts[i + 1] += batch.starts[i];
+            }
+            batch.sorted.clear();
+            batch.sorted.resize(n, batch.lines[0]);
+            for (line, &o) in batch.lines.iter().zip(&batch.order) {
+                batch.sorted[batch.starts[o as usize]] = *line;
+                batch.starts[o as usize] += 1;
+            }
+            std::mem::swap(&mut batch.lines, &mut batch.sorted);
+        }
+        let lines = &batch.lines;
+        for line in lines.iter().take(PREFETCH) {
+            self.index.hint(line.key);
+        }
+        for (i, line) in lines.iter().enumerate() {
+            if let Some(ahead) = lines.get(i + PREFETCH) {
+                self.index.hint(ahead.key);
+            }
+            let raw = &batch.raw[line.raw.0 as usize..line.raw.1 as usize];
+            let mut handle = None;
+            let ids = match line.segments {
+                (u32::MAX, count) => &line.inline[..count as usize],
+                (from, to) => &batch.segments[from as usize..to as usize],
+            };
+            for &id in ids {
+                self.add_unit(id, Ok(line.key), line.line, raw, &mut handle);
+            }
+        }
+        batch.lines.clear();
+        batch.raw.clear();
+        batch.segments.clear();
+        self.batch = batch;
+    }
+
     /// One unit: `occurrence` listed in the add column of `segment`.
     fn add(&mut self, segment: &str, occurrence: &Occurrence<'_>) {
         let id = self.segment(segment);
+        let key = Self::index_key(occurrence);
+        self.add_unit(id, key, occurrence.line, occurrence.raw, &mut None);
+    }
+
+    /// The index key of an occurrence, or the rule it broke (if known) when it has none.
+    fn index_key(occurrence: &Occurrence<'_>) -> Result<I::Key, Option<IdReason>> {
+        match &occurrence.key {
+            Err(e) => Err(Some(e.reason)),
+            Ok(key) => I::Key::from_match(*key).ok_or(None),
+        }
+    }
+
+    /// [`Run::add`] by dense segment index; for one of several units of the same occurrence,
+    /// `handle` keeps where its key is in the index once a unit looked it up.
+    fn add_unit(
+        &mut self,
+        id: u32,
+        key: Result<I::Key, Option<IdReason>>,
+        line: u64,
+        raw: &[u8],
+        handle: &mut Option<usize>,
+    ) {
         self.report.totals.units += 1;
         let state = &mut self.segments[id as usize];
         state.touched = true;
@@ -756,19 +1264,16 @@ impl<'a, K: IndexKey> Run<'a, K> {
             return;
         }
         state.report.ids += 1;
-        let (reason, rule) = match occurrence.key {
-            Err(ref e) => (Some(UnmatchedReason::InvalidFormat), Some(e.reason)),
-            Ok(key) => match K::from_match(key) {
-                None => (Some(UnmatchedReason::InvalidFormat), None),
-                Some(key) => match self.index.probe(key, id) {
-                    (_, true) => (Some(UnmatchedReason::Duplicate), None),
-                    (Target::None, _) => (Some(UnmatchedReason::NoRecipient), None),
-                    (Target::Ambiguous, _) => (Some(UnmatchedReason::Ambiguous), None),
-                    (Target::Recipients(rids), _) => {
-                        state.adds.extend_from_slice(rids);
-                        (None, None)
-                    }
-                },
+        let (reason, rule) = match key {
+            Err(rule) => (Some(UnmatchedReason::InvalidFormat), rule),
+            Ok(key) => match probe_located(&mut self.index, handle, key, id) {
+                (_, true) => (Some(UnmatchedReason::Duplicate), None),
+                (Target::None, _) => (Some(UnmatchedReason::NoRecipient), None),
+                (Target::Ambiguous, _) => (Some(UnmatchedReason::Ambiguous), None),
+                (Target::Recipients(rids), _) => {
+                    state.adds.extend_from_slice(rids);
+                    (None, None)
+                }
             },
         };
         match reason {
@@ -777,7 +1282,7 @@ impl<'a, K: IndexKey> Run<'a, K> {
                 self.report.totals.matched += 1;
             }
             Some(reason) => {
-                *state.report.unmatched.entry(reason).or_default() += 1;
+                state.unmatched[reason as usize] += 1;
                 if let Some(rule) = rule {
                     *state.report.invalid_rules.entry(rule).or_default() += 1;
                 }
@@ -785,19 +1290,15 @@ impl<'a, K: IndexKey> Run<'a, K> {
                 if self.request.options.list_unmatched {
                     self.report.unmatched.push(UnmatchedId {
                         file: self.file.clone(),
-                        line: occurrence.line,
-                        segment: segment.to_owned(),
-                        id: self.id_text(occurrence),
+                        line,
+                        segment: self.segments[id as usize].report.segment.clone(),
+                        id: String::from_utf8_lossy(raw).into_owned(),
                         reason,
                         rule,
                     });
                 }
             }
         }
-    }
-
-    fn id_text(&self, occurrence: &Occurrence<'_>) -> String {
-        String::from_utf8_lossy(occurrence.raw).into_owned()
     }
 
     /// One removal: `occurrence` listed in the removed column of `segment`.
@@ -814,7 +1315,12 @@ impl<'a, K: IndexKey> Run<'a, K> {
             state.report.refused_removals += 1;
             return;
         }
-        let target = match occurrence.key.as_ref().ok().and_then(|k| K::from_match(*k)) {
+        let target = match occurrence
+            .key
+            .as_ref()
+            .ok()
+            .and_then(|k| I::Key::from_match(*k))
+        {
             Some(key) => self.index.lookup(key),
             None => Target::None,
         };
@@ -828,23 +1334,27 @@ impl<'a, K: IndexKey> Run<'a, K> {
     }
 
     fn finish(mut self) -> ImportResult {
+        // The index is done with: free it before the output is built.
+        drop(self.index);
         let mut lists = Vec::with_capacity(self.lists.len());
         for (name, list) in std::mem::take(&mut self.lists) {
-            let keys = |rids: Vec<u32>| {
-                rids.into_iter()
-                    .map(|r| self.space.keys[r as usize].clone())
-                    .collect()
-            };
+            let keys = |rids: &[u32]| rids.iter().map(|&r| self.space.key(r)).collect();
             lists.push(ListChange {
-                added: keys(difference(&list.members, &list.original)),
-                removed: keys(difference(&list.original, &list.members)),
+                added: if list.original.is_empty() {
+                    keys(&list.members)
+                } else {
+                    keys(&difference(&list.members, &list.original))
+                },
+                removed: keys(&difference(&list.original, &list.members)),
                 members: list.members.len() as u64,
                 replaced: list.replaced,
                 list: name,
             });
         }
         for mut state in std::mem::take(&mut self.segments) {
-            state.matched.sort_unstable();
+            if !state.matched.is_sorted() {
+                radix::sort_u32(&mut state.matched);
+            }
             state.matched.dedup();
             state.report.distinct_recipients = state.matched.len() as u64;
             state.report.opted_out = state
@@ -852,6 +1362,11 @@ impl<'a, K: IndexKey> Run<'a, K> {
                 .iter()
                 .filter(|&&r| self.space.opted_out[r as usize])
                 .count() as u64;
+            for (reason, count) in REASONS.into_iter().zip(state.unmatched) {
+                if count > 0 {
+                    *state.report.unmatched.entry(reason).or_default() += count;
+                }
+            }
             state.report.finish();
             self.report
                 .segments

@@ -36,6 +36,11 @@ use super::recipients::{RecipientKey, canonical_i64};
 use crate::id::VisitorId;
 use crate::time::Timestamp;
 
+mod compact;
+
+pub(crate) use compact::visitor_halves;
+pub use compact::{CompactLink, CompactLinks, CompactRecipients, read_compact};
+
 /// Name of the recipient id column.
 pub const RECIPIENT_ID: &str = "recipient_id";
 /// Name of the visitor id column.
@@ -119,7 +124,11 @@ fn last_seen(cell: &[u8]) -> Option<Timestamp> {
     }
 }
 
-fn link(record: &RecordRef<'_>, columns: &Columns) -> Result<VisitorLink, BadRecord> {
+/// The validated cells of one row: recipient id text, visitor id, last seen.
+fn cells<'r>(
+    record: &RecordRef<'r>,
+    columns: &Columns,
+) -> Result<(&'r str, VisitorId, Option<Timestamp>), BadRecord> {
     record.check_width(columns.width)?;
     let recipient = record.text(columns.recipient, RECIPIENT_ID)?;
     if recipient.is_empty() {
@@ -144,6 +153,11 @@ fn link(record: &RecordRef<'_>, columns: &Columns) -> Result<VisitorLink, BadRec
         },
         None => None,
     };
+    Ok((recipient, visitor, last_seen))
+}
+
+fn link(record: &RecordRef<'_>, columns: &Columns) -> Result<VisitorLink, BadRecord> {
+    let (recipient, visitor, last_seen) = cells(record, columns)?;
     Ok(VisitorLink {
         recipient: RecipientKey::parse(recipient),
         visitor,

@@ -16,9 +16,9 @@ use crate::datasource::AmbiguityPolicy;
 
 /// Packed target of a key: a recipient number, a group of them, no recipient, or ambiguous.
 pub(crate) type Packed = u32;
-const NO_RECIPIENT: Packed = u32::MAX;
-const AMBIGUOUS: Packed = u32::MAX - 1;
-const GROUP: Packed = 0x8000_0000;
+pub(crate) const NO_RECIPIENT: Packed = u32::MAX;
+pub(crate) const AMBIGUOUS: Packed = u32::MAX - 1;
+pub(crate) const GROUP: Packed = 0x8000_0000;
 /// Largest recipient number a packed target holds.
 pub(crate) const MAX_RID: u32 = GROUP - 1;
 
@@ -39,6 +39,88 @@ pub(crate) struct Link<K> {
     pub(crate) key: K,
     pub(crate) rid: u32,
     pub(crate) seen: i64,
+}
+
+/// What the import needs of a match index.
+pub(crate) trait MatchIndex {
+    /// The key type.
+    type Key: Copy;
+    /// Where `key` lives, adding it (as "no recipient") when it is not indexed.
+    fn locate(&mut self, key: Self::Key) -> usize;
+    /// What the key at `handle` (from [`MatchIndex::locate`], no insertion since) reconciles
+    /// to, and whether it was already seen for `segment`; marks it seen.
+    fn probe_at(&mut self, handle: usize, segment: u32) -> (Target<'_>, bool);
+    /// What `key` reconciles to, without marking anything.
+    fn lookup(&self, key: Self::Key) -> Target<'_>;
+    /// Hints that `key` is about to be located (lets its memory be fetched early).
+    fn hint(&self, key: Self::Key) {
+        let _ = key;
+    }
+    /// Makes room for `additional` keys to be located without growing.
+    fn reserve(&mut self, additional: usize) {
+        let _ = additional;
+    }
+    /// Where `key` lives, as a number whose order follows the index's memory layout (probes in
+    /// that order sweep the index); 0 when there is no such order.
+    fn order(&self, key: Self::Key) -> u64 {
+        let _ = key;
+        0
+    }
+    /// Number of keys built from links.
+    fn indexed_keys(&self) -> usize;
+    /// Bytes held by the index.
+    fn heap_bytes(&self) -> usize;
+}
+
+impl<K: Copy + Eq + Hash + Ord> MatchIndex for Index<K> {
+    type Key = K;
+    fn locate(&mut self, key: K) -> usize {
+        match self.numbers.get(&key) {
+            Some(&n) => n as usize,
+            None => self.push(key, NO_RECIPIENT) as usize,
+        }
+    }
+    fn probe_at(&mut self, handle: usize, segment: u32) -> (Target<'_>, bool) {
+        let duplicate = self.mark(handle as u32, segment);
+        (self.target(handle as u32), duplicate)
+    }
+    fn lookup(&self, key: K) -> Target<'_> {
+        Index::lookup(self, key)
+    }
+    fn indexed_keys(&self) -> usize {
+        Index::indexed_keys(self)
+    }
+    fn heap_bytes(&self) -> usize {
+        Index::heap_bytes(self)
+    }
+}
+
+/// Resolves the links of one key (sorted by recipient number, one per recipient) by `policy`
+/// into a packed target; `groups` receives the members of an `all` group.
+pub(crate) fn resolve(
+    links: &[(u32, i64)],
+    policy: AmbiguityPolicy,
+    timed: bool,
+    group_members: &mut Vec<u32>,
+    groups: &mut Vec<(u32, u32)>,
+) -> Packed {
+    match (links, policy) {
+        ([one], _) => one.0,
+        (_, AmbiguityPolicy::Latest) if timed => {
+            // Most recent wins; among equals the smallest recipient (rids follow id order).
+            links
+                .iter()
+                .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+                .map_or(NO_RECIPIENT, |l| l.0)
+        }
+        (_, AmbiguityPolicy::All) => {
+            let start = group_members.len() as u32;
+            group_members.extend(links.iter().map(|l| l.0));
+            groups.push((start, links.len() as u32));
+            GROUP | (groups.len() as u32 - 1)
+        }
+        _ => AMBIGUOUS,
+    }
 }
 
 #[derive(Debug)]
@@ -75,24 +157,17 @@ impl<K: Copy + Eq + Hash + Ord> Index<K> {
             groups: Vec::new(),
             indexed: 0,
         };
+        let mut pairs = Vec::new();
         for group in links.chunk_by(|a, b| a.key == b.key) {
-            let target = match (group, policy) {
-                ([one], _) => one.rid,
-                (_, AmbiguityPolicy::Latest) if timed => {
-                    // Most recent wins; among equals the smallest recipient (rids follow id order).
-                    group
-                        .iter()
-                        .max_by(|a, b| a.seen.cmp(&b.seen).then(b.rid.cmp(&a.rid)))
-                        .map_or(NO_RECIPIENT, |l| l.rid)
-                }
-                (_, AmbiguityPolicy::All) => {
-                    let start = index.group_members.len() as u32;
-                    index.group_members.extend(group.iter().map(|l| l.rid));
-                    index.groups.push((start, group.len() as u32));
-                    GROUP | (index.groups.len() as u32 - 1)
-                }
-                _ => AMBIGUOUS,
-            };
+            pairs.clear();
+            pairs.extend(group.iter().map(|l| (l.rid, l.seen)));
+            let target = resolve(
+                &pairs,
+                policy,
+                timed,
+                &mut index.group_members,
+                &mut index.groups,
+            );
             index.push(group[0].key, target);
         }
         index.indexed = index.targets.len();
@@ -122,17 +197,6 @@ impl<K: Copy + Eq + Hash + Ord> Index<K> {
             + self.groups.capacity() * 8
     }
 
-    /// Looks `key` up for `segment` (a dense segment index): what it reconciles to, and whether
-    /// the key was already seen for that segment (a duplicate). Marks it seen.
-    pub(crate) fn probe(&mut self, key: K, segment: u32) -> (Target<'_>, bool) {
-        let number = match self.numbers.get(&key) {
-            Some(&n) => n,
-            None => self.push(key, NO_RECIPIENT),
-        };
-        let duplicate = self.mark(number, segment);
-        (self.target(number), duplicate)
-    }
-
     /// What `key` reconciles to, without marking anything.
     pub(crate) fn lookup(&self, key: K) -> Target<'_> {
         match self.numbers.get(&key) {
@@ -154,16 +218,28 @@ impl<K: Copy + Eq + Hash + Ord> Index<K> {
     }
 
     fn target(&self, number: u32) -> Target<'_> {
-        let slot = &self.targets[number as usize];
-        match *slot {
-            NO_RECIPIENT => Target::None,
-            AMBIGUOUS => Target::Ambiguous,
-            p if p & GROUP != 0 => {
-                let (start, len) = self.groups[(p & !GROUP) as usize];
-                Target::Recipients(&self.group_members[start as usize..(start + len) as usize])
-            }
-            // A single recipient number is the packed value itself.
-            _ => Target::Recipients(std::slice::from_ref(slot)),
+        unpack(
+            &self.targets[number as usize],
+            &self.group_members,
+            &self.groups,
+        )
+    }
+}
+
+/// The target a packed value (borrowed where it is stored) stands for.
+pub(crate) fn unpack<'a>(
+    packed: &'a Packed,
+    group_members: &'a [u32],
+    groups: &[(u32, u32)],
+) -> Target<'a> {
+    match *packed {
+        NO_RECIPIENT => Target::None,
+        AMBIGUOUS => Target::Ambiguous,
+        p if p & GROUP != 0 => {
+            let (start, len) = groups[(p & !GROUP) as usize];
+            Target::Recipients(&group_members[start as usize..(start + len) as usize])
         }
+        // A single recipient number is the packed value itself.
+        _ => Target::Recipients(std::slice::from_ref(packed)),
     }
 }

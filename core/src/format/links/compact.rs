@@ -1,0 +1,541 @@
+//! Visitor links in 32 bytes each ([`read_compact`]): the same file, rules, bad records and
+//! merge as [`super::read`], without one [`VisitorLink`] (and one [`RecipientKey`] enum) per row.
+//!
+//! When every accepted `recipient_id` is a canonical decimal i64 a link holds the id itself
+//! ([`CompactRecipients::Int`]); otherwise the file is read as [`super::read`] does and a link
+//! holds the index of its key among the distinct keys. The order is the same as
+//! [`super::read`]'s: by visitor id, then recipient key, one link per (visitor, recipient) pair.
+//! The sort is a bucket pass on the high bits of the visitor id (ids are spread over
+//! their range) followed by a sort of each bucket, so it stays correct for any distribution;
+//! links are parsed straight into their final vector (no second copy).
+
+use super::{Columns, LinksFile, LinksStats, VisitorLink, cells, columns};
+use crate::format::csv::{CsvReader, Header};
+use crate::format::input;
+use crate::format::problem::{BadRecord, FileError, Problems, ReadOptions};
+use crate::format::recipients::{RecipientKey, canonical_i64};
+use crate::id::VisitorId;
+use crate::time::Timestamp;
+
+/// How the `recipient` field of [`CompactLink`]s is to be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompactRecipients {
+    /// Every recipient id is a canonical decimal i64: the field is the id.
+    Int,
+    /// Some are not: the field is an index into these keys (distinct, sorted).
+    Keys(Vec<RecipientKey>),
+}
+
+/// One link in 32 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompactLink {
+    /// The visitor id as the (high, low) 64-bit halves of its `u128` value.
+    pub visitor: [u64; 2],
+    /// The recipient id, or an index into [`CompactRecipients::Keys`].
+    pub recipient: i64,
+    /// Last seen, unix microseconds; `i64::MIN` when unknown.
+    pub last_seen: i64,
+}
+
+/// Visitor links, 32 bytes each, sorted by (visitor, recipient), one per pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactLinks {
+    /// The links.
+    pub links: Vec<CompactLink>,
+    /// How to read their recipients.
+    pub recipients: CompactRecipients,
+    /// Rejected rows.
+    pub bad: Vec<BadRecord>,
+    /// Counts.
+    pub stats: LinksStats,
+}
+
+impl CompactLinks {
+    /// Number of links.
+    pub fn len(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Whether there are no links.
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty()
+    }
+
+    /// The recipient of link `i`.
+    pub fn recipient(&self, i: usize) -> RecipientKey {
+        let field = self.links[i].recipient;
+        match &self.recipients {
+            CompactRecipients::Int => RecipientKey::Int(field),
+            CompactRecipients::Keys(keys) => keys[field as usize].clone(),
+        }
+    }
+
+    /// The links as [`VisitorLink`]s (what [`super::read`] gives).
+    pub fn to_links(&self) -> Vec<VisitorLink> {
+        (0..self.len())
+            .map(|i| {
+                let link = &self.links[i];
+                let [hi, lo] = link.visitor;
+                VisitorLink {
+                    recipient: self.recipient(i),
+                    visitor: VisitorId::from_u128(u128::from(hi) << 64 | u128::from(lo))
+                        .expect("a parsed visitor id"),
+                    last_seen: Timestamp::from_unix_micros(link.last_seen),
+                }
+            })
+            .collect()
+    }
+
+    /// Converts read links.
+    pub fn from_file(file: LinksFile) -> CompactLinks {
+        let all_ints = file
+            .links
+            .iter()
+            .all(|l| matches!(l.recipient, RecipientKey::Int(_)));
+        let mut keys: Vec<RecipientKey> = Vec::new();
+        if !all_ints {
+            keys = file.links.iter().map(|l| l.recipient.clone()).collect();
+            keys.sort_unstable();
+            keys.dedup();
+        }
+        let links = file
+            .links
+            .iter()
+            .map(|link| CompactLink {
+                visitor: split(link.visitor),
+                recipient: match (&link.recipient, all_ints) {
+                    (RecipientKey::Int(v), true) => *v,
+                    (key, _) => keys.binary_search(key).expect("collected above") as i64,
+                },
+                last_seen: link.last_seen.map_or(i64::MIN, Timestamp::unix_micros),
+            })
+            .collect();
+        CompactLinks {
+            links,
+            recipients: if all_ints {
+                CompactRecipients::Int
+            } else {
+                CompactRecipients::Keys(keys)
+            },
+            bad: file.bad,
+            stats: file.stats,
+        }
+    }
+}
+
+fn split(visitor: VisitorId) -> [u64; 2] {
+    let v = visitor.as_u128();
+    [(v >> 64) as u64, v as u64]
+}
+
+/// Reads a visitor links CSV (plain or gzip) compactly; the same rules, bad records and merge
+/// as [`super::read`].
+pub fn read_compact(
+    file: &str,
+    bytes: &[u8],
+    options: ReadOptions,
+) -> Result<CompactLinks, FileError> {
+    let data = input::decode(file, bytes)?;
+    let mut reader = CsvReader::new(&data);
+    let header = Header::read(file, &mut reader)?;
+    let columns: Columns = columns(file, &header)?;
+    let mut problems = Problems::new(file, options);
+    let fast = memchr::memchr2(b'"', b'\r', &data).is_none();
+    let (mut links, empty_lines) = if fast {
+        let first_empty = reader.empty_lines();
+        match simple_rows(&data, &columns, first_empty, &mut problems)? {
+            Some(read) => read,
+            None => return super::read(file, bytes, options).map(CompactLinks::from_file),
+        }
+    } else {
+        // A valid row takes at least 40 bytes (id, comma, 38 digits): never a reallocation,
+        // and pages reserved but not written cost nothing.
+        let mut links = Vec::with_capacity(data.len() / 40 + 1);
+        while let Some(next) = reader.next_record() {
+            match next.and_then(|record| cells(&record, &columns)) {
+                Ok((recipient, visitor, last_seen)) => {
+                    let Some(rid) = canonical_i64(recipient.as_bytes()) else {
+                        // A text recipient id: read the general way.
+                        drop(links);
+                        return super::read(file, bytes, options).map(CompactLinks::from_file);
+                    };
+                    links.push(CompactLink {
+                        visitor: split(visitor),
+                        recipient: rid,
+                        last_seen: last_seen.map_or(i64::MIN, Timestamp::unix_micros),
+                    });
+                }
+                Err(bad) => problems.push(bad)?,
+            }
+        }
+        (links, reader.empty_lines())
+    };
+    let accepted = links.len() as u64;
+    sort_links(&mut links);
+    links.dedup_by(|later, kept| {
+        let same = later.visitor == kept.visitor && later.recipient == kept.recipient;
+        if same {
+            kept.last_seen = kept.last_seen.max(later.last_seen);
+        }
+        same
+    });
+    links.shrink_to_fit();
+    let stats = LinksStats {
+        rows: accepted,
+        merged: accepted - links.len() as u64,
+        rejected: problems.bad.len() as u64,
+        empty_lines,
+    };
+    Ok(CompactLinks {
+        links,
+        recipients: CompactRecipients::Int,
+        bad: problems.bad,
+        stats,
+    })
+}
+
+/// The rows of a file without quotes or CRs (every record is one line, every field its raw
+/// bytes), after the header; `None` when a recipient id is text (or a line starts with a
+/// byte-order mark), for the caller to read the general way. Rows that fail a check are re-read
+/// alone with [`CsvReader`] so their bad record is exactly the general one.
+fn simple_rows(
+    data: &[u8],
+    columns: &Columns,
+    empty_before: u64,
+    problems: &mut Problems<'_>,
+) -> Result<Option<(Vec<CompactLink>, u64)>, FileError> {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let body = data.strip_prefix(BOM).unwrap_or(data);
+    // Skip the empty lines before the header and the header line.
+    let leading = body.iter().take_while(|&&b| b == b'\n').count();
+    let mut pos = match memchr::memchr(b'\n', &body[leading..]) {
+        Some(end) => leading + end + 1,
+        None => body.len(),
+    };
+    let mut line = leading as u64 + 2;
+    let mut empty = empty_before;
+    let mut links = Vec::with_capacity(body.len() / 40 + 1);
+    let mut commas = [0usize; 4];
+    while pos < body.len() {
+        let rest = &body[pos..];
+        let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+        let raw = &rest[..end];
+        pos += end + 1;
+        let number = line;
+        line += 1;
+        if raw.is_empty() {
+            empty += 1;
+            continue;
+        }
+        if raw.starts_with(BOM) {
+            return Ok(None);
+        }
+        // Field boundaries.
+        let mut count = 0;
+        for at in memchr::memchr_iter(b',', raw) {
+            if count == commas.len() {
+                count += 1;
+                break;
+            }
+            commas[count] = at;
+            count += 1;
+        }
+        let fast = (count + 1 == columns.width).then(|| {
+            let field = |i: usize| {
+                let start = if i == 0 { 0 } else { commas[i - 1] + 1 };
+                let end = if i == count { raw.len() } else { commas[i] };
+                &raw[start..end]
+            };
+            let rid = digits_i64(field(columns.recipient))?;
+            let visitor = visitor_halves(field(columns.visitor))?;
+            let last_seen = match columns.last_seen.map(field) {
+                None | Some(b"") => i64::MIN,
+                Some(cell) => match digits_i64(cell) {
+                    Some(seconds) => Timestamp::from_unix_seconds(seconds)?.unix_micros(),
+                    None => super::last_seen(cell)?.unix_micros(),
+                },
+            };
+            Some(CompactLink {
+                visitor,
+                recipient: rid,
+                last_seen,
+            })
+        });
+        match fast.flatten() {
+            Some(link) => links.push(link),
+            None => {
+                // The general path, on this line alone.
+                let mut reader = CsvReader::new(raw);
+                let record = reader.next_record().expect("a non-empty line is a record");
+                match record.and_then(|record| cells(&record, columns)) {
+                    Ok((recipient, visitor, last_seen)) => {
+                        match canonical_i64(recipient.as_bytes()) {
+                            Some(rid) => links.push(CompactLink {
+                                visitor: split(visitor),
+                                recipient: rid,
+                                last_seen: last_seen.map_or(i64::MIN, Timestamp::unix_micros),
+                            }),
+                            None => return Ok(None),
+                        }
+                    }
+                    Err(mut bad) => {
+                        bad.line += number - 1;
+                        problems.push(bad)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(Some((links, empty)))
+}
+
+/// A canonical non-negative integer of at most 18 digits (what [`canonical_i64`] gives for
+/// it); `None` for anything else (which may still be canonical: ask [`canonical_i64`]).
+#[inline]
+fn digits_i64(cell: &[u8]) -> Option<i64> {
+    if cell.is_empty() || cell.len() > 18 || (cell[0] == b'0' && cell.len() > 1) {
+        return None;
+    }
+    let mut value = 0i64;
+    for &b in cell {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        value = value * 10 + i64::from(d);
+    }
+    Some(value)
+}
+
+/// Whether the 8 bytes of `chunk` (little-endian) are all ASCII digits.
+#[inline]
+fn all_digits8(chunk: u64) -> bool {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    (chunk & HIGH) | (chunk.wrapping_add(0x0606_0606_0606_0606) & HIGH) >> 4
+        == 0x3333_3333_3333_3333
+}
+
+/// The value of 8 ASCII digits (little-endian `chunk`, first digit in the low byte).
+#[inline]
+fn value8(chunk: u64) -> u64 {
+    // Lemire's eight-digit parse: pairs, then quadruples, then the whole.
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 100 + (1_000_000 << 32);
+    const MUL2: u64 = 1 + (10_000 << 32);
+    let v = chunk.wrapping_sub(0x3030_3030_3030_3030);
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    ((v & MASK)
+        .wrapping_mul(MUL1)
+        .wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2)))
+        >> 32
+}
+
+/// The value of 19 ASCII digits, or `None`.
+#[inline]
+fn value19(digits: &[u8]) -> Option<u64> {
+    let a = u64::from_le_bytes(digits[0..8].try_into().ok()?);
+    let b = u64::from_le_bytes(digits[8..16].try_into().ok()?);
+    if !all_digits8(a) || !all_digits8(b) {
+        return None;
+    }
+    let mut tail = 0u64;
+    for &c in &digits[16..19] {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        tail = tail * 10 + u64::from(d);
+    }
+    Some(value8(a) * 100_000_000_000 + value8(b) * 1000 + tail)
+}
+
+/// The (high, low) halves of a valid visitor id (38 ASCII digits); `None` for anything else
+/// (which [`VisitorId::parse`] then explains).
+#[inline]
+pub(crate) fn visitor_halves(cell: &[u8]) -> Option<[u64; 2]> {
+    if cell.len() != VisitorId::LEN {
+        return None;
+    }
+    let hi = value19(&cell[..19])?;
+    let lo = value19(&cell[19..])?;
+    let value = u128::from(hi) * 10_000_000_000_000_000_000 + u128::from(lo);
+    Some([(value >> 64) as u64, value as u64])
+}
+
+/// Exclusive bound of the high half of a visitor id.
+const HI_BOUND: u64 = ((10u128.pow(38) - 1) >> 64) as u64 + 1;
+
+/// Sorts links by (visitor, recipient): a bucket pass on the high bits of the visitor id (order
+/// preserving), then a comparison sort of each bucket.
+fn sort_links(links: &mut Vec<CompactLink>) {
+    let n = links.len();
+    if n < 1024 {
+        links.sort_unstable_by_key(|r| (r.visitor, r.recipient));
+        return;
+    }
+    let buckets = (n / 32).next_power_of_two().min(1 << 22);
+    // bucket(hi) = floor(hi * buckets / HI_BOUND), monotone in hi and below `buckets`.
+    let scale = ((buckets as u128) << 64) / u128::from(HI_BOUND);
+    let bucket = |link: &CompactLink| ((u128::from(link.visitor[0]) * scale) >> 64) as usize;
+    let mut starts = vec![0usize; buckets + 1];
+    for link in links.iter() {
+        starts[bucket(link) + 1] += 1;
+    }
+    for i in 0..buckets {
+        starts[i + 1] += starts[i];
+    }
+    // Scatter into a second vector: independent writes overlap their cache misses (an
+    // in-place cycle-leader permutation chains them and was 2× slower at 10M links).
+    let mut next = starts.clone();
+    let mut out = vec![
+        CompactLink {
+            visitor: [0; 2],
+            recipient: 0,
+            last_seen: 0,
+        };
+        n
+    ];
+    for link in links.iter() {
+        let b = bucket(link);
+        out[next[b]] = *link;
+        next[b] += 1;
+    }
+    *links = out;
+    let links = &mut links[..];
+    for w in starts.windows(2) {
+        let part = &mut links[w[0]..w[1]];
+        if part.len() > 1 {
+            part.sort_unstable_by_key(|r| (r.visitor, r.recipient));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::super::{read, write};
+    use super::*;
+
+    fn compact_agrees(bytes: &[u8], options: ReadOptions) {
+        let general = read("l.csv", bytes, options);
+        let compact = read_compact("l.csv", bytes, options);
+        match (general, compact) {
+            (Ok(general), Ok(compact)) => {
+                assert_eq!(compact.to_links(), general.links);
+                assert_eq!(compact.bad, general.bad);
+                assert_eq!(compact.stats, general.stats);
+                let back = CompactLinks::from_file(general);
+                assert_eq!(back, compact);
+            }
+            (Err(a), Err(b)) => assert_eq!(a, b),
+            (a, b) => panic!("disagree: {a:?} / {b:?}"),
+        }
+    }
+
+    #[test]
+    fn agrees_on_a_large_sorted_input() {
+        // Above the bucket threshold, with repeats, shared visitors and text-free ids.
+        let mut out = b"recipient_id,visitor_id,last_seen\n".to_vec();
+        let mut x: u64 = 7;
+        for i in 0..5000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let v = u128::from(x % 3000) * 33_333_333_333_333_333_333_333_333_333_333_u128;
+            let v = VisitorId::from_u128(v % (VisitorId::MAX.as_u128() + 1)).unwrap();
+            out.extend_from_slice(
+                format!("{},{},{}\n", i % 700, v, 1_700_000_000 + (x >> 40) % 1000).as_bytes(),
+            );
+        }
+        out.extend_from_slice(b"1,2,3\n");
+        compact_agrees(&out, ReadOptions::default());
+        let compact = read_compact("l.csv", &out, ReadOptions::default()).unwrap();
+        assert_eq!(compact.recipients, CompactRecipients::Int);
+        assert_eq!(compact.bad.len(), 1);
+    }
+
+    #[test]
+    fn the_simple_path_agrees_on_bad_rows_and_edges() {
+        let v = "12345678901234567890123456789012345678";
+        let inputs = [
+            format!(
+                "\u{feff}\n\nrecipient_id,visitor_id,last_seen\n\n1,{v},\n2,{v}\n,{v},\n3,{v},x\n\
+                 4,{v}9,\n5,{v},2026-01-31T12:00:00Z\n6,{v},99999999999999\n07,{v},\n8,{v},1,\n\n9,{v},5"
+            ),
+            format!("last_seen,visitor_id,recipient_id\n0,{v},-1\n\n\n"),
+            format!("recipient_id,visitor_id\n1,{v}\n\u{feff}2,{v}\n"),
+            format!("recipient_id,visitor_id\n1,{v}\n2,{v},\n1,{v}"),
+            format!("recipient_id,visitor_id\n1,{v}\nb,{v}\n"),
+            "recipient_id,visitor_id".to_owned(),
+        ];
+        for input in &inputs {
+            for strict in [false, true] {
+                compact_agrees(input.as_bytes(), ReadOptions { strict });
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fast_parsers_agree(value in 0..=VisitorId::MAX.as_u128(), n in any::<i64>(),
+                              bytes in proptest::collection::vec(
+                                  prop_oneof![Just(b'0'), Just(b'9'), Just(b'/'), Just(b':'), any::<u8>()],
+                                  38..=38)) {
+            let digits = VisitorId::from_u128(value).unwrap().to_digits();
+            prop_assert_eq!(visitor_halves(&digits), Some(split(VisitorId::from_u128(value).unwrap())));
+            prop_assert_eq!(visitor_halves(&bytes), VisitorId::parse(&bytes).ok().map(split));
+            let text = n.to_string();
+            if let Some(v) = digits_i64(text.as_bytes()) {
+                prop_assert_eq!(Some(v), canonical_i64(text.as_bytes()));
+            }
+            if let Some(v) = digits_i64(&bytes[..(n.rem_euclid(20)) as usize]) {
+                prop_assert_eq!(Some(v), canonical_i64(&bytes[..(n.rem_euclid(20)) as usize]));
+            }
+        }
+    }
+
+    #[test]
+    fn text_ids_keep_their_keys() {
+        let v = "12345678901234567890123456789012345678";
+        let input = format!("recipient_id,visitor_id\n7,{v}\nb,{v}\n");
+        compact_agrees(input.as_bytes(), ReadOptions::default());
+        let compact = read_compact("l.csv", input.as_bytes(), ReadOptions::default()).unwrap();
+        assert_eq!(
+            compact.recipients,
+            CompactRecipients::Keys(vec![RecipientKey::Int(7), RecipientKey::String("b".into())])
+        );
+        assert_eq!(compact.recipient(1), RecipientKey::String("b".into()));
+    }
+
+    fn rows() -> impl Strategy<Value = Vec<(RecipientKey, u128, Option<i64>)>> {
+        let recipient = prop_oneof![
+            4 => (0i64..4).prop_map(RecipientKey::Int),
+            2 => any::<i64>().prop_map(RecipientKey::Int),
+            1 => "[a-c0-9]{1,3}".prop_map(|s| RecipientKey::parse(&s)),
+        ];
+        let visitor = prop_oneof![0u128..3, 0..=VisitorId::MAX.as_u128()];
+        let seen =
+            proptest::option::of(Timestamp::MIN.unix_micros()..=Timestamp::MAX.unix_micros());
+        proptest::collection::vec((recipient, visitor, seen), 0..40)
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_read(rows in rows(), noise in proptest::collection::vec(
+            prop_oneof![Just(b'"'), Just(b','), Just(b'\n'), Just(b'1'), Just(b'x')], 0..20,
+        ), strict in any::<bool>()) {
+            let links: Vec<VisitorLink> = rows
+                .into_iter()
+                .map(|(recipient, v, seen)| VisitorLink {
+                    recipient,
+                    visitor: VisitorId::from_u128(v).unwrap(),
+                    last_seen: seen.and_then(Timestamp::from_unix_micros),
+                })
+                .collect();
+            let mut bytes = write(&links);
+            bytes.extend_from_slice(&noise);
+            compact_agrees(&bytes, ReadOptions { strict });
+        }
+    }
+}

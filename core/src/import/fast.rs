@@ -1,0 +1,278 @@
+//! A fast path for Audience Manager outbound files of visitor ids: lines of the usual shape
+//! (`<38 digits><spaces or tabs><segments>[<spaces or tabs><removed>]`, segment lists of
+//! printable ASCII without empty entries) are split here in one pass; any other line is handed
+//! to [`outbound::read`] alone, so its record, bad record or strict error is exactly the
+//! general one (line numbers shifted to the file's). Files where a line could be read
+//! differently alone (a byte 0x1F, a gzip magic's first byte, or 0xEF, a byte-order mark's,
+//! anywhere after the start) are left to [`outbound::read`] whole.
+
+use super::{IndexKey, MatchIndex, Occurrence, Run};
+use crate::datasource::MatchKey;
+use crate::format::input::{self, Lines};
+use crate::format::links::visitor_halves;
+use crate::format::outbound::{self, ReadSummary};
+use crate::format::{FileError, ReadOptions};
+use crate::id::UserIdKind;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+fn is_separator(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// A segment list the general reader accepts as is: printable ASCII (no space, no control
+/// character), no empty entry.
+fn list(bytes: &[u8]) -> Option<&str> {
+    if bytes.is_empty() {
+        return Some("");
+    }
+    if bytes[0] == b',' || bytes[bytes.len() - 1] == b',' {
+        return None;
+    }
+    let mut comma = false;
+    for &b in bytes {
+        if !(0x21..=0x7E).contains(&b) || (comma && b == b',') {
+            return None;
+        }
+        comma = b == b',';
+    }
+    std::str::from_utf8(bytes).ok()
+}
+
+/// A line of the usual shape: its visitor id's value, segments and removed lists.
+fn simple(bytes: &[u8]) -> Option<(u128, &str, &str)> {
+    let [hi, lo] = visitor_halves(bytes.get(..38)?)?;
+    let value = u128::from(hi) << 64 | u128::from(lo);
+    let rest = &bytes[38..];
+    match rest.first() {
+        None => return Some((value, "", "")),
+        Some(&b) if is_separator(b) => {}
+        Some(_) => return None,
+    }
+    let mut fields: [&[u8]; 2] = [&[], &[]];
+    let mut count = 0;
+    let mut i = 0;
+    while i < rest.len() {
+        if is_separator(rest[i]) {
+            i += 1;
+            continue;
+        }
+        let end = rest[i..]
+            .iter()
+            .position(|&b| is_separator(b))
+            .map_or(rest.len(), |n| i + n);
+        if count == fields.len() {
+            return None;
+        }
+        fields[count] = &rest[i..end];
+        count += 1;
+        i = end;
+    }
+    Some((value, list(fields[0])?, list(fields[1])?))
+}
+
+fn entries(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').filter(|s| !s.is_empty())
+}
+
+/// Reads an outbound file of visitor ids into `run` as [`outbound::read`] plus
+/// `Run::outbound_record` would; `None` when the file is left to the general reader.
+pub(super) fn read_visitor_outbound<I: MatchIndex>(
+    file: &str,
+    bytes: &[u8],
+    options: ReadOptions,
+    run: &mut Run<'_, I>,
+) -> Result<Option<ReadSummary>, FileError>
+where
+    I::Key: IndexKey,
+{
+    #[cfg(test)]
+    if tests::FORCE_GENERAL.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(None);
+    }
+    let data = input::decode(file, bytes)?;
+    let body = data.strip_prefix(BOM).unwrap_or(&data);
+    if memchr::memchr2(0x1F, 0xEF, body).is_some() {
+        return Ok(None);
+    }
+    let mut summary = ReadSummary::default();
+    for line in Lines::new(&data) {
+        if line.bytes.iter().all(|&b| is_separator(b)) {
+            summary.blank_lines += 1;
+            continue;
+        }
+        if let Some((value, segments, removed)) = simple(line.bytes) {
+            summary.records += 1;
+            let occurrence = Occurrence {
+                line: line.number,
+                raw: &line.bytes[..38],
+                key: Ok(MatchKey::Visitor(value)),
+            };
+            run.outbound_record(&occurrence, entries(segments), entries(removed));
+            continue;
+        }
+        // The general reader, on this line alone (a line ending in CR gets one more, as the
+        // reader drops one before a line end).
+        let shift = line.number - 1;
+        let owned;
+        let alone = if line.bytes.ends_with(b"\r") {
+            owned = [line.bytes, b"\r\n"].concat();
+            &owned[..]
+        } else {
+            line.bytes
+        };
+        let result = outbound::read(file, alone, UserIdKind::VisitorId, options, |record| {
+            let occurrence = run.occurrence(record.line + shift, &record.user, record.raw_user);
+            run.outbound_record(&occurrence, record.segments(), record.removed());
+        });
+        match result {
+            Ok(one) => {
+                summary.records += one.records;
+                summary.invalid_ids += one.invalid_ids;
+                summary.blank_lines += one.blank_lines;
+                summary.bad.extend(one.bad.into_iter().map(|mut bad| {
+                    bad.line += shift;
+                    bad
+                }));
+            }
+            Err(mut err) => {
+                err.line = err.line.map(|l| l + shift);
+                if let Some(record) = &mut err.record {
+                    record.line += shift;
+                }
+                return Err(err);
+            }
+        }
+    }
+    Ok(Some(summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use proptest::prelude::*;
+
+    use super::super::{AudienceFile, AudienceFormat, ImportOptions, ImportRequest, import};
+    use crate::datasource::{AmbiguityPolicy, DataSource, DataSourceConfig, DataSourceKind};
+    use crate::format::links::VisitorLink;
+    use crate::format::recipients::RecipientKey;
+    use crate::id::VisitorId;
+    use crate::time::Timestamp;
+
+    /// Makes the fast path step aside (results must not change).
+    pub(super) static FORCE_GENERAL: AtomicBool = AtomicBool::new(false);
+
+    fn source() -> DataSource {
+        DataSourceConfig {
+            name: "web".into(),
+            dpid: 1,
+            integration_code: None,
+            kind: DataSourceKind::VisitorId,
+            key_column: None,
+            encoding: None,
+            profile: None,
+            default_country_code: None,
+            policy: AmbiguityPolicy::Latest,
+        }
+        .try_into()
+        .unwrap()
+    }
+
+    fn fragment() -> impl Strategy<Value = String> {
+        let id = |n: u128| VisitorId::from_u128(n).unwrap().to_string();
+        prop_oneof![
+            4 => (1u128..6).prop_map(id),
+            1 => Just("1234567890123456789012345678901234567X".to_owned()),
+            1 => Just("123".to_owned()),
+            3 => Just(" ".to_owned()),
+            1 => Just("\t".to_owned()),
+            3 => prop_oneof![Just("7"), Just("8"), Just("7,8"), Just("a,b,7")].prop_map(str::to_owned),
+            1 => prop_oneof![Just(","), Just("7,,8"), Just("7,"), Just("\u{1}"), Just("é"), Just("\r")]
+                .prop_map(str::to_owned),
+            2 => Just("\n".to_owned()),
+        ]
+    }
+
+    pub(super) fn run_both(
+        body: &str,
+        strict: bool,
+        list_unmatched: bool,
+        full: bool,
+    ) -> (
+        Result<super::super::ImportResult, super::super::ImportError>,
+        Result<super::super::ImportResult, super::super::ImportError>,
+    ) {
+        let links: Vec<VisitorLink> = (1..5u128)
+            .map(|n| VisitorLink {
+                recipient: RecipientKey::Int(n as i64 * 10),
+                visitor: VisitorId::from_u128(n).unwrap(),
+                last_seen: Timestamp::from_unix_seconds(0),
+            })
+            .collect();
+        let format = AudienceFormat::Outbound { mode: None };
+        let name = if full {
+            "S3_full_1700000000000.sync"
+        } else {
+            "S3_iter_1700000000000.sync"
+        };
+        let files = [AudienceFile {
+            name,
+            bytes: body.as_bytes(),
+            format: &format,
+        }];
+        let source = source();
+        let options = ImportOptions {
+            list_unmatched,
+            strict,
+            ..ImportOptions::default()
+        };
+        let (current, last_applied) = (BTreeMap::new(), BTreeMap::new());
+        let request = ImportRequest {
+            data_source: &source,
+            recipients: None,
+            links: &links,
+            files: &files,
+            options: &options,
+            current: &current,
+            last_applied: &last_applied,
+        };
+        let fast = import(&request);
+        FORCE_GENERAL.store(true, Ordering::Relaxed);
+        let general = import(&request);
+        FORCE_GENERAL.store(false, Ordering::Relaxed);
+        (fast, general)
+    }
+
+    #[test]
+    fn lines_ending_in_cr_and_other_edges() {
+        let id = "00000000000000000000000000000000000001";
+        for body in [
+            format!("{id} \r\r\n"),
+            format!("{id}\r\r"),
+            format!("{id} 7\r\n{id}\t8,9 7\n {id} 7\n{id} 7 8 9\n\t \n{id} ,7\n{id}7 8"),
+            format!("\u{feff}{id} 7\n\u{feff}{id} 7\n"),
+            format!("{id} 7\n\u{1f}\n"),
+        ] {
+            for strict in [false, true] {
+                let (fast, general) = run_both(&body, strict, true, false);
+                assert_eq!(fast, general, "{body:?}");
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_fast_path_changes_nothing(
+            fragments in proptest::collection::vec(fragment(), 0..40),
+            strict in any::<bool>(),
+            list_unmatched in any::<bool>(),
+            full in any::<bool>(),
+        ) {
+            let body: String = fragments.concat();
+            let (fast, general) = run_both(&body, strict, list_unmatched, full);
+            prop_assert_eq!(fast, general);
+        }
+    }
+}
