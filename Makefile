@@ -42,7 +42,7 @@ fuzz:
 ## work in DuckDB (installed from PyPI when missing) on the same files. Figures: BENCHMARKS.md.
 BENCH_N ?= 10000000
 BENCH_EMAILS ?= 1000000
-BENCH_DIR ?= target/bench-data
+BENCH_DIR ?= $(CURDIR)/target/bench-data
 bench:
 	$(CARGO) bench -p audlink-core --features gen --bench import -- $(BENCH_N) --emails $(BENCH_EMAILS) --write $(BENCH_DIR)
 	$(CARGO) bench -p audlink-core --features gen --bench export -- $(BENCH_EMAILS)

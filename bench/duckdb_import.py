@@ -46,5 +46,14 @@ GROUP BY segment ORDER BY segment
 start = time.perf_counter()
 rows = con.execute(query).fetchall()
 elapsed = time.perf_counter() - start
+pairs = sum(r[1] for r in rows)
 print(f"duckdb {duckdb.__version__}, {threads} threads: {elapsed:.3f} s, {len(rows)} segments, "
-      f"{sum(r[1] for r in rows)} distinct (segment, recipient) pairs")
+      f"{pairs} distinct (segment, recipient) pairs")
+try:
+    with open(f"{directory}/audlink.txt") as f:
+        audlink_seconds, audlink_pairs = f.read().split()
+    same = "same result" if int(audlink_pairs) == pairs else f"DIFFERENT result (audlink {audlink_pairs})"
+    print(f"audlink / duckdb ({threads} threads) = {float(audlink_seconds) / elapsed:.2f} "
+          f"({float(audlink_seconds):.3f} s / {elapsed:.3f} s), {same}")
+except FileNotFoundError:
+    pass

@@ -158,6 +158,14 @@ fn main() {
             "  {} segments, {pairs} distinct (segment, recipient) pairs",
             r.segments.len()
         );
+        if let Some(dir) = &write {
+            // For bench/duckdb_import.py: the ratio and the cross-check of the result.
+            std::fs::write(
+                format!("{dir}/audlink.txt"),
+                format!("{} {pairs}\n", total.as_secs_f64()),
+            )
+            .expect("write audlink figures");
+        }
         println!(
             "  index {} keys, {:.1} bytes/key",
             r.data_source.indexed_keys,
