@@ -6,38 +6,14 @@
 
 use std::time::Instant;
 
-use audlink_core::datasource::{
-    AmbiguityPolicy, DataSource, DataSourceConfig, DataSourceKind, KeyEncoding,
-};
+use audlink_core::datasource::{DataSourceKind, KeyEncoding};
 use audlink_core::export::{ExportMode, ExportRequest, FileLimits, Snapshot, export};
 use audlink_core::format::recipients::RecipientKey;
 use audlink_core::format::{ReadOptions, links, recipients};
 use audlink_core::sample;
 
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-fn source(kind: DataSourceKind, key: Option<&str>, encoding: Option<KeyEncoding>) -> DataSource {
-    DataSourceConfig {
-        name: "bench".into(),
-        dpid: 1,
-        integration_code: None,
-        kind,
-        key_column: key.map(Into::into),
-        encoding,
-        profile: None,
-        default_country_code: None,
-        policy: AmbiguityPolicy::Latest,
-    }
-    .try_into()
-    .expect("valid data source")
-}
+mod common;
+use common::{peak_rss_mib, source};
 
 fn run(label: &str, request: &ExportRequest<'_>) {
     let t = Instant::now();

@@ -1,0 +1,47 @@
+//! What the benchmark binaries share: memory readings and a data source for generated data.
+
+use audlink_core::datasource::{
+    AmbiguityPolicy, DataSource, DataSourceConfig, DataSourceKind, KeyEncoding,
+};
+
+/// A `kB` field of `/proc/self/status` in MiB (NaN where there is none).
+fn status_mib(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Peak resident set size of this process so far.
+pub(crate) fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+/// Current resident set size.
+#[allow(dead_code)]
+pub(crate) fn rss_mib() -> f64 {
+    status_mib("VmRSS:")
+}
+
+/// The benchmarks' data source: visitor ids, or a declared key column with an encoding.
+pub(crate) fn source(
+    kind: DataSourceKind,
+    key: Option<&str>,
+    encoding: Option<KeyEncoding>,
+) -> DataSource {
+    DataSourceConfig {
+        name: "bench".into(),
+        dpid: 1,
+        integration_code: None,
+        kind,
+        key_column: key.map(Into::into),
+        encoding,
+        profile: None,
+        default_country_code: None,
+        policy: AmbiguityPolicy::Latest,
+    }
+    .try_into()
+    .expect("valid data source")
+}
