@@ -227,11 +227,31 @@ pub fn run_prepared(
     request: &ImportRequest<'_>,
     prepared: Prepared,
 ) -> Result<ImportResult, ImportError> {
+    run_with(request, prepared, true)
+}
+
+fn run_with(
+    request: &ImportRequest<'_>,
+    prepared: Prepared,
+    fast_path: bool,
+) -> Result<ImportResult, ImportError> {
     let Prepared { space, index } = prepared;
     match index {
-        PreparedIndex::Visitor(index) => Run::new(request, space, index).run(),
+        PreparedIndex::Visitor(index) => {
+            let mut run = Run::new(request, space, index);
+            run.fast_path = fast_path;
+            run.run()
+        }
         PreparedIndex::Declared(index) => Run::new(request, space, index).run(),
     }
+}
+
+/// [`import`] without the fast path for outbound visitor-id files: the reference the fast path
+/// is tested against.
+#[cfg(test)]
+pub(crate) fn import_general(request: &ImportRequest<'_>) -> Result<ImportResult, ImportError> {
+    let prepared = prepare(request, Links::Parsed(request.links))?;
+    run_with(request, prepared, false)
 }
 
 /// The first half of [`import_with_links`]: numbers the recipients and builds the match index
@@ -761,6 +781,8 @@ struct Run<'a, I: MatchIndex> {
     file: String,
     /// Lists a full delivery already reset.
     reset_lists: std::collections::BTreeSet<String>,
+    /// Whether outbound visitor-id files may take `fast::read_visitor_outbound`.
+    fast_path: bool,
 }
 
 impl<'a, I: MatchIndex> Run<'a, I>
@@ -787,6 +809,7 @@ where
             full: false,
             file: String::new(),
             reset_lists: std::collections::BTreeSet::new(),
+            fast_path: true,
         }
     }
 
@@ -969,6 +992,7 @@ where
         let summary = match file.format {
             AudienceFormat::Outbound { .. } => {
                 let summary = if kind == crate::id::UserIdKind::VisitorId
+                    && self.fast_path
                     && let Some(summary) =
                         fast::read_visitor_outbound(file.name, file.bytes, options, self)?
                 {

@@ -86,10 +86,6 @@ pub(super) fn read_visitor_outbound<I: MatchIndex>(
 where
     I::Key: IndexKey,
 {
-    #[cfg(test)]
-    if tests::FORCE_GENERAL.load(std::sync::atomic::Ordering::Relaxed) {
-        return Ok(None);
-    }
     let data = input::decode(file, bytes)?;
     let body = data.strip_prefix(BOM).unwrap_or(&data);
     if memchr::memchr2(0x1F, 0xEF, body).is_some() {
@@ -150,19 +146,17 @@ where
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::sync::atomic::{AtomicBool, Ordering};
 
     use proptest::prelude::*;
 
-    use super::super::{AudienceFile, AudienceFormat, ImportOptions, ImportRequest, import};
+    use super::super::{
+        AudienceFile, AudienceFormat, ImportOptions, ImportRequest, import, import_general,
+    };
     use crate::datasource::{AmbiguityPolicy, DataSource, DataSourceConfig, DataSourceKind};
     use crate::format::links::VisitorLink;
     use crate::format::recipients::RecipientKey;
     use crate::id::VisitorId;
     use crate::time::Timestamp;
-
-    /// Makes the fast path step aside (results must not change).
-    pub(super) static FORCE_GENERAL: AtomicBool = AtomicBool::new(false);
 
     fn source() -> DataSource {
         DataSourceConfig {
@@ -238,11 +232,7 @@ mod tests {
             current: &current,
             last_applied: &last_applied,
         };
-        let fast = import(&request);
-        FORCE_GENERAL.store(true, Ordering::Relaxed);
-        let general = import(&request);
-        FORCE_GENERAL.store(false, Ordering::Relaxed);
-        (fast, general)
+        (import(&request), import_general(&request))
     }
 
     #[test]
