@@ -11,7 +11,8 @@ use flate2::write::GzEncoder;
 use super::problem::{FileError, FileReason};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// The UTF-8 byte-order mark, skipped at the start of an input.
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Compression level of every gzip file audlink writes: fixed, so output is byte-identical on
 /// every platform.

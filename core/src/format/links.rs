@@ -38,7 +38,6 @@ use crate::time::Timestamp;
 
 mod compact;
 
-pub(crate) use compact::visitor_halves;
 pub use compact::{CompactLink, CompactLinks, CompactRecipients, read_compact};
 
 /// Name of the recipient id column.

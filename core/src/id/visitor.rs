@@ -35,8 +35,8 @@ impl VisitorId {
             return Err(IdError::new(IdKind::VisitorId, IdReason::Empty, DETAIL));
         }
         if bytes.len() == LEN {
-            // Fast path: both 19-digit halves fit a u64, checked as they are accumulated.
-            if let (Some(hi), Some(lo)) = (digits19(&bytes[..HALF]), digits19(&bytes[HALF..])) {
+            // Fast path: both 19-digit halves fit a u64, read eight digits at a time.
+            if let (Some(hi), Some(lo)) = (value19(&bytes[..HALF]), value19(&bytes[HALF..])) {
                 return Ok(VisitorId(
                     u128::from(hi) * u128::from(TEN_POW_19) + u128::from(lo),
                 ));
@@ -63,6 +63,11 @@ impl VisitorId {
         self.0
     }
 
+    /// The value as (high, low) 64-bit halves: the 8-byte-aligned form match tables key on.
+    pub fn halves(self) -> [u64; 2] {
+        [(self.0 >> 64) as u64, self.0 as u64]
+    }
+
     /// The 38-digit ASCII form, zero-padded.
     pub fn to_digits(self) -> [u8; LEN] {
         let mut out = [b'0'; LEN];
@@ -74,18 +79,47 @@ impl VisitorId {
     }
 }
 
-/// Value of 19 ASCII digits, or `None` if any byte is not a digit.
-fn digits19(bytes: &[u8]) -> Option<u64> {
-    let mut value = 0u64;
-    let mut bad = 0u8;
-    for &b in bytes {
-        let d = b.wrapping_sub(b'0');
-        bad |= (d > 9) as u8;
-        // 19 digits never overflow a u64 (10^19 - 1 < 2^64); a non-digit makes this garbage,
-        // which `bad` discards.
-        value = value.wrapping_mul(10).wrapping_add(u64::from(d));
+/// Whether the 8 bytes of `chunk` (little-endian) are all ASCII digits.
+#[inline]
+fn all_digits8(chunk: u64) -> bool {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    (chunk & HIGH) | (chunk.wrapping_add(0x0606_0606_0606_0606) & HIGH) >> 4
+        == 0x3333_3333_3333_3333
+}
+
+/// The value of 8 ASCII digits (little-endian `chunk`, first digit in the low byte).
+#[inline]
+fn value8(chunk: u64) -> u64 {
+    // Lemire's eight-digit parse: pairs, then quadruples, then the whole.
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 100 + (1_000_000 << 32);
+    const MUL2: u64 = 1 + (10_000 << 32);
+    let v = chunk.wrapping_sub(0x3030_3030_3030_3030);
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    ((v & MASK)
+        .wrapping_mul(MUL1)
+        .wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2)))
+        >> 32
+}
+
+/// The value of 19 ASCII digits (`digits.len() == 19`), or `None` if any byte is not a digit.
+/// 19 digits never overflow a u64 (10^19 - 1 < 2^64).
+#[inline]
+fn value19(digits: &[u8]) -> Option<u64> {
+    let a = u64::from_le_bytes(digits.get(0..8)?.try_into().ok()?);
+    let b = u64::from_le_bytes(digits.get(8..16)?.try_into().ok()?);
+    if !all_digits8(a) || !all_digits8(b) {
+        return None;
     }
-    (bad == 0).then_some(value)
+    let mut tail = 0u64;
+    for &c in digits.get(16..19)? {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        tail = tail * 10 + u64::from(d);
+    }
+    Some(value8(a) * 100_000_000_000 + value8(b) * 1000 + tail)
 }
 
 fn write19(mut value: u64, out: &mut [u8]) {

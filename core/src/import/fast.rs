@@ -9,71 +9,9 @@
 use super::{IndexKey, MatchIndex, Occurrence, Run};
 use crate::datasource::MatchKey;
 use crate::format::input::{self, Lines};
-use crate::format::links::visitor_halves;
 use crate::format::outbound::{self, ReadSummary};
 use crate::format::{FileError, ReadOptions};
 use crate::id::UserIdKind;
-
-const BOM: &[u8] = b"\xEF\xBB\xBF";
-
-fn is_separator(b: u8) -> bool {
-    b == b' ' || b == b'\t'
-}
-
-/// A segment list the general reader accepts as is: printable ASCII (no space, no control
-/// character), no empty entry.
-fn list(bytes: &[u8]) -> Option<&str> {
-    if bytes.is_empty() {
-        return Some("");
-    }
-    if bytes[0] == b',' || bytes[bytes.len() - 1] == b',' {
-        return None;
-    }
-    let mut comma = false;
-    for &b in bytes {
-        if !(0x21..=0x7E).contains(&b) || (comma && b == b',') {
-            return None;
-        }
-        comma = b == b',';
-    }
-    std::str::from_utf8(bytes).ok()
-}
-
-/// A line of the usual shape: its visitor id's value, segments and removed lists.
-fn simple(bytes: &[u8]) -> Option<(u128, &str, &str)> {
-    let [hi, lo] = visitor_halves(bytes.get(..38)?)?;
-    let value = u128::from(hi) << 64 | u128::from(lo);
-    let rest = &bytes[38..];
-    match rest.first() {
-        None => return Some((value, "", "")),
-        Some(&b) if is_separator(b) => {}
-        Some(_) => return None,
-    }
-    let mut fields: [&[u8]; 2] = [&[], &[]];
-    let mut count = 0;
-    let mut i = 0;
-    while i < rest.len() {
-        if is_separator(rest[i]) {
-            i += 1;
-            continue;
-        }
-        let end = rest[i..]
-            .iter()
-            .position(|&b| is_separator(b))
-            .map_or(rest.len(), |n| i + n);
-        if count == fields.len() {
-            return None;
-        }
-        fields[count] = &rest[i..end];
-        count += 1;
-        i = end;
-    }
-    Some((value, list(fields[0])?, list(fields[1])?))
-}
-
-fn entries(list: &str) -> impl Iterator<Item = &str> {
-    list.split(',').filter(|s| !s.is_empty())
-}
 
 /// Reads an outbound file of visitor ids into `run` as [`outbound::read`] plus
 /// `Run::outbound_record` would; `None` when the file is left to the general reader.
@@ -87,24 +25,28 @@ where
     I::Key: IndexKey,
 {
     let data = input::decode(file, bytes)?;
-    let body = data.strip_prefix(BOM).unwrap_or(&data);
+    let body = data.strip_prefix(input::BOM).unwrap_or(&data);
     if memchr::memchr2(0x1F, 0xEF, body).is_some() {
         return Ok(None);
     }
     let mut summary = ReadSummary::default();
     for line in Lines::new(&data) {
-        if line.bytes.iter().all(|&b| is_separator(b)) {
+        if line.bytes.iter().all(|&b| outbound::is_separator(b)) {
             summary.blank_lines += 1;
             continue;
         }
-        if let Some((value, segments, removed)) = simple(line.bytes) {
+        if let Some((id, segments, removed)) = outbound::split_plain_visitor_line(line.bytes) {
             summary.records += 1;
             let occurrence = Occurrence {
                 line: line.number,
                 raw: &line.bytes[..38],
-                key: Ok(MatchKey::Visitor(value)),
+                key: Ok(MatchKey::Visitor(id.as_u128())),
             };
-            run.outbound_record(&occurrence, entries(segments), entries(removed));
+            run.outbound_record(
+                &occurrence,
+                outbound::split_list(segments),
+                outbound::split_list(removed),
+            );
             continue;
         }
         // The general reader, on this line alone (a line ending in CR gets one more, as the

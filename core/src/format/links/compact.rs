@@ -307,59 +307,11 @@ fn digits_i64(cell: &[u8]) -> Option<i64> {
     Some(value)
 }
 
-/// Whether the 8 bytes of `chunk` (little-endian) are all ASCII digits.
-#[inline]
-fn all_digits8(chunk: u64) -> bool {
-    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
-    (chunk & HIGH) | (chunk.wrapping_add(0x0606_0606_0606_0606) & HIGH) >> 4
-        == 0x3333_3333_3333_3333
-}
-
-/// The value of 8 ASCII digits (little-endian `chunk`, first digit in the low byte).
-#[inline]
-fn value8(chunk: u64) -> u64 {
-    // Lemire's eight-digit parse: pairs, then quadruples, then the whole.
-    const MASK: u64 = 0x0000_00FF_0000_00FF;
-    const MUL1: u64 = 100 + (1_000_000 << 32);
-    const MUL2: u64 = 1 + (10_000 << 32);
-    let v = chunk.wrapping_sub(0x3030_3030_3030_3030);
-    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
-    ((v & MASK)
-        .wrapping_mul(MUL1)
-        .wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2)))
-        >> 32
-}
-
-/// The value of 19 ASCII digits, or `None`.
-#[inline]
-fn value19(digits: &[u8]) -> Option<u64> {
-    let a = u64::from_le_bytes(digits[0..8].try_into().ok()?);
-    let b = u64::from_le_bytes(digits[8..16].try_into().ok()?);
-    if !all_digits8(a) || !all_digits8(b) {
-        return None;
-    }
-    let mut tail = 0u64;
-    for &c in &digits[16..19] {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        tail = tail * 10 + u64::from(d);
-    }
-    Some(value8(a) * 100_000_000_000 + value8(b) * 1000 + tail)
-}
-
 /// The (high, low) halves of a valid visitor id (38 ASCII digits); `None` for anything else
 /// (which [`VisitorId::parse`] then explains).
 #[inline]
 pub(crate) fn visitor_halves(cell: &[u8]) -> Option<[u64; 2]> {
-    if cell.len() != VisitorId::LEN {
-        return None;
-    }
-    let hi = value19(&cell[..19])?;
-    let lo = value19(&cell[19..])?;
-    let value = u128::from(hi) * 10_000_000_000_000_000_000 + u128::from(lo);
-    Some([(value >> 64) as u64, value as u64])
+    VisitorId::parse(cell).ok().map(VisitorId::halves)
 }
 
 /// Exclusive bound of the high half of a visitor id.
