@@ -24,6 +24,7 @@ pub mod format;
 pub mod id;
 pub mod import;
 pub mod normalize;
+pub mod rule;
 #[cfg(feature = "gen")]
 pub mod sample;
 mod sorted;

@@ -10,8 +10,10 @@
 //! malformed id.
 
 use crate::format::input;
+use crate::format::recipients::{Column, ColumnData, RecipientIds, RecipientsTable, Strings};
 use crate::id::VisitorId;
 use crate::normalize::Profile;
+use crate::time::{Date, Timestamp};
 
 /// A small, fast, seeded PRNG (SplitMix64).
 #[derive(Debug, Clone)]
@@ -201,6 +203,66 @@ pub fn email_sample(seed: u64, n: u64) -> EmailSample {
     EmailSample {
         recipients_csv,
         audience,
+    }
+}
+
+/// `n` recipients as a typed table for rule benchmarks, ids `1..=n`: `country` (text, 8
+/// codes, 1% null), `age` (integer 10..=89, 2% null), `score` (float), `vip` (true/false),
+/// `signup` (date, 2015–2025), `last_order` (date-time in the two years before 2026-01-01, 10%
+/// null) and `email` (text, a third at `@example.com`, some upper-case, 1% null).
+pub fn recipients_table(seed: u64, n: u64) -> RecipientsTable {
+    const COUNTRIES: [&str; 8] = ["NL", "BE", "DE", "FR", "GB", "ES", "IT", "US"];
+    const DOMAINS: [&str; 3] = ["@example.com", "@example.org", "@EXAMPLE.COM"];
+    // 2026-01-01 and 2015-01-01 in days since 1970-01-01.
+    const END_DAYS: i64 = 20_454;
+    const SIGNUP_DAYS: i64 = 16_436;
+    const DAY_MICROS: i64 = 86_400_000_000;
+    let mut rng = Rng::new(seed);
+    let n_rows = n as usize;
+    let mut country = Strings::new();
+    let mut email = Strings::new();
+    let mut age = Vec::with_capacity(n_rows);
+    let mut score = Vec::with_capacity(n_rows);
+    let mut vip = Vec::with_capacity(n_rows);
+    let mut signup = Vec::with_capacity(n_rows);
+    let mut last_order = Vec::with_capacity(n_rows);
+    let mut address = String::new();
+    for i in 1..=n {
+        let c = COUNTRIES[rng.below(8) as usize];
+        country.push((!rng.chance(10)).then_some(c));
+        age.push((!rng.chance(20)).then(|| 10 + rng.below(80) as i64));
+        score.push(Some(rng.below(10_000) as f64 / 100.0));
+        vip.push(Some(rng.chance(50)));
+        signup.push(Date::from_days(
+            (SIGNUP_DAYS + rng.below(4_000) as i64) as i32,
+        ));
+        let micros = (END_DAYS - 730) * DAY_MICROS + rng.below(730 * DAY_MICROS as u64) as i64;
+        last_order.push(
+            (!rng.chance(100))
+                .then(|| Timestamp::from_unix_micros(micros))
+                .flatten(),
+        );
+        address.clear();
+        address.push_str("user.");
+        address.push_str(&i.to_string());
+        address.push_str(DOMAINS[rng.below(3) as usize]);
+        email.push((!rng.chance(10)).then_some(address.as_str()));
+    }
+    let column = |name: &str, data| Column {
+        name: name.to_owned(),
+        data,
+    };
+    RecipientsTable {
+        ids: RecipientIds::Int((1..=n as i64).collect()),
+        columns: vec![
+            column("country", ColumnData::String(country)),
+            column("age", ColumnData::Int(age)),
+            column("score", ColumnData::Float(score)),
+            column("vip", ColumnData::Bool(vip)),
+            column("signup", ColumnData::Date(signup)),
+            column("last_order", ColumnData::DateTime(last_order)),
+            column("email", ColumnData::String(email)),
+        ],
     }
 }
 

@@ -2,3 +2,4 @@
 
 mod core_purity;
 mod fuzz_corpus;
+mod rule_sql;
