@@ -46,6 +46,7 @@ BENCH_DIR ?= $(CURDIR)/target/bench-data
 bench:
 	$(CARGO) bench -p audlink-core --features gen --bench import -- $(BENCH_N) --emails $(BENCH_EMAILS) --write $(BENCH_DIR)
 	$(CARGO) bench -p audlink-core --features gen --bench export -- $(BENCH_EMAILS)
+	$(CARGO) bench -p audlink-core --features gen --bench rule
 	@python3 -c 'import duckdb' 2>/dev/null || pip install --quiet 'duckdb==2.0.1'
 	python3 bench/duckdb_import.py $(BENCH_DIR) 2
 	python3 bench/duckdb_import.py $(BENCH_DIR) 1
