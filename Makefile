@@ -1,6 +1,7 @@
 # audlink — the two commands of the README: `make test` and `make demo`.
 # Each target installs what it needs when missing and is safe to run again.
 
+SHELL := /bin/bash
 CARGO ?= cargo
 WASM_TARGET := wasm32-unknown-unknown
 
@@ -23,8 +24,10 @@ lint:
 	$(CARGO) clippy -p audlink-core --target $(WASM_TARGET) --locked -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
 
+# Runs every test, then closes with one line adding up all the test binaries' results.
 unit:
-	$(CARGO) test --workspace --all-features --locked
+	@mkdir -p target; set -o pipefail; $(CARGO) test --workspace --all-features --locked 2>&1 | tee target/test-output.log
+	@awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.log
 
 ## Fuzzes every reader for FUZZ_SECONDS each (not part of `make test`; needs nightly + cargo-fuzz,
 ## installed here when missing). New inputs go to core/fuzz/corpus-work/ (not committed).
