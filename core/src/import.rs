@@ -42,7 +42,7 @@ use index::{Index, Link, MatchIndex, Target};
 pub use report::{
     ImportReport, LocatedProblem, Refused, SegmentReport, Totals, UnmatchedId, UnmatchedReason,
 };
-use table::VisitorIndex;
+use table::{PendingKey, VisitorIndex};
 
 /// How one input file is to be read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -277,11 +277,13 @@ pub fn prepare(request: &ImportRequest<'_>, links: Links<'_>) -> Result<Prepared
                     VisitorIndex::build(links, policy, true)
                 }
                 Links::Compact(compact) => {
-                    let rids: Vec<u32> = match link_rids {
+                    let rids = match link_rids {
                         Some(rids) => rids,
-                        None => (0..compact.len())
-                            .map(|i| space.rid(&compact.recipient(i)))
-                            .collect(),
+                        None => LinkRids::Given(
+                            (0..compact.len())
+                                .map(|i| space.rid(&compact.recipient(i)))
+                                .collect(),
+                        ),
                     };
                     build_compact(compact, &rids, policy)
                 }
@@ -332,7 +334,7 @@ pub fn prepare(request: &ImportRequest<'_>, links: Links<'_>) -> Result<Prepared
 /// the recipient number of each row (numbers follow recipient order).
 fn build_compact(
     links: &CompactLinks,
-    rids: &[u32],
+    rids: &LinkRids,
     policy: crate::datasource::AmbiguityPolicy,
 ) -> VisitorIndex {
     let rows = &links.links;
@@ -346,37 +348,63 @@ fn build_compact(
     };
     let mut index = VisitorIndex::with_keys(keys, policy, true);
     let mut group: Vec<(u32, i64)> = Vec::new();
+    // Keys are inserted a chunk at a time, each chunk in slot order (a sweep of the table).
+    const CHUNK: usize = 1 << 20;
+    let mut pending = Vec::with_capacity(CHUNK.min(keys));
+    let (mut scratch, mut counts) = (Vec::new(), Vec::new());
     let mut start = 0;
     while start < rows.len() {
-        // Fetch the slot of a key a little ahead: the inserts' cache misses overlap.
-        if let Some(ahead) = rows.get(start + 16) {
-            index.prefetch_home(ahead.visitor);
-        }
         let key = rows[start].visitor;
         let mut end = start + 1;
         while end < rows.len() && rows[end].visitor == key {
             end += 1;
         }
-        group.clear();
-        group.extend((start..end).map(|i| (rids[i], rows[i].last_seen)));
-        index.insert(key, &group);
+        let target = if end == start + 1 {
+            rids.get(start, rows[start].recipient)
+        } else {
+            group.clear();
+            group.extend((start..end).map(|i| (rids.get(i, rows[i].recipient), rows[i].last_seen)));
+            index.resolve(&group)
+        };
+        pending.push(PendingKey {
+            hash: table::hash(key),
+            key,
+            target,
+        });
+        if pending.len() == CHUNK {
+            index.insert_pending(&mut pending, &mut scratch, &mut counts);
+        }
         start = end;
     }
+    index.insert_pending(&mut pending, &mut scratch, &mut counts);
     index
+}
+
+/// What is known of where a key lives in the index.
+#[derive(Debug, Clone, Copy)]
+enum Handle {
+    /// Nothing yet.
+    Unknown,
+    /// It is not among the indexed keys.
+    Unindexed,
+    /// Here.
+    At(usize),
 }
 
 /// Probes `key` for `segment`, locating it in the index only for the first unit of an
 /// occurrence (`handle` keeps where it is).
 fn probe_located<'i, I: MatchIndex>(
     index: &'i mut I,
-    handle: &mut Option<usize>,
+    handle: &mut Handle,
     key: I::Key,
     segment: u32,
 ) -> (Target<'i>, bool) {
     let at = match *handle {
-        Some(at) => at,
-        None => *handle.insert(index.locate(key)),
+        Handle::At(at) => at,
+        Handle::Unknown => index.locate(key),
+        Handle::Unindexed => index.locate_unindexed(key),
     };
+    *handle = Handle::At(at);
     index.probe_at(at, segment)
 }
 
@@ -393,6 +421,8 @@ fn cell_text(data: &ColumnData, row: usize) -> Option<String> {
 /// Keys of the recipient space, in id order.
 #[derive(Debug)]
 enum SpaceKeys {
+    /// Every integer from `min` on, `len` of them.
+    Range { min: i64, len: usize },
     /// Every recipient id is an integer.
     Ints(Vec<i64>),
     /// Any keys.
@@ -415,7 +445,7 @@ impl RecipientSpace {
     fn new(
         request: &ImportRequest<'_>,
         links: Links<'_>,
-    ) -> Result<(RecipientSpace, Option<Vec<u32>>), ImportError> {
+    ) -> Result<(RecipientSpace, Option<LinkRids>), ImportError> {
         let table_ints = match request.recipients {
             None => Some(&[][..]),
             Some(table) => match &table.ids {
@@ -436,8 +466,8 @@ impl RecipientSpace {
                             RecipientKey::Int(v) => *v,
                             RecipientKey::String(_) => unreachable!("checked above"),
                         });
-                        let (ints, rids) = number_ints(&compact.links, table_ints, current);
-                        (SpaceKeys::Ints(ints), Some(rids))
+                        let (keys, rids) = number_ints(&compact.links, table_ints, current);
+                        (keys, Some(rids))
                     }
                     CompactRecipients::Keys(_) => (Self::all_keys(request, links), None),
                 }
@@ -445,6 +475,7 @@ impl RecipientSpace {
             _ => (Self::all_keys(request, links), None),
         };
         let len = match &keys {
+            SpaceKeys::Range { len, .. } => *len,
             SpaceKeys::Ints(ints) => ints.len(),
             SpaceKeys::Keys(keys) => keys.len(),
         };
@@ -506,7 +537,11 @@ impl RecipientSpace {
             (SpaceKeys::Ints(ints), RecipientKey::Int(id)) => {
                 ints.binary_search(id).ok().map(|i| i as u32)
             }
-            (SpaceKeys::Ints(_), RecipientKey::String(_)) => None,
+            (SpaceKeys::Range { min, len }, RecipientKey::Int(id)) => id
+                .checked_sub(*min)
+                .filter(|&i| (0..*len as i64).contains(&i))
+                .map(|i| i as u32),
+            (SpaceKeys::Ints(_) | SpaceKeys::Range { .. }, RecipientKey::String(_)) => None,
             (SpaceKeys::Keys(_), RecipientKey::Int(id)) => self.ints.get(id).copied(),
             (SpaceKeys::Keys(keys), RecipientKey::String(_)) => {
                 keys.binary_search(key).ok().map(|i| i as u32)
@@ -515,22 +550,70 @@ impl RecipientSpace {
         found.expect("every recipient of the request is in the space")
     }
 
+    /// The keys of recipient numbers `rids`.
+    fn keys(&self, rids: &[u32]) -> Vec<RecipientKey> {
+        match &self.keys {
+            SpaceKeys::Range { min, .. } => rids
+                .iter()
+                .map(|&r| RecipientKey::Int(min + i64::from(r)))
+                .collect(),
+            SpaceKeys::Ints(ints) => rids
+                .iter()
+                .map(|&r| RecipientKey::Int(ints[r as usize]))
+                .collect(),
+            SpaceKeys::Keys(_) => rids.iter().map(|&r| self.key(r)).collect(),
+        }
+    }
+
     /// The key of recipient number `rid`.
     fn key(&self, rid: u32) -> RecipientKey {
         match &self.keys {
+            SpaceKeys::Range { min, .. } => RecipientKey::Int(min + i64::from(rid)),
             SpaceKeys::Ints(ints) => RecipientKey::Int(ints[rid as usize]),
             SpaceKeys::Keys(keys) => keys[rid as usize].clone(),
         }
     }
 }
 
-/// Numbers integer recipient ids densely in order: the sorted distinct ids of all three
-/// sources, and the number of each of `links`.
+/// The recipient number of each link (of [`number_ints`], or given).
+#[derive(Debug)]
+enum LinkRids {
+    /// The id minus this (the ids are a range).
+    Offset(i64),
+    /// The rank of the id among the bits set in a bitset of the range from `min`: the ranks
+    /// before each word, then the bits before the id's in its word.
+    Ranked {
+        min: i64,
+        words: Vec<u64>,
+        before: Vec<u32>,
+    },
+    /// One per link.
+    Given(Vec<u32>),
+}
+
+impl LinkRids {
+    /// The number of link `i`, whose recipient id is `id`.
+    #[inline]
+    fn get(&self, i: usize, id: i64) -> u32 {
+        match self {
+            LinkRids::Offset(min) => (id - min) as u32,
+            LinkRids::Ranked { min, words, before } => {
+                let offset = (id - min) as usize;
+                let (w, bit) = (offset / 64, offset % 64);
+                before[w] + (words[w] & ((1u64 << bit) - 1)).count_ones()
+            }
+            LinkRids::Given(rids) => rids[i],
+        }
+    }
+}
+
+/// Numbers integer recipient ids densely in order: the keys of the space (the sorted distinct
+/// ids of all three sources), and how to number each of `links`.
 fn number_ints(
     links: &[CompactLink],
     table: &[i64],
     current: impl Iterator<Item = i64> + Clone,
-) -> (Vec<i64>, Vec<u32>) {
+) -> (SpaceKeys, LinkRids) {
     let all = || {
         links
             .iter()
@@ -540,27 +623,45 @@ fn number_ints(
     };
     let count = links.len() + table.len() + current.clone().count();
     let (Some(min), Some(max)) = (all().min(), all().max()) else {
-        return (Vec::new(), Vec::new());
+        return (SpaceKeys::Ints(Vec::new()), LinkRids::Given(Vec::new()));
     };
     let range = (i128::from(max) - i128::from(min) + 1) as u128;
     if range <= (count as u128).saturating_mul(4) + 1024 {
-        // Dense ids: a rank per value of the range.
-        let mut rank = vec![0u32; range as usize];
+        // Dense ids: a bitset of the range, and the rank of each word's first bit.
+        let range = range as usize;
+        let mut words = vec![0u64; range.div_ceil(64)];
         for v in all() {
-            rank[(v - min) as usize] = 1;
+            let offset = (v - min) as usize;
+            words[offset / 64] |= 1 << (offset % 64);
         }
-        let mut ints = Vec::new();
-        for (offset, r) in rank.iter_mut().enumerate() {
-            if *r != 0 {
-                *r = ints.len() as u32;
-                ints.push(min + offset as i64);
+        let mut before = Vec::with_capacity(words.len());
+        let mut len = 0u32;
+        for w in &words {
+            before.push(len);
+            len += w.count_ones();
+        }
+        if len as usize == range {
+            // Every id of the range: numbers are offsets.
+            return (
+                SpaceKeys::Range {
+                    min,
+                    len: len as usize,
+                },
+                LinkRids::Offset(min),
+            );
+        }
+        let mut ints = Vec::with_capacity(len as usize);
+        for (w, &word) in words.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                ints.push(min + (w * 64) as i64 + i64::from(bits.trailing_zeros()));
+                bits &= bits - 1;
             }
         }
-        let rids = links
-            .iter()
-            .map(|l| rank[(l.recipient - min) as usize])
-            .collect();
-        return (ints, rids);
+        return (
+            SpaceKeys::Ints(ints),
+            LinkRids::Ranked { min, words, before },
+        );
     }
     let mut ints: Vec<i64> = all().collect();
     ints.sort_unstable();
@@ -579,7 +680,7 @@ fn number_ints(
         }
         rids[i as usize] = rid as u32;
     }
-    (ints, rids)
+    (SpaceKeys::Ints(ints), LinkRids::Given(rids))
 }
 
 /// A group of files applied together.
@@ -717,17 +818,19 @@ const PREFETCH: usize = 16;
 
 /// Segments a batch line holds inline.
 const INLINE: usize = 3;
+const _: () = assert!(size_of::<BatchLine<[u64; 2]>>() == 48);
 
-/// One line of a batch: its key, raw id (a range of `Batch::raw`, only when unmatched ids are
-/// listed) and segments: `(u32::MAX, count)` for the first `count` of `inline`, else a range of
-/// `Batch::segments` (lines are probed out of order: their segments travel with them).
+/// One line of a batch (48 bytes for visitor ids): its key, raw id (a range of `Batch::raw`,
+/// only when unmatched ids are listed) and `count` segments: the first `count` of `inline`
+/// when they fit, else `Batch::segments[inline[0]..][..count]` (lines are probed out of order:
+/// their segments travel with them).
 #[derive(Debug, Clone, Copy)]
 struct BatchLine<K> {
     key: K,
     line: u64,
     raw: (u32, u32),
     inline: [u32; INLINE],
-    segments: (u32, u32),
+    count: u32,
 }
 
 #[derive(Debug)]
@@ -739,6 +842,8 @@ struct Batch<K> {
     order: Vec<u32>,
     starts: Vec<usize>,
     sorted: Vec<BatchLine<K>>,
+    /// Lines whose keys are not indexed (positions in `lines`).
+    missing: Vec<u32>,
 }
 
 impl<K> Batch<K> {
@@ -750,6 +855,7 @@ impl<K> Batch<K> {
             order: Vec::new(),
             starts: Vec::new(),
             sorted: Vec::new(),
+            missing: Vec::new(),
         }
     }
 }
@@ -1150,9 +1256,13 @@ where
             let id = self.segment(segment);
             match key {
                 Ok(_) => self.batch.segments.push(id),
-                Err(rule) => {
-                    self.add_unit(id, Err(rule), occurrence.line, occurrence.raw, &mut None)
-                }
+                Err(rule) => self.add_unit(
+                    id,
+                    Err(rule),
+                    occurrence.line,
+                    occurrence.raw,
+                    &mut Handle::Unknown,
+                ),
             }
         }
         let to = self.batch.segments.len() as u32;
@@ -1167,21 +1277,20 @@ where
                 (0, 0)
             };
             let mut inline = [0u32; INLINE];
-            let segments = if (to - from) as usize <= INLINE {
+            if (to - from) as usize <= INLINE {
                 let ids = self.batch.segments.drain(from as usize..);
                 for (slot, id) in inline.iter_mut().zip(ids) {
                     *slot = id;
                 }
-                (u32::MAX, to - from)
             } else {
-                (from, to)
-            };
+                inline[0] = from;
+            }
             self.batch.lines.push(BatchLine {
                 line: occurrence.line,
                 key,
                 raw,
                 inline,
-                segments,
+                count: to - from,
             });
             if self.batch.lines.len() == BATCH {
                 self.flush();
@@ -1204,7 +1313,6 @@ where
         // keep their order, which is all duplicates and outcomes depend on), so the probes
         // sweep the index instead of jumping around it. Buffers are reused: fresh pages cost.
         let n = batch.lines.len();
-        self.index.reserve(n);
         let bits = (n / 16).max(1).next_power_of_two().trailing_zeros().min(16);
         if bits > 0 {
             batch.order.clear();
@@ -1231,22 +1339,33 @@ where
             std::mem::swap(&mut batch.lines, &mut batch.sorted);
         }
         let lines = &batch.lines;
+        // Lines of indexed keys run as the sweep of that table finds them (with the memory
+        // accesses overlapping); the others wait, for room to be made for their keys at once
+        // (the table of unindexed keys grows at most once per batch, by what it needs). Only
+        // the order of each key's lines matters, and it is kept.
         for line in lines.iter().take(PREFETCH) {
-            self.index.hint(line.key);
+            self.index.hint_indexed(line.key);
         }
+        batch.missing.clear();
         for (i, line) in lines.iter().enumerate() {
             if let Some(ahead) = lines.get(i + PREFETCH) {
-                self.index.hint(ahead.key);
+                self.index.hint_indexed(ahead.key);
             }
-            let raw = &batch.raw[line.raw.0 as usize..line.raw.1 as usize];
-            let mut handle = None;
-            let ids = match line.segments {
-                (u32::MAX, count) => &line.inline[..count as usize],
-                (from, to) => &batch.segments[from as usize..to as usize],
-            };
-            for &id in ids {
-                self.add_unit(id, Ok(line.key), line.line, raw, &mut handle);
+            match self.index.locate_indexed(line.key) {
+                Some(at) => self.add_line(line, &batch, Handle::At(at)),
+                None => batch.missing.push(i as u32),
             }
+        }
+        self.index.reserve(batch.missing.len());
+        let missing = &batch.missing;
+        for &i in missing.iter().take(PREFETCH) {
+            self.index.hint_located(lines[i as usize].key, None);
+        }
+        for (j, &i) in missing.iter().enumerate() {
+            if let Some(&ahead) = missing.get(j + PREFETCH) {
+                self.index.hint_located(lines[ahead as usize].key, None);
+            }
+            self.add_line(&lines[i as usize], &batch, Handle::Unindexed);
         }
         batch.lines.clear();
         batch.raw.clear();
@@ -1254,11 +1373,33 @@ where
         self.batch = batch;
     }
 
+    /// The units of a batched line, its key where `handle` says.
+    #[inline]
+    fn add_line(&mut self, line: &BatchLine<I::Key>, batch: &Batch<I::Key>, mut handle: Handle) {
+        let raw = &batch.raw[line.raw.0 as usize..line.raw.1 as usize];
+        let count = line.count as usize;
+        let ids = if count <= INLINE {
+            &line.inline[..count]
+        } else {
+            let from = line.inline[0] as usize;
+            &batch.segments[from..from + count]
+        };
+        for &id in ids {
+            self.add_unit(id, Ok(line.key), line.line, raw, &mut handle);
+        }
+    }
+
     /// One unit: `occurrence` listed in the add column of `segment`.
     fn add(&mut self, segment: &str, occurrence: &Occurrence<'_>) {
         let id = self.segment(segment);
         let key = Self::index_key(occurrence);
-        self.add_unit(id, key, occurrence.line, occurrence.raw, &mut None);
+        self.add_unit(
+            id,
+            key,
+            occurrence.line,
+            occurrence.raw,
+            &mut Handle::Unknown,
+        );
     }
 
     /// The index key of an occurrence, or the rule it broke (if known) when it has none.
@@ -1277,7 +1418,7 @@ where
         key: Result<I::Key, Option<IdReason>>,
         line: u64,
         raw: &[u8],
-        handle: &mut Option<usize>,
+        handle: &mut Handle,
     ) {
         self.report.totals.units += 1;
         let state = &mut self.segments[id as usize];
@@ -1362,7 +1503,7 @@ where
         drop(self.index);
         let mut lists = Vec::with_capacity(self.lists.len());
         for (name, list) in std::mem::take(&mut self.lists) {
-            let keys = |rids: &[u32]| rids.iter().map(|&r| self.space.key(r)).collect();
+            let keys = |rids: &[u32]| self.space.keys(rids);
             lists.push(ListChange {
                 added: if list.original.is_empty() {
                     keys(&list.members)
@@ -1409,3 +1550,50 @@ where
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod numbering_tests {
+    use proptest::prelude::*;
+
+    use super::{CompactLink, LinkRids, SpaceKeys, number_ints};
+
+    proptest! {
+        #[test]
+        fn numbers_follow_the_sorted_distinct_ids(
+            links in proptest::collection::vec(0i64..300, 0..200),
+            table in proptest::collection::vec(0i64..300, 0..50),
+            current in proptest::collection::vec(-5i64..300, 0..20),
+            wide in any::<bool>(),
+            full in any::<bool>(),
+        ) {
+            let scale = |v: i64| if wide { v * 1_000_003 } else { v };
+            let mut links: Vec<i64> = links.into_iter().map(scale).collect();
+            if full {
+                // Every id of a range (numbered by offset).
+                links.extend(-5..300);
+            }
+            let rows: Vec<CompactLink> = links
+                .iter()
+                .map(|&recipient| CompactLink { visitor: [0, 0], recipient, last_seen: 0 })
+                .collect();
+            let (keys, rids) = number_ints(&rows, &table, current.iter().copied());
+            let mut expected: Vec<i64> =
+                links.iter().chain(&table).chain(&current).copied().collect();
+            expected.sort_unstable();
+            expected.dedup();
+            let ints: Vec<i64> = match &keys {
+                SpaceKeys::Range { min, len } => (0..*len as i64).map(|i| min + i).collect(),
+                SpaceKeys::Ints(ints) => ints.clone(),
+                SpaceKeys::Keys(_) => unreachable!("integers only"),
+            };
+            prop_assert_eq!(&ints, &expected);
+            if full && !wide {
+                prop_assert!(matches!(rids, LinkRids::Offset(_)));
+            }
+            for (i, &id) in links.iter().enumerate() {
+                let rid = rids.get(i, id) as usize;
+                prop_assert_eq!(expected[rid], id);
+            }
+        }
+    }
+}

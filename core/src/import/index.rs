@@ -47,6 +47,24 @@ pub(crate) trait MatchIndex {
     type Key: Copy;
     /// Where `key` lives, adding it (as "no recipient") when it is not indexed.
     fn locate(&mut self, key: Self::Key) -> usize;
+    /// Where `key` lives if it is an indexed key (keys added by [`MatchIndex::locate`] may be
+    /// found too), without adding it.
+    fn locate_indexed(&self, key: Self::Key) -> Option<usize>;
+    /// [`MatchIndex::locate`] of a key [`MatchIndex::locate_indexed`] did not find (nothing
+    /// indexed since).
+    fn locate_unindexed(&mut self, key: Self::Key) -> usize {
+        self.locate(key)
+    }
+    /// Hints that `key` is about to be given to [`MatchIndex::locate_indexed`].
+    fn hint_indexed(&self, key: Self::Key) {
+        self.hint(key);
+    }
+    /// Hints that `key`, where [`MatchIndex::locate_indexed`] found it (or not), is about to be
+    /// probed.
+    fn hint_located(&self, key: Self::Key, indexed: Option<usize>) {
+        let _ = indexed;
+        self.hint(key);
+    }
     /// What the key at `handle` (from [`MatchIndex::locate`], no insertion since) reconciles
     /// to, and whether it was already seen for `segment`; marks it seen.
     fn probe_at(&mut self, handle: usize, segment: u32) -> (Target<'_>, bool);
@@ -79,6 +97,9 @@ impl<K: Copy + Eq + Hash + Ord> MatchIndex for Index<K> {
             Some(&n) => n as usize,
             None => self.push(key, NO_RECIPIENT) as usize,
         }
+    }
+    fn locate_indexed(&self, key: K) -> Option<usize> {
+        self.numbers.get(&key).map(|&n| n as usize)
     }
     fn probe_at(&mut self, handle: usize, segment: u32) -> (Target<'_>, bool) {
         let duplicate = self.mark(handle as u32, segment);

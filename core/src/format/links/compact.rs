@@ -317,15 +317,17 @@ pub(crate) fn visitor_halves(cell: &[u8]) -> Option<[u64; 2]> {
 /// Exclusive bound of the high half of a visitor id.
 const HI_BOUND: u64 = ((10u128.pow(38) - 1) >> 64) as u64 + 1;
 
-/// Sorts links by (visitor, recipient): a bucket pass on the high bits of the visitor id (order
-/// preserving), then a comparison sort of each bucket.
-fn sort_links(links: &mut Vec<CompactLink>) {
+/// Sorts links by (visitor, recipient) in place: an American flag pass (in-place MSD radix) on
+/// the high bits of the visitor id into at most 1024 buckets (few enough for their write heads
+/// to stay in cache and in the TLB), then [`sort_bucket`] on each. No second vector: fresh
+/// pages cost more than the swaps.
+fn sort_links(links: &mut [CompactLink]) {
     let n = links.len();
     if n < 1024 {
         links.sort_unstable_by_key(|r| (r.visitor, r.recipient));
         return;
     }
-    let buckets = (n / 32).next_power_of_two().min(1 << 22);
+    let buckets = (n / 16384).next_power_of_two().min(1 << 10);
     // bucket(hi) = floor(hi * buckets / HI_BOUND), monotone in hi and below `buckets`.
     let scale = ((buckets as u128) << 64) / u128::from(HI_BOUND);
     let bucket = |link: &CompactLink| ((u128::from(link.visitor[0]) * scale) >> 64) as usize;
@@ -336,30 +338,70 @@ fn sort_links(links: &mut Vec<CompactLink>) {
     for i in 0..buckets {
         starts[i + 1] += starts[i];
     }
-    // Scatter into a second vector: independent writes overlap their cache misses (an
-    // in-place cycle-leader permutation chains them and was 2× slower at 10M links).
-    let mut next = starts.clone();
-    let mut out = vec![
-        CompactLink {
-            visitor: [0; 2],
-            recipient: 0,
-            last_seen: 0,
-        };
-        n
-    ];
-    for link in links.iter() {
-        let b = bucket(link);
-        out[next[b]] = *link;
-        next[b] += 1;
-    }
-    *links = out;
-    let links = &mut links[..];
-    for w in starts.windows(2) {
-        let part = &mut links[w[0]..w[1]];
-        if part.len() > 1 {
-            part.sort_unstable_by_key(|r| (r.visitor, r.recipient));
+    let mut heads = starts[..buckets].to_vec();
+    for b in 0..buckets {
+        let end = starts[b + 1];
+        while heads[b] < end {
+            let mut link = links[heads[b]];
+            let mut to = bucket(&link);
+            while to != b {
+                std::mem::swap(&mut link, &mut links[heads[to]]);
+                heads[to] += 1;
+                to = bucket(&link);
+            }
+            links[heads[b]] = link;
+            heads[b] += 1;
         }
     }
+    let (mut scratch, mut counts) = (Vec::new(), Vec::new());
+    for w in starts.windows(2) {
+        sort_bucket(&mut links[w[0]..w[1]], &mut scratch, &mut counts);
+    }
+}
+
+/// Sorts links by (visitor, recipient): a counting pass on the high half of the visitor id
+/// (scaled between its smallest and largest value in `part`, so order preserving) into
+/// `scratch`, a comparison sort of each of those small runs, and the copy back. `scratch` and
+/// `counts` are reused from call to call.
+fn sort_bucket(part: &mut [CompactLink], scratch: &mut Vec<CompactLink>, counts: &mut Vec<usize>) {
+    let key = |r: &CompactLink| (r.visitor, r.recipient);
+    let (Some(min), Some(max)) = (
+        part.iter().map(|r| r.visitor[0]).min(),
+        part.iter().map(|r| r.visitor[0]).max(),
+    ) else {
+        return;
+    };
+    if part.len() <= 64 || min == max {
+        part.sort_unstable_by_key(key);
+        return;
+    }
+    let runs = (part.len() / 16).next_power_of_two();
+    // run(hi) = floor((hi - min) * runs / (max - min + 1)): monotone in hi, below `runs`.
+    let scale = ((runs as u128) << 64) / (u128::from(max - min) + 1);
+    let run = |r: &CompactLink| ((u128::from(r.visitor[0] - min) * scale) >> 64) as usize;
+    counts.clear();
+    counts.resize(runs + 1, 0);
+    for r in part.iter() {
+        counts[run(r) + 1] += 1;
+    }
+    for i in 0..runs {
+        counts[i + 1] += counts[i];
+    }
+    scratch.clear();
+    scratch.resize(part.len(), part[0]);
+    let mut next = counts[..runs].to_vec();
+    for r in part.iter() {
+        let b = run(r);
+        scratch[next[b]] = *r;
+        next[b] += 1;
+    }
+    for w in counts.windows(2) {
+        let sub = &mut scratch[w[0]..w[1]];
+        if sub.len() > 1 {
+            sub.sort_unstable_by_key(key);
+        }
+    }
+    part.copy_from_slice(scratch);
 }
 
 #[cfg(test)]
@@ -488,6 +530,57 @@ mod tests {
             let mut bytes = write(&links);
             bytes.extend_from_slice(&noise);
             compact_agrees(&bytes, ReadOptions { strict });
+        }
+    }
+    #[test]
+    fn agrees_across_many_buckets_with_bad_and_odd_rows() {
+        // Enough rows for several buckets, clustered ids (one bucket far fuller than the
+        // rest), rejected rows, a negative recipient id (the general path) and padded ids.
+        let mut out = b"recipient_id,visitor_id,last_seen\n".to_vec();
+        let mut x: u64 = 11;
+        for i in 0..60_000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let v = if i % 3 == 0 {
+                u128::from(x >> 50)
+            } else {
+                u128::from(x) * u128::from(x >> 7) % (VisitorId::MAX.as_u128() + 1)
+            };
+            let v = VisitorId::from_u128(v).unwrap();
+            out.extend_from_slice(format!("{},{},{}\n", i % 5000, v, x >> 34).as_bytes());
+            if i % 9973 == 0 {
+                out.extend_from_slice(format!("x{i},{v},\n{i},{v},bad\n").as_bytes());
+            }
+        }
+        let compact = read_compact("l.csv", &out, ReadOptions::default()).unwrap();
+        assert!(compact.bad.len() > 5);
+        compact_agrees(&out, ReadOptions::default());
+        out.extend_from_slice(b"-5,00000000000000000000000000000000000007,\n");
+        compact_agrees(&out, ReadOptions::default());
+        out.extend_from_slice(b"6, 00000000000000000000000000000000000007 ,\n7,0,\n");
+        compact_agrees(&out, ReadOptions::default());
+    }
+
+    proptest! {
+        #[test]
+        fn bucket_sort_agrees_with_a_sort(
+            rows in proptest::collection::vec((0u64..50, any::<u64>(), -3i64..3), 0..600),
+            spread in any::<bool>(),
+        ) {
+            let mut links: Vec<CompactLink> = rows
+                .iter()
+                .map(|&(hi, lo, recipient)| CompactLink {
+                    visitor: [if spread { hi.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 2 } else { hi }, lo],
+                    recipient,
+                    last_seen: 0,
+                })
+                .collect();
+            let mut expected = links.clone();
+            expected.sort_by_key(|r| (r.visitor, r.recipient));
+            sort_bucket(&mut links, &mut Vec::new(), &mut Vec::new());
+            let key = |r: &CompactLink| (r.visitor, r.recipient);
+            prop_assert_eq!(links.iter().map(key).collect::<Vec<_>>(), expected.iter().map(key).collect::<Vec<_>>());
         }
     }
 }
