@@ -94,27 +94,11 @@ mod tests {
     use super::super::{
         AudienceFile, AudienceFormat, ImportOptions, ImportRequest, import, import_general,
     };
-    use crate::datasource::{AmbiguityPolicy, DataSource, DataSourceConfig, DataSourceKind};
+    use crate::datasource::AmbiguityPolicy;
     use crate::format::links::VisitorLink;
     use crate::format::recipients::RecipientKey;
     use crate::id::VisitorId;
     use crate::time::Timestamp;
-
-    fn source() -> DataSource {
-        DataSourceConfig {
-            name: "web".into(),
-            dpid: 1,
-            integration_code: None,
-            kind: DataSourceKind::VisitorId,
-            key_column: None,
-            encoding: None,
-            profile: None,
-            default_country_code: None,
-            policy: AmbiguityPolicy::Latest,
-        }
-        .try_into()
-        .unwrap()
-    }
 
     fn fragment() -> impl Strategy<Value = String> {
         let id = |n: u128| VisitorId::from_u128(n).unwrap().to_string();
@@ -158,7 +142,7 @@ mod tests {
             bytes: body.as_bytes(),
             format: &format,
         }];
-        let source = source();
+        let source = super::super::tests::visitor_source(AmbiguityPolicy::Latest);
         let options = ImportOptions {
             list_unmatched,
             strict,

@@ -20,7 +20,7 @@ fn link(recipient: i64, visitor: u128, seen: i64) -> VisitorLink {
     }
 }
 
-fn visitor_source(policy: AmbiguityPolicy) -> DataSource {
+pub(super) fn visitor_source(policy: AmbiguityPolicy) -> DataSource {
     DataSourceConfig {
         name: "web".into(),
         dpid: 1,
