@@ -68,7 +68,7 @@ use crate::format::input;
 use crate::format::links::VisitorLink;
 use crate::format::onboarding::{self, Entry, OnboardingFileName, OnboardingMode};
 use crate::format::recipients::{
-    ColumnData, ColumnType, RecipientIds, RecipientKey, RecipientsTable, Strings, canonical_i64,
+    ColumnData, ColumnType, RecipientIds, RecipientKey, RecipientsTable, Strings,
 };
 use crate::id::{DeclaredId, HashedId, IdError, IdKind, IdReason, UserId, VisitorId};
 use crate::normalize::DigestEncoding;
@@ -578,12 +578,11 @@ fn check_snapshot(source: &DataSource, snapshot: &Snapshot) -> Result<(), Export
 
 /// A member key typed like the id column: a string that is a canonical integer is that integer.
 fn normalized(key: &RecipientKey) -> Cow<'_, RecipientKey> {
-    match key {
-        RecipientKey::String(text) => match canonical_i64(text.as_bytes()) {
-            Some(value) => Cow::Owned(RecipientKey::Int(value)),
-            None => Cow::Borrowed(key),
-        },
-        RecipientKey::Int(_) => Cow::Borrowed(key),
+    match key.as_int() {
+        Some(value) if matches!(key, RecipientKey::String(_)) => {
+            Cow::Owned(RecipientKey::Int(value))
+        }
+        _ => Cow::Borrowed(key),
     }
 }
 

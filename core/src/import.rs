@@ -457,15 +457,16 @@ impl RecipientSpace {
             .current
             .values()
             .flatten()
-            .all(|k| matches!(k, RecipientKey::Int(_)));
+            .all(|k| k.as_int().is_some());
         let (keys, link_rids) = match (links, table_ints) {
             (Links::Compact(compact), Some(table_ints)) if current_ints => {
                 match &compact.recipients {
                     CompactRecipients::Int => {
-                        let current = request.current.values().flatten().map(|k| match k {
-                            RecipientKey::Int(v) => *v,
-                            RecipientKey::String(_) => unreachable!("checked above"),
-                        });
+                        let current = request
+                            .current
+                            .values()
+                            .flatten()
+                            .filter_map(RecipientKey::as_int);
                         let (keys, rids) = number_ints(&compact.links, table_ints, current);
                         (keys, Some(rids))
                     }
@@ -520,32 +521,38 @@ impl RecipientSpace {
     fn all_keys(request: &ImportRequest<'_>, links: Links<'_>) -> SpaceKeys {
         let mut keys: Vec<RecipientKey> = Vec::with_capacity(links.len());
         match links {
-            Links::Parsed(links) => keys.extend(links.iter().map(|l| l.recipient.clone())),
+            Links::Parsed(links) => {
+                keys.extend(links.iter().map(|l| l.recipient.clone().canonical()));
+            }
             Links::Compact(links) => keys.extend((0..links.len()).map(|i| links.recipient(i))),
         }
         if let Some(table) = request.recipients {
             keys.extend((0..table.len()).filter_map(|row| table.ids.key(row)));
         }
-        keys.extend(request.current.values().flatten().cloned());
+        keys.extend(
+            request
+                .current
+                .values()
+                .flatten()
+                .cloned()
+                .map(RecipientKey::canonical),
+        );
         keys.sort_unstable();
         keys.dedup();
         SpaceKeys::Keys(keys)
     }
 
+    /// The number of a recipient; keys are compared in canonical form (`"5"` is `5`).
     fn rid(&self, key: &RecipientKey) -> u32 {
-        let found = match (&self.keys, key) {
-            (SpaceKeys::Ints(ints), RecipientKey::Int(id)) => {
-                ints.binary_search(id).ok().map(|i| i as u32)
-            }
-            (SpaceKeys::Range { min, len }, RecipientKey::Int(id)) => id
+        let found = match (&self.keys, key.as_int()) {
+            (SpaceKeys::Ints(ints), Some(id)) => ints.binary_search(&id).ok().map(|i| i as u32),
+            (SpaceKeys::Range { min, len }, Some(id)) => id
                 .checked_sub(*min)
                 .filter(|&i| (0..*len as i64).contains(&i))
                 .map(|i| i as u32),
-            (SpaceKeys::Ints(_) | SpaceKeys::Range { .. }, RecipientKey::String(_)) => None,
-            (SpaceKeys::Keys(_), RecipientKey::Int(id)) => self.ints.get(id).copied(),
-            (SpaceKeys::Keys(keys), RecipientKey::String(_)) => {
-                keys.binary_search(key).ok().map(|i| i as u32)
-            }
+            (SpaceKeys::Ints(_) | SpaceKeys::Range { .. }, None) => None,
+            (SpaceKeys::Keys(_), Some(id)) => self.ints.get(&id).copied(),
+            (SpaceKeys::Keys(keys), None) => keys.binary_search(key).ok().map(|i| i as u32),
         };
         found.expect("every recipient of the request is in the space")
     }

@@ -120,7 +120,11 @@ impl<'a> FromIterator<Option<&'a str>> for Strings {
 /// One recipient id, typed like the `id` column: an integer when canonical decimal, else text.
 ///
 /// Orders integers numerically, texts bytewise (and every integer before every text).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// A key is canonical when a text is never a canonical integer (`String("5")` is `Int(5)`):
+/// [`RecipientKey::parse`] and deserialization only make canonical keys; compare keys built by
+/// hand through [`RecipientKey::canonical`] or [`RecipientKey::as_int`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(untagged)]
 pub enum RecipientKey {
     /// A canonical decimal i64.
@@ -136,6 +140,38 @@ impl RecipientKey {
             Some(value) => RecipientKey::Int(value),
             None => RecipientKey::String(text.to_owned()),
         }
+    }
+
+    /// The integer this key stands for: an `Int`, or a text that is a canonical integer.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            RecipientKey::Int(value) => Some(*value),
+            RecipientKey::String(text) => canonical_i64(text.as_bytes()),
+        }
+    }
+
+    /// The canonical form of the key: a text that is a canonical integer becomes that integer.
+    pub fn canonical(self) -> RecipientKey {
+        match self.as_int() {
+            Some(value) => RecipientKey::Int(value),
+            None => self,
+        }
+    }
+}
+
+/// Deserialized keys are canonical: `"5"` and `5` are the same recipient.
+impl<'de> Deserialize<'de> for RecipientKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<RecipientKey, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(i64),
+            String(String),
+        }
+        Ok(match Raw::deserialize(deserializer)? {
+            Raw::Int(value) => RecipientKey::Int(value),
+            Raw::String(text) => RecipientKey::String(text).canonical(),
+        })
     }
 }
 
@@ -647,6 +683,28 @@ pub fn write(table: &RecipientsTable) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn keys_are_canonical_when_parsed_or_deserialized() {
+        let keys: Vec<RecipientKey> = serde_json::from_str(r#"[5, "5", "05", "x", "-0"]"#).unwrap();
+        assert_eq!(
+            keys,
+            [
+                RecipientKey::Int(5),
+                RecipientKey::Int(5),
+                RecipientKey::String("05".into()),
+                RecipientKey::String("x".into()),
+                RecipientKey::String("-0".into()),
+            ]
+        );
+        assert_eq!(
+            RecipientKey::String("42".into()).canonical(),
+            RecipientKey::Int(42)
+        );
+        assert_eq!(RecipientKey::String("42".into()).as_int(), Some(42));
+        assert_eq!(RecipientKey::String("4x".into()).as_int(), None);
+    }
+
     use proptest::prelude::*;
 
     use super::*;

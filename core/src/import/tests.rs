@@ -684,3 +684,25 @@ fn report_serializes_stably() {
     let back: ImportResult = serde_json::from_str(&json).unwrap();
     assert_eq!(back, result);
 }
+
+#[test]
+fn members_given_as_text_are_the_same_recipients() {
+    // Current members "10" and "20" (as text, e.g. from JSON) are recipients 10 and 20.
+    let body = [line(1, "24", ""), line(2, "24", "")].concat();
+    let mut case =
+        Case::visitor(AmbiguityPolicy::Latest).outbound("S3_1_full_1486140844000.sync", &body);
+    let texts = vec![
+        RecipientKey::String("10".into()),
+        RecipientKey::String("20".into()),
+    ];
+    case.current.insert("segment-24".into(), texts);
+    let result = case.run().unwrap();
+    assert_eq!(
+        (
+            result.lists[0].added.len(),
+            result.lists[0].removed.len(),
+            result.lists[0].members
+        ),
+        (0, 0, 2)
+    );
+}

@@ -971,14 +971,8 @@ fn member_bits(ids: &RecipientIds, n: usize, keys: &[RecipientKey]) -> Vec<u64> 
         RecipientIds::Int(ids) => {
             let set: FxHashSet<i64> = keys
                 .iter()
-                .filter_map(|k| match k {
-                    RecipientKey::Int(i) => Some(*i),
-                    // A text key matches an integer id only if it is its canonical text.
-                    RecipientKey::String(s) => match RecipientKey::parse(s) {
-                        RecipientKey::Int(i) => Some(i),
-                        RecipientKey::String(_) => None,
-                    },
-                })
+                // A text key matches an integer id only if it is its canonical text.
+                .filter_map(RecipientKey::as_int)
                 .collect();
             let ids = &ids[..n];
             set_bits(&|i| set.contains(&ids[i]));
