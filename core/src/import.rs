@@ -21,6 +21,7 @@ mod radix;
 mod report;
 mod table;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use hashbrown::HashMap;
@@ -408,12 +409,16 @@ fn probe_located<'i, I: MatchIndex>(
     index.probe_at(at, segment)
 }
 
-/// A key column cell as text: strings verbatim, integers in decimal; `None` for null or a type
-/// that cannot hold a key.
-fn cell_text(data: &ColumnData, row: usize) -> Option<String> {
+/// A key column cell as text: strings verbatim (borrowed), integers in decimal; `None` for null
+/// or a type that cannot hold a key.
+fn cell_text(data: &ColumnData, row: usize) -> Option<Cow<'_, str>> {
     match data {
-        ColumnData::String(strings) => strings.get(row).map(str::to_owned),
-        ColumnData::Int(values) => values.get(row).copied().flatten().map(|v| v.to_string()),
+        ColumnData::String(strings) => strings.get(row).map(Cow::Borrowed),
+        ColumnData::Int(values) => values
+            .get(row)
+            .copied()
+            .flatten()
+            .map(|v| Cow::Owned(v.to_string())),
         _ => None,
     }
 }
