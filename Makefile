@@ -57,5 +57,5 @@ bench:
 ## The end-to-end demo lands with the `audlink` command (issue #7); until then it says so.
 demo:
 	@echo "make demo: not available yet — the audlink command and its demo land with issue #7."
-	@echo "What works today: 'make test' (identifiers and normalization profiles in audlink-core)."
+	@echo "What works today: 'make test' (the core: formats, import/export engine, segment rules) and 'make bench'."
 	@exit 1
