@@ -1,0 +1,460 @@
+//! The ABI's request and response forms, and [`handle`]: request bytes in, response bytes out.
+//!
+//! A request carries a list of [`Op`]s run in order on a fresh [`Workspace`] (load the tables,
+//! then import, export or preview); the response carries one JSON result per op, with bulk
+//! columns (list members, files, snapshots) as blobs the JSON points at (`{"blob": 2}`). The
+//! guest's `audlink_call` is [`handle`] and nothing else, and the host decodes responses with
+//! [`decode_import`] and [`decode_export`] back into the core's own types — so a request can be
+//! run natively and in the sandbox and the two answers compared byte for byte.
+
+pub mod envelope;
+pub mod packed;
+
+use audlink_core::export::{
+    ExportReport, ExportResult, NotExported, NotExportedReason, RenderedFile, Snapshot,
+};
+use audlink_core::format::recipients::RecipientKey;
+use audlink_core::id::IdReason;
+use audlink_core::import::{ImportReport, ImportResult, ListChange};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::dispatch::{
+    DispatchError, ErrorKind, ExportSpec, ImportFileSpec, ImportSpec, LoadOptions, PreviewSpec,
+    SqlSpec, Workspace, rule_sql,
+};
+use envelope::{ABI_VERSION, STATUS_ERROR, STATUS_OK};
+use packed::PackedError;
+
+/// The JSON of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestJson {
+    /// The ABI version the caller speaks (must equal the guest's).
+    pub abi: u32,
+    /// What to do, in order.
+    pub ops: Vec<Op>,
+}
+
+/// An audience file of an import op: how to read it, and which payload holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRef {
+    /// Name and format.
+    pub file: ImportFileSpec,
+    /// Index of the payload holding its bytes.
+    pub payload: usize,
+}
+
+/// One operation of a request. Payloads are referred to by index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Op {
+    /// Read a recipients CSV → a load summary.
+    LoadRecipients {
+        /// File name (for errors).
+        name: String,
+        /// Payload with the file's bytes.
+        payload: usize,
+        /// Reading options.
+        #[serde(default)]
+        options: LoadOptions,
+    },
+    /// Read a visitor links CSV → a load summary.
+    LoadLinks {
+        /// File name (for errors).
+        name: String,
+        /// Payload with the file's bytes.
+        payload: usize,
+        /// Reading options.
+        #[serde(default)]
+        options: LoadOptions,
+    },
+    /// Set a list's current members (packed keys) → `{"list", "members"}`.
+    SetList {
+        /// The list's name.
+        name: String,
+        /// Payload with the packed keys.
+        payload: usize,
+    },
+    /// Import audience files → report, list changes (packed keys), last applied.
+    Import {
+        /// Data source, options, last applied.
+        spec: ImportSpec,
+        /// The files.
+        files: Vec<FileRef>,
+    },
+    /// Export a list or rule selection → report, files, snapshot, not exported.
+    Export {
+        /// What to export and how.
+        spec: ExportSpec,
+        /// Payload with the previous snapshot (identifiers one per line); none: empty.
+        #[serde(default)]
+        snapshot: Option<usize>,
+    },
+    /// Count, sample and break down what a rule selects.
+    PreviewRule {
+        /// The rule and what to show.
+        spec: PreviewSpec,
+    },
+    /// Compile a rule to SQL for the host's database.
+    RuleSql {
+        /// The rule, schema and dialect.
+        spec: SqlSpec,
+    },
+}
+
+/// Collects the blobs of a response while its JSON is built.
+#[derive(Debug, Default)]
+struct Blobs(Vec<Vec<u8>>);
+
+impl Blobs {
+    fn push(&mut self, blob: Vec<u8>) -> Value {
+        self.0.push(blob);
+        json!({ "blob": self.0.len() - 1 })
+    }
+}
+
+fn abi_error(message: impl Into<String>) -> DispatchError {
+    DispatchError::new(ErrorKind::Abi, message)
+}
+
+impl From<PackedError> for DispatchError {
+    fn from(error: PackedError) -> DispatchError {
+        abi_error(error.to_string())
+    }
+}
+
+fn payload<'a>(payloads: &[&'a [u8]], index: usize) -> Result<&'a [u8], DispatchError> {
+    payloads.get(index).copied().ok_or_else(|| {
+        abi_error(format!(
+            "payload {index} does not exist (the request has {})",
+            payloads.len()
+        ))
+    })
+}
+
+fn to_value<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).expect("results serialize")
+}
+
+/// Runs one op on `workspace`, returning its JSON result.
+fn run_op(
+    workspace: &mut Workspace,
+    op: &Op,
+    payloads: &[&[u8]],
+    blobs: &mut Blobs,
+) -> Result<Value, DispatchError> {
+    Ok(match op {
+        Op::LoadRecipients {
+            name,
+            payload: p,
+            options,
+        } => to_value(&workspace.load_recipients(name, payload(payloads, *p)?, *options)?),
+        Op::LoadLinks {
+            name,
+            payload: p,
+            options,
+        } => to_value(&workspace.load_links(name, payload(payloads, *p)?, *options)?),
+        Op::SetList { name, payload: p } => {
+            let members = packed::decode_keys(payload(payloads, *p)?)?;
+            let count = members.len();
+            workspace.set_list(name, members);
+            json!({ "list": name, "members": count })
+        }
+        Op::Import { spec, files } => {
+            let files = files
+                .iter()
+                .map(|f| Ok((f.file.clone(), payload(payloads, f.payload)?)))
+                .collect::<Result<Vec<_>, DispatchError>>()?;
+            encode_import(workspace.import(spec, &files)?, blobs)
+        }
+        Op::Export { spec, snapshot } => {
+            let previous = match snapshot {
+                Some(p) => Snapshot::new(packed::decode_lines(payload(payloads, *p)?)?),
+                None => Snapshot::default(),
+            };
+            encode_export(workspace.export(spec, &previous)?, blobs)
+        }
+        Op::PreviewRule { spec } => to_value(&workspace.preview_rule(spec)?),
+        Op::RuleSql { spec } => to_value(&rule_sql(spec)?),
+    })
+}
+
+fn encode_import(result: ImportResult, blobs: &mut Blobs) -> Value {
+    let lists: Vec<Value> = result
+        .lists
+        .into_iter()
+        .map(|change| {
+            json!({
+                "list": change.list,
+                "replaced": change.replaced,
+                "members": change.members,
+                "added": blobs.push(packed::encode_keys(&change.added)),
+                "removed": blobs.push(packed::encode_keys(&change.removed)),
+            })
+        })
+        .collect();
+    json!({
+        "report": to_value(&result.report),
+        "last_applied": result.last_applied,
+        "lists": lists,
+    })
+}
+
+fn encode_export(result: ExportResult, blobs: &mut Blobs) -> Value {
+    let files: Vec<Value> = result
+        .files
+        .into_iter()
+        .map(|file| json!({ "name": file.name, "lines": file.lines, "bytes": blobs.push(file.bytes) }))
+        .collect();
+    let recipients: Vec<RecipientKey> = result
+        .not_exported
+        .iter()
+        .map(|n| n.recipient.clone())
+        .collect();
+    let reasons: Vec<String> = result
+        .not_exported
+        .iter()
+        .map(|n| match n.key_error {
+            Some(why) => format!("{}\t{}", n.reason.code(), why.code()),
+            None => n.reason.code().to_owned(),
+        })
+        .collect();
+    json!({
+        "report": to_value(&result.report),
+        "files": files,
+        "snapshot": blobs.push(packed::encode_lines(result.snapshot.identifiers())),
+        "not_exported": {
+            "recipients": blobs.push(packed::encode_keys(&recipients)),
+            "reasons": blobs.push(packed::encode_lines(&reasons)),
+        },
+    })
+}
+
+/// Runs a request's ops on a fresh workspace: response bytes, never a panic for bad input.
+///
+/// The response JSON is `{"results": [..]}` with one result per op, or
+/// `{"error": {..}, "op": i}` ([`DispatchError`]) when op `i` failed (earlier results are
+/// dropped: a request succeeds or fails as a whole).
+pub fn handle(request: &[u8]) -> Vec<u8> {
+    let mut blobs = Blobs::default();
+    match run(request, &mut blobs) {
+        Ok(results) => {
+            let json = serde_json::to_vec(&json!({ "results": results })).expect("json");
+            envelope::encode_response(STATUS_OK, &json, &blobs.0)
+        }
+        Err((op, error)) => {
+            let mut body = json!({ "error": to_value(&error) });
+            if let Some(op) = op {
+                body["op"] = json!(op);
+            }
+            let json = serde_json::to_vec(&body).expect("json");
+            envelope::encode_response(STATUS_ERROR, &json, &[])
+        }
+    }
+}
+
+type Failure = (Option<usize>, Box<DispatchError>);
+
+fn run(request: &[u8], blobs: &mut Blobs) -> Result<Vec<Value>, Failure> {
+    let request = envelope::decode_request(request).map_err(|e| (None, Box::new(e.into())))?;
+    if request.version != ABI_VERSION {
+        return Err((
+            None,
+            Box::new(abi_error(format!(
+                "the request speaks ABI version {}, this module {ABI_VERSION}",
+                request.version
+            ))),
+        ));
+    }
+    let json: RequestJson = serde_json::from_slice(request.json)
+        .map_err(|e| (None, Box::new(abi_error(format!("request JSON: {e}")))))?;
+    if json.abi != ABI_VERSION {
+        return Err((
+            None,
+            Box::new(abi_error(format!(
+                "the request JSON says ABI version {}, this module speaks {ABI_VERSION}",
+                json.abi
+            ))),
+        ));
+    }
+    let mut workspace = Workspace::new();
+    json.ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| {
+            run_op(&mut workspace, op, &request.payloads, blobs).map_err(|e| (Some(i), Box::new(e)))
+        })
+        .collect()
+}
+
+/// A decoded response: the per-op results, or the error.
+#[derive(Debug)]
+pub struct Decoded {
+    /// One JSON result per op.
+    pub results: Vec<Value>,
+    /// The blobs the results point at.
+    pub blobs: Vec<Vec<u8>>,
+}
+
+/// Why a response is not a result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResponseError {
+    /// The guest reported an error (op index, when an op failed).
+    #[error("{error}")]
+    Failed {
+        /// The failing op, when the request itself was readable.
+        op: Option<usize>,
+        /// What went wrong.
+        error: Box<DispatchError>,
+    },
+    /// The response bytes do not follow the ABI.
+    #[error("malformed response: {0}")]
+    Malformed(String),
+}
+
+fn malformed(detail: impl std::fmt::Display) -> ResponseError {
+    ResponseError::Malformed(detail.to_string())
+}
+
+/// Reads response bytes.
+pub fn decode(response: &[u8]) -> Result<Decoded, ResponseError> {
+    let response = envelope::decode_response(response).map_err(malformed)?;
+    let mut body: Value = serde_json::from_slice(&response.json).map_err(malformed)?;
+    if response.status == STATUS_ERROR {
+        let error: Box<DispatchError> =
+            serde_json::from_value(body["error"].take()).map_err(malformed)?;
+        let op = body["op"].as_u64().map(|i| i as usize);
+        return Err(ResponseError::Failed { op, error });
+    }
+    let Value::Array(results) = body["results"].take() else {
+        return Err(malformed("no results"));
+    };
+    Ok(Decoded {
+        results,
+        blobs: response.blobs,
+    })
+}
+
+impl Decoded {
+    fn blob(&self, reference: &Value) -> Result<&[u8], ResponseError> {
+        let index = reference["blob"]
+            .as_u64()
+            .ok_or_else(|| malformed("a blob reference without an index"))?;
+        self.blobs
+            .get(index as usize)
+            .map(Vec::as_slice)
+            .ok_or_else(|| malformed(format!("blob {index} does not exist")))
+    }
+
+    fn result(&self, op: usize) -> Result<&Value, ResponseError> {
+        self.results
+            .get(op)
+            .ok_or_else(|| malformed(format!("no result for op {op}")))
+    }
+
+    fn keys(&self, reference: &Value) -> Result<Vec<RecipientKey>, ResponseError> {
+        packed::decode_keys(self.blob(reference)?).map_err(malformed)
+    }
+
+    fn lines(&self, reference: &Value) -> Result<Vec<String>, ResponseError> {
+        packed::decode_lines(self.blob(reference)?).map_err(malformed)
+    }
+
+    /// The result of op `op` as a typed value (load summaries, previews, compiled rules).
+    pub fn typed<T: serde::de::DeserializeOwned>(&self, op: usize) -> Result<T, ResponseError> {
+        serde_json::from_value(self.result(op)?.clone()).map_err(malformed)
+    }
+
+    /// The result of import op `op`, as the core returns it.
+    pub fn import(&self, op: usize) -> Result<ImportResult, ResponseError> {
+        let value = self.result(op)?;
+        let report: ImportReport =
+            serde_json::from_value(value["report"].clone()).map_err(malformed)?;
+        let last_applied =
+            serde_json::from_value(value["last_applied"].clone()).map_err(malformed)?;
+        let lists = value["lists"]
+            .as_array()
+            .ok_or_else(|| malformed("import without lists"))?
+            .iter()
+            .map(|list| {
+                Ok(ListChange {
+                    list: list["list"]
+                        .as_str()
+                        .ok_or_else(|| malformed("list name"))?
+                        .to_owned(),
+                    replaced: list["replaced"]
+                        .as_bool()
+                        .ok_or_else(|| malformed("replaced"))?,
+                    added: self.keys(&list["added"])?,
+                    removed: self.keys(&list["removed"])?,
+                    members: list["members"]
+                        .as_u64()
+                        .ok_or_else(|| malformed("members"))?,
+                })
+            })
+            .collect::<Result<_, ResponseError>>()?;
+        Ok(ImportResult {
+            lists,
+            last_applied,
+            report,
+        })
+    }
+
+    /// The result of export op `op`, as the core returns it.
+    pub fn export(&self, op: usize) -> Result<ExportResult, ResponseError> {
+        let value = self.result(op)?;
+        let report: ExportReport =
+            serde_json::from_value(value["report"].clone()).map_err(malformed)?;
+        let files = value["files"]
+            .as_array()
+            .ok_or_else(|| malformed("export without files"))?
+            .iter()
+            .map(|file| {
+                Ok(RenderedFile {
+                    name: file["name"]
+                        .as_str()
+                        .ok_or_else(|| malformed("file name"))?
+                        .to_owned(),
+                    bytes: self.blob(&file["bytes"])?.to_vec(),
+                    lines: file["lines"]
+                        .as_u64()
+                        .ok_or_else(|| malformed("file lines"))?,
+                })
+            })
+            .collect::<Result<_, ResponseError>>()?;
+        let recipients = self.keys(&value["not_exported"]["recipients"])?;
+        let reasons = self.lines(&value["not_exported"]["reasons"])?;
+        if recipients.len() != reasons.len() {
+            return Err(malformed(
+                "not exported: as many reasons as recipients expected",
+            ));
+        }
+        let not_exported = recipients
+            .into_iter()
+            .zip(reasons)
+            .map(|(recipient, line)| {
+                let (reason, key_error) = match line.split_once('\t') {
+                    Some((reason, why)) => (reason.to_owned(), Some(why.to_owned())),
+                    None => (line, None),
+                };
+                Ok(NotExported {
+                    recipient,
+                    reason: serde_json::from_value::<NotExportedReason>(Value::String(reason))
+                        .map_err(malformed)?,
+                    key_error: key_error
+                        .map(|why| serde_json::from_value::<IdReason>(Value::String(why)))
+                        .transpose()
+                        .map_err(malformed)?,
+                })
+            })
+            .collect::<Result<_, ResponseError>>()?;
+        Ok(ExportResult {
+            files,
+            not_exported,
+            snapshot: Snapshot::new(self.lines(&value["snapshot"])?),
+            report,
+        })
+    }
+}

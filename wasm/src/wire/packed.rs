@@ -1,0 +1,244 @@
+//! Packed columns: recipient keys, identifiers and per-row codes as flat little-endian bytes,
+//! never one JSON object per row.
+//!
+//! Recipient keys (`keys`):
+//!
+//! ```text
+//! u32 tag     1 = every key is an integer, 2 = text keys
+//! u32 count
+//! tag 1:      count × i64
+//! tag 2:      count × u32 byte lengths, then the UTF-8 bytes of every key back to back
+//! ```
+//!
+//! Text keys are read in canonical form: `"5"` is the integer key 5 (see
+//! [`RecipientKey::canonical`]). Lines (`lines`): UTF-8 text, every item followed by `\n`.
+
+use audlink_core::format::recipients::RecipientKey;
+
+/// Tag of an all-integer key column.
+pub const KEYS_INT: u32 = 1;
+/// Tag of a text key column.
+pub const KEYS_TEXT: u32 = 2;
+
+/// Why packed bytes cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("packed {what}: {detail}")]
+pub struct PackedError {
+    /// What was being read (`keys`, `lines`, …).
+    pub what: &'static str,
+    /// What is wrong.
+    pub detail: String,
+}
+
+fn error(what: &'static str, detail: impl Into<String>) -> PackedError {
+    PackedError {
+        what,
+        detail: detail.into(),
+    }
+}
+
+/// Packs recipient keys: integers when every key is one, text otherwise.
+pub fn encode_keys(keys: &[RecipientKey]) -> Vec<u8> {
+    let all_int = keys.iter().all(|k| matches!(k, RecipientKey::Int(_)));
+    let mut out = Vec::with_capacity(8 + keys.len() * 8);
+    out.extend_from_slice(&(if all_int { KEYS_INT } else { KEYS_TEXT }).to_le_bytes());
+    out.extend_from_slice(&(keys.len() as u32).to_le_bytes());
+    if all_int {
+        for key in keys {
+            if let RecipientKey::Int(v) = key {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+    } else {
+        let texts: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        for text in &texts {
+            out.extend_from_slice(&(text.len() as u32).to_le_bytes());
+        }
+        for text in &texts {
+            out.extend_from_slice(text.as_bytes());
+        }
+    }
+    out
+}
+
+/// A little-endian reader over a byte slice that reports short input as a [`PackedError`].
+#[derive(Debug)]
+pub(crate) struct Reader<'a> {
+    what: &'static str,
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(what: &'static str, bytes: &'a [u8]) -> Reader<'a> {
+        Reader { what, bytes, at: 0 }
+    }
+
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], PackedError> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len());
+        let end = end.ok_or_else(|| {
+            error(
+                self.what,
+                format!(
+                    "{} bytes needed at offset {}, {} left",
+                    n,
+                    self.at,
+                    self.rest()
+                ),
+            )
+        })?;
+        let slice = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(slice)
+    }
+
+    pub(crate) fn u32(&mut self) -> Result<u32, PackedError> {
+        let bytes = self.take(4)?;
+        Ok(u32::from_le_bytes(bytes.try_into().expect("4 bytes")))
+    }
+
+    pub(crate) fn rest(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
+    pub(crate) fn error(&self, detail: impl Into<String>) -> PackedError {
+        error(self.what, detail)
+    }
+}
+
+/// Reads packed recipient keys.
+pub fn decode_keys(bytes: &[u8]) -> Result<Vec<RecipientKey>, PackedError> {
+    let mut r = Reader::new("keys", bytes);
+    let tag = r.u32()?;
+    let count = r.u32()? as usize;
+    let keys = match tag {
+        KEYS_INT => {
+            let data = r.take(
+                count
+                    .checked_mul(8)
+                    .ok_or_else(|| r.error("count too large"))?,
+            )?;
+            data.chunks_exact(8)
+                .map(|c| RecipientKey::Int(i64::from_le_bytes(c.try_into().expect("8 bytes"))))
+                .collect()
+        }
+        KEYS_TEXT => {
+            let lengths = r.take(
+                count
+                    .checked_mul(4)
+                    .ok_or_else(|| r.error("count too large"))?,
+            )?;
+            let mut keys = Vec::with_capacity(count);
+            for (i, len) in lengths.chunks_exact(4).enumerate() {
+                let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+                let text = std::str::from_utf8(r.take(len)?)
+                    .map_err(|_| r.error(format!("key {i} is not UTF-8")))?;
+                keys.push(RecipientKey::parse(text));
+            }
+            keys
+        }
+        other => return Err(r.error(format!("unknown tag {other}"))),
+    };
+    if r.rest() != 0 {
+        return Err(r.error(format!("{} bytes after the last key", r.rest())));
+    }
+    Ok(keys)
+}
+
+/// Packs text items one per line.
+pub fn encode_lines<S: AsRef<str>>(items: &[S]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(items.iter().map(|s| s.as_ref().len() + 1).sum());
+    for item in items {
+        out.extend_from_slice(item.as_ref().as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Reads text items packed one per line.
+pub fn decode_lines(bytes: &[u8]) -> Result<Vec<String>, PackedError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| error("lines", "not UTF-8"))?;
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let body = text
+        .strip_suffix('\n')
+        .ok_or_else(|| error("lines", "the last item has no line end"))?;
+    Ok(body.split('\n').map(str::to_owned).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn integer_keys_pack_as_i64() {
+        let keys = vec![RecipientKey::Int(5), RecipientKey::Int(-1)];
+        let bytes = encode_keys(&keys);
+        assert_eq!(bytes.len(), 8 + 16);
+        assert_eq!(&bytes[..4], &KEYS_INT.to_le_bytes());
+        assert_eq!(decode_keys(&bytes).unwrap(), keys);
+    }
+
+    #[test]
+    fn text_keys_read_back_canonical() {
+        let keys = vec![
+            RecipientKey::String("a".into()),
+            RecipientKey::Int(7),
+            RecipientKey::String("é".into()),
+        ];
+        let bytes = encode_keys(&keys);
+        assert_eq!(&bytes[..4], &KEYS_TEXT.to_le_bytes());
+        assert_eq!(decode_keys(&bytes).unwrap(), keys);
+    }
+
+    #[test]
+    fn short_or_trailing_bytes_are_errors() {
+        let bytes = encode_keys(&[RecipientKey::Int(1)]);
+        let err = decode_keys(&bytes[..bytes.len() - 1]).unwrap_err();
+        assert!(err.to_string().contains("8 bytes needed"), "{err}");
+        let mut long = bytes.clone();
+        long.push(0);
+        assert!(
+            decode_keys(&long)
+                .unwrap_err()
+                .to_string()
+                .contains("after the last key")
+        );
+        let mut bad_tag = bytes;
+        bad_tag[0] = 9;
+        assert!(
+            decode_keys(&bad_tag)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown tag 9")
+        );
+    }
+
+    #[test]
+    fn lines_round_trip_and_need_a_final_newline() {
+        let items = vec!["a".to_owned(), String::new(), "c".to_owned()];
+        assert_eq!(decode_lines(&encode_lines(&items)).unwrap(), items);
+        assert_eq!(decode_lines(b"").unwrap(), Vec::<String>::new());
+        assert!(decode_lines(b"a").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn keys_round_trip(keys in proptest::collection::vec(
+            prop_oneof![any::<i64>().prop_map(RecipientKey::Int),
+                        "[a-z0-9]{0,6}".prop_map(|s| RecipientKey::parse(&s))], 0..20)) {
+            prop_assert_eq!(decode_keys(&encode_keys(&keys)).unwrap(), keys);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = decode_keys(&bytes);
+            let _ = decode_lines(&bytes);
+        }
+    }
+}
