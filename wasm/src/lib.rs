@@ -19,3 +19,6 @@ pub mod wire;
 
 #[cfg(all(feature = "abi", target_arch = "wasm32"))]
 pub mod abi;
+
+#[cfg(feature = "js")]
+pub mod js;
