@@ -3,3 +3,4 @@
 mod core_purity;
 mod fuzz_corpus;
 mod rule_sql;
+mod sandbox;

@@ -67,6 +67,18 @@ pub fn write_request_head(out: &mut [u8], json: &[u8], payload_lens: &[usize]) -
         .collect()
 }
 
+/// The head of a request (header, JSON and length table): the payloads follow it back to back.
+pub fn encode_request_head(json: &[u8], payload_lens: &[usize]) -> Vec<u8> {
+    let mut head = vec![0; request_len(json.len(), &[]) + 4 * payload_lens.len()];
+    let zeros = vec![0; payload_lens.len()];
+    write_request_head(&mut head, json, &zeros);
+    for (i, len) in payload_lens.iter().enumerate() {
+        let at = 16 + json.len() + 4 * i;
+        head[at..at + 4].copy_from_slice(&(*len as u32).to_le_bytes());
+    }
+    head
+}
+
 /// A whole request in one buffer (tests and small requests; the host streams large payloads).
 pub fn encode_request(json: &[u8], payloads: &[&[u8]]) -> Vec<u8> {
     let lens: Vec<usize> = payloads.iter().map(|p| p.len()).collect();
@@ -187,6 +199,8 @@ mod tests {
     fn a_request_reads_back() {
         let bytes = encode_request(b"{\"abi\":1}", &[b"a,b\n", b"", b"xyz"]);
         assert_eq!(&bytes[..4], b"ALNQ");
+        let head = encode_request_head(b"{\"abi\":1}", &[4, 0, 3]);
+        assert_eq!(&bytes[..head.len()], &head[..]);
         let request = decode_request(&bytes).unwrap();
         assert_eq!(request.version, ABI_VERSION);
         assert_eq!(request.json, b"{\"abi\":1}");

@@ -1,0 +1,88 @@
+//! Typed calls into the core: build a [`Request`] of ops and payloads, run it in the
+//! [`Sandbox`] (or natively, for comparison), and read the core's result types back with
+//! [`audlink_wasm::wire::Decoded`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use audlink_wasm::wire::{self, Decoded, Op, RequestJson, ResponseError, envelope};
+
+use crate::sandbox::{Payload, Sandbox, SandboxError};
+
+/// A request being built: ops run in order on a fresh workspace, and their payloads.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    ops: Vec<Op>,
+    payloads: Vec<Payload>,
+}
+
+impl Request {
+    /// An empty request.
+    pub fn new() -> Request {
+        Request::default()
+    }
+
+    /// Adds a payload held in memory; returns its index for the ops.
+    pub fn bytes(&mut self, bytes: impl Into<Arc<[u8]>>) -> usize {
+        self.payloads.push(Payload::Bytes(bytes.into()));
+        self.payloads.len() - 1
+    }
+
+    /// Adds a payload streamed from a file when the request runs; returns its index.
+    pub fn file(&mut self, path: impl Into<PathBuf>) -> usize {
+        self.payloads.push(Payload::File(path.into()));
+        self.payloads.len() - 1
+    }
+
+    /// Adds an op; returns its index (the index of its result).
+    pub fn op(&mut self, op: Op) -> usize {
+        self.ops.push(op);
+        self.ops.len() - 1
+    }
+
+    /// The request's JSON.
+    pub fn json(&self) -> Vec<u8> {
+        serde_json::to_vec(&RequestJson {
+            abi: envelope::ABI_VERSION,
+            ops: self.ops.clone(),
+        })
+        .expect("requests serialize")
+    }
+
+    /// The whole request as bytes (payload files read into memory).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, SandboxError> {
+        let payloads = self
+            .payloads
+            .iter()
+            .map(Payload::read)
+            .collect::<Result<Vec<_>, _>>()?;
+        let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+        Ok(envelope::encode_request(&self.json(), &refs))
+    }
+
+    /// Runs the request in the sandbox: the response bytes.
+    pub fn run(&self, sandbox: &Sandbox) -> Result<Vec<u8>, SandboxError> {
+        Ok(sandbox.call(&self.json(), &self.payloads)?.response)
+    }
+
+    /// Runs the request natively, through the very function the guest runs.
+    pub fn run_native(&self) -> Result<Vec<u8>, SandboxError> {
+        Ok(wire::handle(&self.to_bytes()?))
+    }
+}
+
+/// Why a call into the core gave no result.
+#[derive(Debug, thiserror::Error)]
+pub enum GuestError {
+    /// The sandbox stopped the call or could not run it.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// The core answered with an error (a file that cannot be read, a bad rule, …).
+    #[error(transparent)]
+    Core(#[from] ResponseError),
+}
+
+/// Runs `request` in `sandbox` and decodes the response.
+pub fn call(sandbox: &Sandbox, request: &Request) -> Result<Decoded, GuestError> {
+    Ok(wire::decode(&request.run(sandbox)?)?)
+}
