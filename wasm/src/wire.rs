@@ -458,3 +458,59 @@ impl Decoded {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worked example of `wasm/ABI.md`, byte for byte.
+    #[test]
+    fn the_worked_example_of_abi_md() {
+        let links = b"recipient_id,visitor_id\n7,12345678901234567890123456789012345678\n";
+        let outbound = b"12345678901234567890123456789012345678 55\n";
+        assert_eq!((links.len(), outbound.len()), (65, 42));
+        let json = br#"{"abi":1,"ops":[{"op":"load_links","name":"links.csv","payload":0},{"op":"import","spec":{"data_source":{"name":"ecid","dpid":21,"kind":"visitor-id"}},"files":[{"file":{"name":"S3_1_iter_1700000000000.sync","format":{"format":"outbound"}},"payload":1}]}]}"#;
+        let request = envelope::encode_request(json, &[links, outbound]);
+        let at = 16 + json.len();
+        assert_eq!(&request[at..at + 8], &[0x41, 0, 0, 0, 0x2a, 0, 0, 0]);
+        let response = handle(&request);
+        assert_eq!(&response[..12], b"ALNR\x01\0\0\0\0\0\0\0");
+        let decoded = decode(&response).unwrap();
+        assert_eq!(decoded.results[0]["rows"], 1);
+        let import = &decoded.results[1];
+        assert_eq!(import["last_applied"], json!({"55": 1_700_000_000_000i64}));
+        assert_eq!(
+            import["lists"],
+            json!([{"list": "segment-55", "replaced": false, "members": 1,
+                    "added": {"blob": 0}, "removed": {"blob": 1}}])
+        );
+        assert_eq!(
+            decoded.blobs[0],
+            [1, 0, 0, 0, 1, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0]
+        );
+        assert_eq!(decoded.blobs[1], [1, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_failing_op_fails_the_request_and_names_the_op() {
+        let json = br#"{"abi":1,"ops":[{"op":"set_list","name":"a","payload":0},{"op":"export","spec":{"data_source":{"name":"ecid","dpid":21,"kind":"visitor-id"},"members":{"list":"b"},"trait_id":1,"mode":"sync","timestamp":1}}]}"#;
+        let keys = packed::encode_keys(&[RecipientKey::Int(1)]);
+        let response = handle(&envelope::encode_request(json, &[&keys]));
+        match decode(&response) {
+            Err(ResponseError::Failed { op, error }) => {
+                assert_eq!(op, Some(1));
+                assert_eq!(error.kind, ErrorKind::Request);
+                assert!(error.message.contains("no list \"b\""), "{}", error.message);
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+        let wrong_version = envelope::encode_request(br#"{"abi":2,"ops":[]}"#, &[]);
+        match decode(&handle(&wrong_version)) {
+            Err(ResponseError::Failed { op: None, error }) => {
+                assert_eq!(error.kind, ErrorKind::Abi);
+                assert!(error.message.contains("version 2"), "{}", error.message);
+            }
+            other => panic!("expected an ABI error, got {other:?}"),
+        }
+    }
+}
