@@ -1,6 +1,6 @@
-//! The `js` front door: wasm-bindgen bindings over [`dispatch`](crate::dispatch) for browsers and
-//! Node. Every answer comes from [`dispatch::Workspace`] and [`dispatch::rule_sql`]; this module
-//! only converts arguments in and results out.
+//! The `js` front door: wasm-bindgen bindings over [`dispatch`] for browsers and Node. Every
+//! answer comes from [`dispatch::Workspace`] and [`dispatch::rule_sql`]; this module only
+//! converts arguments in and results out.
 //!
 //! # JS API
 //!
