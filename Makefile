@@ -5,16 +5,26 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: test demo setup fmt-check lint unit fuzz bench
+.PHONY: test demo setup fmt-check lint js unit fuzz bench
 
-## Everything CI checks: formatting, clippy (native and wasm32), all tests.
-test: setup fmt-check lint unit
+# wasm-bindgen-cli must be exactly the wasm-bindgen version Cargo.lock resolves (the crate is
+# pinned with `=` in Cargo.toml); read here so the two cannot drift.
+WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"$$/\1/p;q;}' Cargo.lock)
+# Where cargo puts the wasm32 artifact (honours CARGO_TARGET_DIR).
+JS_WASM = $(or $(CARGO_TARGET_DIR),target)/$(WASM_TARGET)/release/audlink_wasm.wasm
 
-## Installs the toolchain pieces the checks need (idempotent).
+## Everything CI checks: formatting, clippy (native and wasm32), the JS build, all tests.
+test: setup fmt-check lint js unit
+
+## Installs the toolchain pieces the checks need (idempotent). wasm-bindgen-cli is installed
+## without --locked: its lock file names a webpki-roots release the registry mirror lacks.
 setup:
 	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
 	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 	@rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+	@test -n '$(WASM_BINDGEN_VERSION)' || { echo "no wasm-bindgen in Cargo.lock"; exit 1; }
+	@wasm-bindgen --version 2>/dev/null | grep -qx 'wasm-bindgen $(WASM_BINDGEN_VERSION)' || \
+	  $(CARGO) install wasm-bindgen-cli --version '=$(WASM_BINDGEN_VERSION)'
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -22,7 +32,15 @@ fmt-check:
 lint:
 	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
 	$(CARGO) clippy -p audlink-core --target $(WASM_TARGET) --locked -- -D warnings
+	$(CARGO) clippy -p audlink-wasm --target $(WASM_TARGET) --features js --locked -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
+
+## The `js` front door (wasm-bindgen): target/js/nodejs/ for Node (the tests use it) and
+## www/pkg/ for the browser; TypeScript declarations are generated alongside.
+js: setup
+	$(CARGO) build -p audlink-wasm --release --target $(WASM_TARGET) --features js --locked
+	wasm-bindgen --target nodejs --out-dir target/js/nodejs $(JS_WASM)
+	wasm-bindgen --target web --out-dir www/pkg $(JS_WASM)
 
 # Runs every test, then closes with one line adding up all the test binaries' results.
 unit:
