@@ -40,6 +40,11 @@ impl Request {
         self.ops.len() - 1
     }
 
+    /// The payloads, in index order.
+    pub fn payloads(&self) -> &[Payload] {
+        &self.payloads
+    }
+
     /// The request's JSON.
     pub fn json(&self) -> Vec<u8> {
         serde_json::to_vec(&RequestJson {
