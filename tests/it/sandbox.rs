@@ -467,3 +467,36 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Node embeds the module with nothing but `WebAssembly.instantiate`, following `wasm/ABI.md`
+/// (`tests/js/abi.mjs`), and gets the native response byte for byte.
+#[test]
+fn node_embeds_the_abi_module_by_the_document_alone() {
+    let f = fixture();
+    let request = scenario(&f);
+    let dir = tempdir();
+    let module = dir.join("guest.wasm");
+    let request_path = dir.join("request.bin");
+    let response_path = dir.join("response.bin");
+    std::fs::write(&module, GUEST_WASM).unwrap();
+    std::fs::write(&request_path, request.to_bytes().unwrap()).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("js/abi.mjs");
+    let output = std::process::Command::new("node")
+        .arg(&script)
+        .args([&module, &request_path, &response_path])
+        .output()
+        .expect("node runs (it is on every machine of this kind)");
+    assert!(
+        output.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(summary.contains(r#""status":0"#), "{summary}");
+    let from_node = std::fs::read(&response_path).unwrap();
+    assert!(
+        from_node == request.run_native().unwrap(),
+        "node's response differs"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
