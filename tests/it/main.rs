@@ -2,5 +2,6 @@
 
 mod core_purity;
 mod fuzz_corpus;
+mod js_node;
 mod rule_sql;
 mod sandbox;
