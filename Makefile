@@ -71,6 +71,8 @@ bench:
 	@python3 -c 'import duckdb' 2>/dev/null || pip install --quiet 'duckdb==2.0.1'
 	python3 bench/duckdb_import.py $(BENCH_DIR) 2
 	python3 bench/duckdb_import.py $(BENCH_DIR) 1
+	$(CARGO) bench -p audlink-host --bench sandbox -- $(BENCH_N) --write $(BENCH_DIR)/sandbox
+	node bench/node_abi.mjs $(BENCH_DIR)/sandbox
 
 ## The end-to-end demo lands with the `audlink` command (issue #7); until then it says so.
 demo:
