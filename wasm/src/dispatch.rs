@@ -2,7 +2,7 @@
 //! over it.
 //!
 //! The `js` door keeps a workspace alive across calls (the browser loads files once and asks
-//! many questions); the `abi` door builds a fresh one per request from the [`Op`]s it carries.
+//! many questions); the `abi` door builds a fresh one per request from the [`Op`](crate::wire::Op)s it carries.
 //! Either way every answer comes from the methods here, so the doors cannot drift apart.
 
 use std::collections::BTreeMap;

@@ -4,8 +4,8 @@
 //! then import, export or preview); the response carries one JSON result per op, with bulk
 //! columns (list members, files, snapshots) as blobs the JSON points at (`{"blob": 2}`). The
 //! guest's `audlink_call` is [`handle`] and nothing else, and the host decodes responses with
-//! [`decode_import`] and [`decode_export`] back into the core's own types — so a request can be
-//! run natively and in the sandbox and the two answers compared byte for byte.
+//! [`decode`] and [`Decoded::import`] / [`Decoded::export`] back into the core's own types — so
+//! a request can be run natively and in the sandbox and the two answers compared byte for byte.
 
 pub mod envelope;
 pub mod packed;
