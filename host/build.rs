@@ -74,8 +74,8 @@ fn main() {
     let status = command.status().expect("run cargo for the wasm guest");
     if !status.success() {
         panic!(
-            "building the wasm guest failed ({status}); is the {TARGET} target installed? \
-             (`rustup target add {TARGET}`, which `make test` runs)"
+            "building the wasm guest failed ({status}): see cargo's output above; a missing \
+             {TARGET} target is installed by `rustup target add {TARGET}` (`make test` does)"
         );
     }
     let built = target_dir

@@ -12,6 +12,7 @@ use audlink_core::sample;
 use audlink_host::guest::Request;
 use audlink_host::sandbox::{GUEST_WASM, Limits, Sandbox};
 use audlink_wasm::dispatch::{ImportFileSpec, ImportSpec, LoadOptions};
+use audlink_wasm::wire::envelope::ABI_VERSION;
 use audlink_wasm::wire::{self, FileRef, Op};
 
 const OUTBOUND: &str = "S3_1_iter_1700000000000.sync";
@@ -62,9 +63,11 @@ fn main() {
             payload: audience,
         }],
     });
-    let bytes = request.to_bytes().expect("request");
+    let json = request.json();
+    let payload_bytes = request.read_payloads().expect("payloads");
+    let size: usize = payload_bytes.iter().map(Vec::len).sum();
     println!("sandbox benchmark: {n} audience lines against {n} visitor links");
-    println!("  request: {:.0} MiB", mib(bytes.len() as u64));
+    println!("  request: {:.0} MiB of payloads", mib(size as u64));
     println!(
         "  guest module: {} bytes ({:.2} MiB)",
         GUEST_WASM.len(),
@@ -73,13 +76,15 @@ fn main() {
     if let Some(dir) = &write {
         std::fs::create_dir_all(dir).expect("output directory");
         std::fs::write(format!("{dir}/guest.wasm"), GUEST_WASM).expect("write module");
-        std::fs::write(format!("{dir}/request.bin"), &bytes).expect("write request");
+        std::fs::write(format!("{dir}/request.json"), &json).expect("write request");
+        for (i, payload) in payload_bytes.iter().enumerate() {
+            std::fs::write(format!("{dir}/payload-{i}.bin"), payload).expect("write payload");
+        }
     }
 
     let t = Instant::now();
-    let native = wire::handle(&bytes);
+    let native = wire::handle(ABI_VERSION, &json, payload_bytes);
     let native_time = t.elapsed().as_secs_f64();
-    drop(bytes);
     let decoded = wire::decode(&native).expect("native result");
     let report = decoded.import(1).expect("import").report;
     println!(

@@ -54,15 +54,9 @@ impl Request {
         .expect("requests serialize")
     }
 
-    /// The whole request as bytes (payload files read into memory).
-    pub fn to_bytes(&self) -> Result<Vec<u8>, SandboxError> {
-        let payloads = self
-            .payloads
-            .iter()
-            .map(Payload::read)
-            .collect::<Result<Vec<_>, _>>()?;
-        let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
-        Ok(envelope::encode_request(&self.json(), &refs))
+    /// The payloads' bytes (files read into memory), for running the request natively.
+    pub fn read_payloads(&self) -> Result<Vec<Vec<u8>>, SandboxError> {
+        self.payloads.iter().map(Payload::read).collect()
     }
 
     /// Runs the request in the sandbox: the response bytes.
@@ -72,7 +66,11 @@ impl Request {
 
     /// Runs the request natively, through the very function the guest runs.
     pub fn run_native(&self) -> Result<Vec<u8>, SandboxError> {
-        Ok(wire::handle(&self.to_bytes()?))
+        Ok(wire::handle(
+            envelope::ABI_VERSION,
+            &self.json(),
+            self.read_payloads()?,
+        ))
     }
 }
 

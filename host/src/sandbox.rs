@@ -12,7 +12,7 @@
 //! - Deadline: epoch interruption. A ticker thread advances the engine's epoch every
 //!   [`TICK`]; a call may run for [`Limits::deadline`] (rounded up to ticks). Fuel is not used:
 //!   it costs speed on every instruction.
-//! - Memory: a [`ResourceLimiter`] refuses growth past [`Limits::memory`] (default 3 GiB, see
+//! - Memory: a [`ResourceLimiter`] refuses growth past [`Limits::memory`] (default 2 GiB, see
 //!   [`DEFAULT_MEMORY`]; wasm32 cannot address more than 4 GiB) and remembers that it did, so the error says which limit
 //!   was hit.
 
@@ -38,10 +38,10 @@ pub static GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/audlink
 /// How often the epoch advances.
 pub const TICK: Duration = Duration::from_millis(10);
 
-/// Default memory cap of one call: 3 GiB. The 10M-line import benchmark (a 1 GiB request: links
-/// and audience) peaks at 2.1 GiB of guest memory, so 2 GiB would refuse it; 4 GiB is all wasm32
-/// can address, i.e. no cap. See BENCHMARKS.md.
-pub const DEFAULT_MEMORY: u64 = 3 << 30;
+/// Default memory cap of one call: 2 GiB. The 10M-line import benchmark (1 GiB of payloads:
+/// links and audience) peaks at 1.56 GiB of guest memory, because each payload is freed after
+/// its last op; 4 GiB is all wasm32 can address, i.e. no cap. See BENCHMARKS.md.
+pub const DEFAULT_MEMORY: u64 = 2 << 30;
 
 /// Default deadline of one call.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(300);
@@ -343,6 +343,12 @@ impl Sandbox {
         }
     }
 
+    fn memory_error(&self) -> Failure {
+        Failure::Sandbox(SandboxError::Memory {
+            limit: self.limits.memory,
+        })
+    }
+
     fn classify(&self, store: &Store<State>, error: wasmtime::Error) -> SandboxError {
         if store.data().limiter.refused {
             return SandboxError::Memory {
@@ -372,32 +378,28 @@ impl Sandbox {
                 "the module speaks ABI version {version}, this host {ABI_VERSION}"
             ))));
         }
-        let lens = payloads
-            .iter()
-            .map(Payload::len)
-            .collect::<Result<Vec<_>, _>>()?;
-        let total = envelope::request_len(json.len(), &lens);
-        let total32 = u32::try_from(total).map_err(|_| {
-            Failure::Sandbox(SandboxError::Memory {
-                limit: self.limits.memory,
-            })
-        })?;
-        let ptr = exports.alloc.call(&mut *store, total32)?;
-        if ptr == 0 && total > 0 {
-            return Err(Failure::Sandbox(SandboxError::Memory {
-                limit: self.limits.memory,
-            }));
+        // Each payload in its own buffer, filled in place; the module frees it after its last
+        // use, so a loaded file does not stay resident while later ops run.
+        let mut table = Vec::with_capacity(payloads.len());
+        for payload in payloads {
+            let len = payload.len()?;
+            let len32 = u32::try_from(len).map_err(|_| self.memory_error())?;
+            let address = exports.alloc.call(&mut *store, len32)?;
+            if address == 0 {
+                return Err(self.memory_error());
+            }
+            fill(&exports.memory, store, address as usize, len, payload)?;
+            table.push((address, len32));
         }
-        let head = envelope::encode_request_head(json, &lens);
-        let base = ptr as usize;
-        write(&exports.memory, store, base, &head)?;
-        let mut at = base + head.len();
-        for (payload, len) in payloads.iter().zip(&lens) {
-            fill(&exports.memory, store, at, *len, payload)?;
-            at += len;
+        let head = envelope::encode_request_head(json, &table);
+        let head_len = u32::try_from(head.len()).map_err(|_| self.memory_error())?;
+        let ptr = exports.alloc.call(&mut *store, head_len)?;
+        if ptr == 0 {
+            return Err(self.memory_error());
         }
+        write(&exports.memory, store, ptr as usize, &head)?;
         let copied = Instant::now();
-        let response_ptr = exports.call.call(&mut *store, (ptr, total32))? as usize;
+        let response_ptr = exports.call.call(&mut *store, (ptr, head_len))? as usize;
         let data = exports.memory.data(&*store);
         let head = data
             .get(response_ptr..response_ptr + 16)

@@ -476,14 +476,16 @@ fn node_embeds_the_abi_module_by_the_document_alone() {
     let request = scenario(&f);
     let dir = tempdir();
     let module = dir.join("guest.wasm");
-    let request_path = dir.join("request.bin");
     let response_path = dir.join("response.bin");
     std::fs::write(&module, GUEST_WASM).unwrap();
-    std::fs::write(&request_path, request.to_bytes().unwrap()).unwrap();
+    std::fs::write(dir.join("request.json"), request.json()).unwrap();
+    for (i, payload) in request.read_payloads().unwrap().iter().enumerate() {
+        std::fs::write(dir.join(format!("payload-{i}.bin")), payload).unwrap();
+    }
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("js/abi.mjs");
     let output = std::process::Command::new("node")
         .arg(&script)
-        .args([&module, &request_path, &response_path])
+        .args([&module, &dir, &response_path])
         .output()
         .expect("node runs (it is on every machine of this kind)");
     assert!(

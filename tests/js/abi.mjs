@@ -1,44 +1,87 @@
 // Embeds the plain ABI module (wasm/ABI.md) with nothing but WebAssembly.instantiate, the way
-// any runtime would: checks that it imports nothing, writes a request into its memory, calls it
-// and writes the response bytes out.
-// Usage: node tests/js/abi.mjs MODULE.wasm REQUEST.bin RESPONSE.bin
-import { readFileSync, writeFileSync } from 'node:fs';
+// any runtime would: checks that it imports nothing, puts each payload in a buffer from
+// audlink_alloc (written in chunks, as a host streaming a file would), writes the request head,
+// calls, and writes the response bytes out.
+// Usage: node tests/js/abi.mjs MODULE.wasm DIR RESPONSE.bin
+//   DIR holds request.json and payload-0.bin, payload-1.bin, … (as many as exist).
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
-const [wasmPath, requestPath, responsePath] = process.argv.slice(2);
-const bytes = readFileSync(wasmPath);
-const module = await WebAssembly.compile(bytes);
-const imports = WebAssembly.Module.imports(module);
-if (imports.length !== 0) {
-  throw new Error(`the module imports ${JSON.stringify(imports)}; ABI.md says it imports nothing`);
+export async function instantiate(wasmPath) {
+  const module = await WebAssembly.compile(readFileSync(wasmPath));
+  const imports = WebAssembly.Module.imports(module);
+  if (imports.length !== 0) {
+    throw new Error(`the module imports ${JSON.stringify(imports)}; ABI.md says it imports nothing`);
+  }
+  const instance = await WebAssembly.instantiate(module, {});
+  if (instance.exports.audlink_abi_version() !== 1) throw new Error('expected ABI version 1');
+  return instance.exports;
 }
-const instance = await WebAssembly.instantiate(module, {});
-const { memory, audlink_abi_version, audlink_alloc, audlink_free, audlink_call } = instance.exports;
-if (audlink_abi_version() !== 1) throw new Error(`ABI version ${audlink_abi_version()}, expected 1`);
 
-const request = readFileSync(requestPath);
-// The head (magic, version, JSON length, payload count) as ABI.md lays it out.
-const head = new DataView(request.buffer, request.byteOffset, 16);
-const magic = new TextDecoder().decode(request.subarray(0, 4));
-if (magic !== 'ALNQ' || head.getUint32(4, true) !== 1) throw new Error('not an ABI 1 request');
+export function readRequest(dir) {
+  const json = readFileSync(`${dir}/request.json`);
+  const payloads = [];
+  while (existsSync(`${dir}/payload-${payloads.length}.bin`)) {
+    payloads.push(readFileSync(`${dir}/payload-${payloads.length}.bin`));
+  }
+  return { json, payloads };
+}
 
-const ptr = audlink_alloc(request.length) >>> 0;
-if (ptr === 0) throw new Error('audlink_alloc refused the request size');
-// Written in chunks, as a host streaming a file would.
 const CHUNK = 1 << 16;
-for (let at = 0; at < request.length; at += CHUNK) {
-  const chunk = request.subarray(at, Math.min(at + CHUNK, request.length));
-  new Uint8Array(memory.buffer, ptr + at, chunk.length).set(chunk);
+
+function alloc(exports, len) {
+  const ptr = exports.audlink_alloc(len) >>> 0;
+  if (ptr === 0) throw new Error(`audlink_alloc(${len}) refused: memory limit`);
+  return ptr;
 }
-const resp = audlink_call(ptr, request.length) >>> 0;
-// Read the 16-byte header, then the whole response by its announced length.
-const view = new DataView(memory.buffer);
-const respMagic = new TextDecoder().decode(new Uint8Array(memory.buffer, resp, 4));
-if (respMagic !== 'ALNR') throw new Error(`response magic ${respMagic}`);
-const total = view.getUint32(resp + 12, true);
-const response = new Uint8Array(memory.buffer, resp, total).slice();
-audlink_free(ptr, request.length);
-writeFileSync(responsePath, response);
-// A summary for people: status and the JSON's top-level keys.
-const jsonLen = view.getUint32(resp + 16, true);
-const json = JSON.parse(new TextDecoder().decode(response.subarray(20, 20 + jsonLen)));
-console.log(JSON.stringify({ status: view.getUint32(resp + 8, true), keys: Object.keys(json) }));
+
+// Steps 2–4 of ABI.md "Calling it"; returns a copy of the response bytes.
+export function call(exports, { json, payloads }) {
+  const { memory } = exports;
+  const table = payloads.map((bytes) => {
+    const ptr = alloc(exports, bytes.length);
+    for (let at = 0; at < bytes.length; at += CHUNK) {
+      const chunk = bytes.subarray(at, Math.min(at + CHUNK, bytes.length));
+      new Uint8Array(memory.buffer, ptr + at, chunk.length).set(chunk);
+    }
+    return [ptr, bytes.length];
+  });
+  const head = new Uint8Array(16 + json.length + 8 * table.length);
+  const view = new DataView(head.buffer);
+  head.set(new TextEncoder().encode('ALNQ'), 0);
+  view.setUint32(4, 1, true);
+  view.setUint32(8, json.length, true);
+  view.setUint32(12, table.length, true);
+  head.set(json, 16);
+  table.forEach(([ptr, len], i) => {
+    view.setUint32(16 + json.length + 8 * i, ptr, true);
+    view.setUint32(16 + json.length + 8 * i + 4, len, true);
+  });
+  const headPtr = alloc(exports, head.length);
+  new Uint8Array(memory.buffer, headPtr, head.length).set(head);
+  const resp = exports.audlink_call(headPtr, head.length) >>> 0;
+  exports.audlink_free(headPtr, head.length);
+  const out = new DataView(memory.buffer);
+  const magic = new TextDecoder().decode(new Uint8Array(memory.buffer, resp, 4));
+  if (magic !== 'ALNR') throw new Error(`response magic ${magic}`);
+  const total = out.getUint32(resp + 12, true);
+  return new Uint8Array(memory.buffer, resp, total).slice();
+}
+
+// Status and the response JSON.
+export function parse(response) {
+  const view = new DataView(response.buffer, response.byteOffset, response.length);
+  const jsonLen = view.getUint32(16, true);
+  return {
+    status: view.getUint32(8, true),
+    json: JSON.parse(new TextDecoder().decode(response.subarray(20, 20 + jsonLen))),
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const [wasmPath, dir, responsePath] = process.argv.slice(2);
+  const exports = await instantiate(wasmPath);
+  const response = call(exports, readRequest(dir));
+  writeFileSync(responsePath, response);
+  const { status, json } = parse(response);
+  console.log(JSON.stringify({ status, keys: Object.keys(json) }));
+}

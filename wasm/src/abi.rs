@@ -41,19 +41,30 @@ pub unsafe extern "C" fn audlink_free(ptr: u32, len: u32) {
     drop(unsafe { Vec::from_raw_parts(ptr as *mut u8, 0, len as usize) });
 }
 
-/// Runs the request of `len` bytes at `ptr`; returns a pointer to the response, whose header
-/// gives its length.
+/// Runs the request whose head (`len` bytes) is at `ptr`; returns a pointer to the response,
+/// whose header gives its length. The payload buffers the head lists become the module's.
 ///
 /// # Safety
-/// `ptr..ptr + len` must be memory the caller owns (from `audlink_alloc`) holding the request.
+/// `ptr..ptr + len` must be memory the caller owns holding the head, and every `(address,
+/// length)` of its payload table must be a buffer from `audlink_alloc(length)` that the caller
+/// filled and does not use or free afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn audlink_call(ptr: u32, len: u32) -> u32 {
     // SAFETY: the caller passes a live buffer of `len` bytes.
-    let request = unsafe { std::slice::from_raw_parts(ptr as *const u8, len as usize) };
+    let head = unsafe { std::slice::from_raw_parts(ptr as *const u8, len as usize) };
     let mut slot = RESPONSE
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     *slot = Vec::new();
-    *slot = wire::handle(request);
+    *slot = wire::handle_head(head, |table| {
+        table
+            .iter()
+            .map(|&(address, len)| {
+                // SAFETY: per this function's contract, each entry is a buffer of capacity
+                // `len` from `audlink_alloc`, filled by the caller and handed over to us.
+                unsafe { Vec::from_raw_parts(address as *mut u8, len as usize, len as usize) }
+            })
+            .collect()
+    });
     slot.as_ptr() as u32
 }

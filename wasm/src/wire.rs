@@ -24,6 +24,7 @@ use crate::dispatch::{
     SqlSpec, Workspace, rule_sql,
 };
 use envelope::{ABI_VERSION, STATUS_ERROR, STATUS_OK};
+
 use packed::PackedError;
 
 /// The JSON of a request.
@@ -125,13 +126,30 @@ impl From<PackedError> for DispatchError {
     }
 }
 
-fn payload<'a>(payloads: &[&'a [u8]], index: usize) -> Result<&'a [u8], DispatchError> {
-    payloads.get(index).copied().ok_or_else(|| {
-        abi_error(format!(
+fn payload(payloads: &[Option<Vec<u8>>], index: usize) -> Result<&[u8], DispatchError> {
+    match payloads.get(index) {
+        Some(Some(bytes)) => Ok(bytes),
+        // Freed after its last use, so only an op the check below missed could get here.
+        Some(None) => Err(abi_error(format!("payload {index} was already consumed"))),
+        None => Err(abi_error(format!(
             "payload {index} does not exist (the request has {})",
             payloads.len()
-        ))
-    })
+        ))),
+    }
+}
+
+impl Op {
+    /// The payloads this op reads.
+    fn payloads(&self) -> Vec<usize> {
+        match self {
+            Op::LoadRecipients { payload, .. }
+            | Op::LoadLinks { payload, .. }
+            | Op::SetList { payload, .. } => vec![*payload],
+            Op::Import { files, .. } => files.iter().map(|f| f.payload).collect(),
+            Op::Export { snapshot, .. } => snapshot.iter().copied().collect(),
+            Op::PreviewRule { .. } | Op::RuleSql { .. } => Vec::new(),
+        }
+    }
 }
 
 fn to_value<T: Serialize>(value: &T) -> Value {
@@ -142,7 +160,7 @@ fn to_value<T: Serialize>(value: &T) -> Value {
 fn run_op(
     workspace: &mut Workspace,
     op: &Op,
-    payloads: &[&[u8]],
+    payloads: &[Option<Vec<u8>>],
     blobs: &mut Blobs,
 ) -> Result<Value, DispatchError> {
     Ok(match op {
@@ -234,41 +252,64 @@ fn encode_export(result: ExportResult, blobs: &mut Blobs) -> Value {
 
 /// Runs a request's ops on a fresh workspace: response bytes, never a panic for bad input.
 ///
-/// The response JSON is `{"results": [..]}` with one result per op, or
-/// `{"error": {..}, "op": i}` ([`DispatchError`]) when op `i` failed (earlier results are
-/// dropped: a request succeeds or fails as a whole).
-pub fn handle(request: &[u8]) -> Vec<u8> {
+/// `version` is the ABI version of the request's header, `json` its JSON and `payloads` its
+/// payload buffers, which are dropped as soon as the last op that reads them is done. The
+/// response JSON is `{"results": [..]}` with one result per op, or `{"error": {..}, "op": i}`
+/// ([`DispatchError`]) when op `i` failed (earlier results are dropped: a request succeeds or
+/// fails as a whole).
+pub fn handle(version: u32, json: &[u8], payloads: Vec<Vec<u8>>) -> Vec<u8> {
     let mut blobs = Blobs::default();
-    match run(request, &mut blobs) {
+    match run(version, json, payloads, &mut blobs) {
         Ok(results) => {
             let json = serde_json::to_vec(&json!({ "results": results })).expect("json");
             envelope::encode_response(STATUS_OK, &json, &blobs.0)
         }
-        Err((op, error)) => {
-            let mut body = json!({ "error": to_value(&error) });
-            if let Some(op) = op {
-                body["op"] = json!(op);
-            }
-            let json = serde_json::to_vec(&body).expect("json");
-            envelope::encode_response(STATUS_ERROR, &json, &[])
-        }
+        Err((op, error)) => error_response(op, &error),
     }
+}
+
+/// Runs a request given as its head (`wasm/ABI.md`); `take_payloads` turns the head's
+/// `(address, length)` table into the payload buffers (the module's exports do this with the
+/// buffers `audlink_alloc` made; nothing else here touches raw memory).
+pub fn handle_head(
+    head: &[u8],
+    take_payloads: impl FnOnce(&[(u32, u32)]) -> Vec<Vec<u8>>,
+) -> Vec<u8> {
+    match envelope::decode_request_head(head) {
+        Ok(head) => {
+            let payloads = take_payloads(&head.payloads);
+            handle(head.version, head.json, payloads)
+        }
+        Err(error) => error_response(None, &error.into()),
+    }
+}
+
+fn error_response(op: Option<usize>, error: &DispatchError) -> Vec<u8> {
+    let mut body = json!({ "error": to_value(error) });
+    if let Some(op) = op {
+        body["op"] = json!(op);
+    }
+    let json = serde_json::to_vec(&body).expect("json");
+    envelope::encode_response(STATUS_ERROR, &json, &[])
 }
 
 type Failure = (Option<usize>, Box<DispatchError>);
 
-fn run(request: &[u8], blobs: &mut Blobs) -> Result<Vec<Value>, Failure> {
-    let request = envelope::decode_request(request).map_err(|e| (None, Box::new(e.into())))?;
-    if request.version != ABI_VERSION {
+fn run(
+    version: u32,
+    json: &[u8],
+    payloads: Vec<Vec<u8>>,
+    blobs: &mut Blobs,
+) -> Result<Vec<Value>, Failure> {
+    if version != ABI_VERSION {
         return Err((
             None,
             Box::new(abi_error(format!(
-                "the request speaks ABI version {}, this module {ABI_VERSION}",
-                request.version
+                "the request speaks ABI version {version}, this module {ABI_VERSION}"
             ))),
         ));
     }
-    let json: RequestJson = serde_json::from_slice(request.json)
+    let json: RequestJson = serde_json::from_slice(json)
         .map_err(|e| (None, Box::new(abi_error(format!("request JSON: {e}")))))?;
     if json.abi != ABI_VERSION {
         return Err((
@@ -279,14 +320,33 @@ fn run(request: &[u8], blobs: &mut Blobs) -> Result<Vec<Value>, Failure> {
             ))),
         ));
     }
+    // The op after which each payload is no longer needed.
+    let mut last_use: Vec<Option<usize>> = vec![None; payloads.len()];
+    for (i, op) in json.ops.iter().enumerate() {
+        for p in op.payloads() {
+            if let Some(slot) = last_use.get_mut(p) {
+                *slot = Some(i);
+            }
+        }
+    }
+    let mut payloads: Vec<Option<Vec<u8>>> = payloads
+        .into_iter()
+        .zip(&last_use)
+        .map(|(bytes, last)| last.map(|_| bytes))
+        .collect();
     let mut workspace = Workspace::new();
-    json.ops
-        .iter()
-        .enumerate()
-        .map(|(i, op)| {
-            run_op(&mut workspace, op, &request.payloads, blobs).map_err(|e| (Some(i), Box::new(e)))
-        })
-        .collect()
+    let mut results = Vec::with_capacity(json.ops.len());
+    for (i, op) in json.ops.iter().enumerate() {
+        let result =
+            run_op(&mut workspace, op, &payloads, blobs).map_err(|e| (Some(i), Box::new(e)))?;
+        results.push(result);
+        for (slot, last) in payloads.iter_mut().zip(&last_use) {
+            if *last == Some(i) {
+                *slot = None;
+            }
+        }
+    }
+    Ok(results)
 }
 
 /// A decoded response: the per-op results, or the error.
@@ -470,10 +530,19 @@ mod tests {
         let outbound = b"12345678901234567890123456789012345678 55\n";
         assert_eq!((links.len(), outbound.len()), (65, 42));
         let json = br#"{"abi":1,"ops":[{"op":"load_links","name":"links.csv","payload":0},{"op":"import","spec":{"data_source":{"name":"ecid","dpid":21,"kind":"visitor-id"}},"files":[{"file":{"name":"S3_1_iter_1700000000000.sync","format":{"format":"outbound"}},"payload":1}]}]}"#;
-        let request = envelope::encode_request(json, &[links, outbound]);
+        // The head as ABI.md lays it out, with the payloads at 0x10000 and 0x20000.
+        let head = envelope::encode_request_head(json, &[(0x10000, 65), (0x20000, 42)]);
         let at = 16 + json.len();
-        assert_eq!(&request[at..at + 8], &[0x41, 0, 0, 0, 0x2a, 0, 0, 0]);
-        let response = handle(&request);
+        assert_eq!(json.len(), 255);
+        assert_eq!(&head[..16], b"ALNQ\x01\0\0\0\xff\0\0\0\x02\0\0\0");
+        assert_eq!(
+            &head[at..],
+            &[0, 0, 1, 0, 0x41, 0, 0, 0, 0, 0, 2, 0, 0x2a, 0, 0, 0]
+        );
+        let response = handle_head(&head, |table| {
+            assert_eq!(table, [(0x10000, 65), (0x20000, 42)]);
+            vec![links.to_vec(), outbound.to_vec()]
+        });
         assert_eq!(&response[..12], b"ALNR\x01\0\0\0\0\0\0\0");
         let decoded = decode(&response).unwrap();
         assert_eq!(decoded.results[0]["rows"], 1);
@@ -495,7 +564,7 @@ mod tests {
     fn a_failing_op_fails_the_request_and_names_the_op() {
         let json = br#"{"abi":1,"ops":[{"op":"set_list","name":"a","payload":0},{"op":"export","spec":{"data_source":{"name":"ecid","dpid":21,"kind":"visitor-id"},"members":{"list":"b"},"trait_id":1,"mode":"sync","timestamp":1}}]}"#;
         let keys = packed::encode_keys(&[RecipientKey::Int(1)]);
-        let response = handle(&envelope::encode_request(json, &[&keys]));
+        let response = handle(ABI_VERSION, json, vec![keys]);
         match decode(&response) {
             Err(ResponseError::Failed { op, error }) => {
                 assert_eq!(op, Some(1));
@@ -504,13 +573,39 @@ mod tests {
             }
             other => panic!("expected a failure, got {other:?}"),
         }
-        let wrong_version = envelope::encode_request(br#"{"abi":2,"ops":[]}"#, &[]);
-        match decode(&handle(&wrong_version)) {
+        match decode(&handle(ABI_VERSION, br#"{"abi":2,"ops":[]}"#, Vec::new())) {
             Err(ResponseError::Failed { op: None, error }) => {
                 assert_eq!(error.kind, ErrorKind::Abi);
                 assert!(error.message.contains("version 2"), "{}", error.message);
             }
             other => panic!("expected an ABI error, got {other:?}"),
+        }
+        match decode(&handle_head(b"ALNQ\x02\0\0\0\0\0\0\0\0\0\0\0", |_| {
+            Vec::new()
+        })) {
+            Err(ResponseError::Failed { op: None, error }) => {
+                assert!(error.message.contains("version 2"), "{}", error.message);
+            }
+            other => panic!("expected an ABI error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn payloads_are_dropped_after_their_last_use_and_unknown_ones_are_errors() {
+        let json = br#"{"abi":1,"ops":[{"op":"set_list","name":"a","payload":0},{"op":"set_list","name":"b","payload":1}]}"#;
+        let keys = packed::encode_keys(&[RecipientKey::Int(1)]);
+        let ok = decode(&handle(ABI_VERSION, json, vec![keys.clone(), keys.clone()])).unwrap();
+        assert_eq!(ok.results[1], json!({"list": "b", "members": 1}));
+        match decode(&handle(ABI_VERSION, json, vec![keys])) {
+            Err(ResponseError::Failed { op, error }) => {
+                assert_eq!(op, Some(1));
+                assert!(
+                    error.message.contains("payload 1 does not exist"),
+                    "{}",
+                    error.message
+                );
+            }
+            other => panic!("expected a missing payload, got {other:?}"),
         }
     }
 }

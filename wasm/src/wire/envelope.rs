@@ -6,14 +6,16 @@
 //!           8  u32 JSON length J            8  u32 status (0 ok, 1 error)
 //!          12  u32 payload count P         12  u32 total length of the response
 //!          16  JSON (J bytes)              16  u32 JSON length J
-//!              P × u32 payload lengths     20  JSON (J bytes)
-//!              the payloads back to back       u32 blob count B
+//!              P × (u32 address,           20  JSON (J bytes)
+//!                   u32 length)                u32 blob count B
 //!                                              B × (u32 length, bytes)
 //! ```
 //!
-//! All integers little-endian. A request's payloads are raw bytes (file contents as they are,
-//! packed columns); the host can write each one straight into guest memory in chunks, so a file
-//! is never held twice in the guest.
+//! All integers little-endian. A request's payloads (file contents as they are, packed columns)
+//! are separate buffers from `audlink_alloc`, which the caller fills — in chunks, straight from a
+//! file — and hands over with the call: the module frees each one as soon as the last op that
+//! reads it is done, so a file is never held twice and a loaded file does not stay resident while
+//! later ops run.
 
 use super::packed::{PackedError, Reader};
 
@@ -28,70 +30,39 @@ pub const STATUS_OK: u32 = 0;
 /// Status of a response that carries an error.
 pub const STATUS_ERROR: u32 = 1;
 
-/// A request: its JSON and its payloads, borrowed from the request bytes.
+/// The head of a request: its JSON and where its payloads are.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request<'a> {
+pub struct RequestHead<'a> {
     /// The ABI version the caller speaks.
     pub version: u32,
     /// The JSON text.
     pub json: &'a [u8],
-    /// The payloads, in order.
-    pub payloads: Vec<&'a [u8]>,
+    /// `(address, length)` of each payload buffer, in order.
+    pub payloads: Vec<(u32, u32)>,
 }
 
-/// The byte length of a request with this JSON and these payload lengths.
-pub fn request_len(json_len: usize, payload_lens: &[usize]) -> usize {
-    16 + json_len + 4 * payload_lens.len() + payload_lens.iter().sum::<usize>()
+/// The byte length of a request head with this JSON and this many payloads.
+pub fn request_head_len(json_len: usize, payloads: usize) -> usize {
+    16 + json_len + 8 * payloads
 }
 
-/// Writes the header, JSON and length table of a request into `out` (which must be exactly
-/// [`request_len`] long) and returns the offset of each payload, for the caller to fill in.
-pub fn write_request_head(out: &mut [u8], json: &[u8], payload_lens: &[usize]) -> Vec<usize> {
-    out[0..4].copy_from_slice(REQUEST_MAGIC);
-    out[4..8].copy_from_slice(&ABI_VERSION.to_le_bytes());
-    out[8..12].copy_from_slice(&(json.len() as u32).to_le_bytes());
-    out[12..16].copy_from_slice(&(payload_lens.len() as u32).to_le_bytes());
-    out[16..16 + json.len()].copy_from_slice(json);
-    let mut at = 16 + json.len();
-    for len in payload_lens {
-        out[at..at + 4].copy_from_slice(&(*len as u32).to_le_bytes());
-        at += 4;
-    }
-    payload_lens
-        .iter()
-        .map(|len| {
-            let start = at;
-            at += len;
-            start
-        })
-        .collect()
-}
-
-/// The head of a request (header, JSON and length table): the payloads follow it back to back.
-pub fn encode_request_head(json: &[u8], payload_lens: &[usize]) -> Vec<u8> {
-    let mut head = vec![0; request_len(json.len(), &[]) + 4 * payload_lens.len()];
-    let zeros = vec![0; payload_lens.len()];
-    write_request_head(&mut head, json, &zeros);
-    for (i, len) in payload_lens.iter().enumerate() {
-        let at = 16 + json.len() + 4 * i;
-        head[at..at + 4].copy_from_slice(&(*len as u32).to_le_bytes());
-    }
-    head
-}
-
-/// A whole request in one buffer (tests and small requests; the host streams large payloads).
-pub fn encode_request(json: &[u8], payloads: &[&[u8]]) -> Vec<u8> {
-    let lens: Vec<usize> = payloads.iter().map(|p| p.len()).collect();
-    let mut out = vec![0; request_len(json.len(), &lens)];
-    let offsets = write_request_head(&mut out, json, &lens);
-    for (payload, start) in payloads.iter().zip(offsets) {
-        out[start..start + payload.len()].copy_from_slice(payload);
+/// Writes a request head: header, JSON and the `(address, length)` of each payload.
+pub fn encode_request_head(json: &[u8], payloads: &[(u32, u32)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(request_head_len(json.len(), payloads.len()));
+    out.extend_from_slice(REQUEST_MAGIC);
+    out.extend_from_slice(&ABI_VERSION.to_le_bytes());
+    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(payloads.len() as u32).to_le_bytes());
+    out.extend_from_slice(json);
+    for (address, len) in payloads {
+        out.extend_from_slice(&address.to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
     }
     out
 }
 
-/// Reads a request's framing.
-pub fn decode_request(bytes: &[u8]) -> Result<Request<'_>, PackedError> {
+/// Reads a request head.
+pub fn decode_request_head(bytes: &[u8]) -> Result<RequestHead<'_>, PackedError> {
     let mut r = Reader::new("request", bytes);
     if r.take(4)? != REQUEST_MAGIC {
         return Err(r.error("does not start with \"ALNQ\""));
@@ -100,18 +71,14 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request<'_>, PackedError> {
     let json_len = r.u32()? as usize;
     let count = r.u32()? as usize;
     let json = r.take(json_len)?;
-    let mut lens = Vec::with_capacity(count.min(r.rest() / 4));
+    let mut payloads = Vec::with_capacity(count.min(r.rest() / 8));
     for _ in 0..count {
-        lens.push(r.u32()? as usize);
-    }
-    let mut payloads = Vec::with_capacity(count);
-    for len in lens {
-        payloads.push(r.take(len)?);
+        payloads.push((r.u32()?, r.u32()?));
     }
     if r.rest() != 0 {
-        return Err(r.error(format!("{} bytes after the last payload", r.rest())));
+        return Err(r.error(format!("{} bytes after the payload table", r.rest())));
     }
-    Ok(Request {
+    Ok(RequestHead {
         version,
         json,
         payloads,
@@ -196,15 +163,14 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn a_request_reads_back() {
-        let bytes = encode_request(b"{\"abi\":1}", &[b"a,b\n", b"", b"xyz"]);
-        assert_eq!(&bytes[..4], b"ALNQ");
-        let head = encode_request_head(b"{\"abi\":1}", &[4, 0, 3]);
-        assert_eq!(&bytes[..head.len()], &head[..]);
-        let request = decode_request(&bytes).unwrap();
+    fn a_request_head_reads_back() {
+        let head = encode_request_head(b"{\"abi\":1}", &[(64, 4), (1, 0), (1024, 3)]);
+        assert_eq!(&head[..4], b"ALNQ");
+        assert_eq!(head.len(), request_head_len(9, 3));
+        let request = decode_request_head(&head).unwrap();
         assert_eq!(request.version, ABI_VERSION);
         assert_eq!(request.json, b"{\"abi\":1}");
-        assert_eq!(request.payloads, vec![&b"a,b\n"[..], b"", b"xyz"]);
+        assert_eq!(request.payloads, vec![(64, 4), (1, 0), (1024, 3)]);
     }
 
     #[test]
@@ -219,11 +185,11 @@ mod tests {
 
     #[test]
     fn truncated_and_foreign_bytes_are_errors() {
-        let bytes = encode_request(b"{}", &[b"abc"]);
-        let err = decode_request(&bytes[..bytes.len() - 1]).unwrap_err();
-        assert!(err.to_string().contains("3 bytes needed"), "{err}");
+        let bytes = encode_request_head(b"{}", &[(8, 3)]);
+        let err = decode_request_head(&bytes[..bytes.len() - 1]).unwrap_err();
+        assert!(err.to_string().contains("4 bytes needed"), "{err}");
         assert!(
-            decode_request(b"GET / HTTP/1.1")
+            decode_request_head(b"GET / HTTP/1.1")
                 .unwrap_err()
                 .to_string()
                 .contains("ALNQ")
@@ -233,7 +199,7 @@ mod tests {
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let _ = decode_request(&bytes);
+            let _ = decode_request_head(&bytes);
             let _ = decode_response(&bytes);
         }
     }
