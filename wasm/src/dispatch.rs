@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use audlink_core::datasource::DataSource;
 use audlink_core::export::{self, ExportMode, ExportRequest, ExportResult, FileLimits, Snapshot};
-use audlink_core::format::links::{self, CompactLinks};
+use audlink_core::format::links::{self, CompactLinks, LinksFile, LinksStats, VisitorLink};
 use audlink_core::format::recipients::{self, RecipientIds, RecipientKey, RecipientsTable};
 use audlink_core::format::{BadRecord, FileError, ReadOptions};
 use audlink_core::import::{
@@ -363,6 +363,41 @@ impl Workspace {
         };
         self.links = Some(read);
         Ok(summary)
+    }
+
+    /// Sets the recipients table (e.g. read from the host's database), replacing any loaded.
+    pub fn set_recipients(&mut self, table: RecipientsTable) {
+        self.recipients = Some(table);
+    }
+
+    /// Sets the visitor links (in any order; a repeated pair keeps the latest `last_seen`, as
+    /// the reader merges them), replacing any loaded.
+    pub fn set_links(&mut self, mut links: Vec<VisitorLink>) {
+        links.sort_unstable_by(|a, b| (a.visitor, &a.recipient).cmp(&(b.visitor, &b.recipient)));
+        links.dedup_by(|later, kept| {
+            let same = later.visitor == kept.visitor && later.recipient == kept.recipient;
+            if same {
+                kept.last_seen = kept.last_seen.max(later.last_seen);
+            }
+            same
+        });
+        let rows = links.len() as u64;
+        self.links = Some(CompactLinks::from_file(LinksFile {
+            links,
+            bad: Vec::new(),
+            stats: LinksStats {
+                rows,
+                ..LinksStats::default()
+            },
+        }));
+    }
+
+    /// The loaded visitor links, sorted by (visitor, recipient).
+    pub fn links(&self) -> Vec<VisitorLink> {
+        self.links
+            .as_ref()
+            .map(CompactLinks::to_links)
+            .unwrap_or_default()
     }
 
     /// Sets the current members of a list (in any order, repeats allowed).

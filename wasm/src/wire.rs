@@ -9,11 +9,13 @@
 
 pub mod envelope;
 pub mod packed;
+pub mod table;
 
 use audlink_core::export::{
     ExportReport, ExportResult, NotExported, NotExportedReason, RenderedFile, Snapshot,
 };
-use audlink_core::format::recipients::RecipientKey;
+use audlink_core::format::links::VisitorLink;
+use audlink_core::format::recipients::{RecipientKey, RecipientsTable};
 use audlink_core::id::IdReason;
 use audlink_core::import::{ImportReport, ImportResult, ListChange};
 use serde::{Deserialize, Serialize};
@@ -71,6 +73,20 @@ pub enum Op {
         #[serde(default)]
         options: LoadOptions,
     },
+    /// Set the recipients table from a packed table → `{"rows"}`.
+    SetRecipients {
+        /// Payload with the packed table.
+        payload: usize,
+    },
+    /// Set the visitor links from packed links → `{"links"}`.
+    SetLinks {
+        /// Payload with the packed links.
+        payload: usize,
+    },
+    /// The loaded recipients as a packed table → `{"rows", "table": blob}`.
+    GetRecipients,
+    /// The loaded visitor links as packed links → `{"links", "packed": blob}`.
+    GetLinks,
     /// Set a list's current members (packed keys) → `{"list", "members"}`.
     SetList {
         /// The list's name.
@@ -144,10 +160,14 @@ impl Op {
         match self {
             Op::LoadRecipients { payload, .. }
             | Op::LoadLinks { payload, .. }
-            | Op::SetList { payload, .. } => vec![*payload],
+            | Op::SetList { payload, .. }
+            | Op::SetRecipients { payload }
+            | Op::SetLinks { payload } => vec![*payload],
             Op::Import { files, .. } => files.iter().map(|f| f.payload).collect(),
             Op::Export { snapshot, .. } => snapshot.iter().copied().collect(),
-            Op::PreviewRule { .. } | Op::RuleSql { .. } => Vec::new(),
+            Op::PreviewRule { .. } | Op::RuleSql { .. } | Op::GetRecipients | Op::GetLinks => {
+                Vec::new()
+            }
         }
     }
 }
@@ -174,6 +194,28 @@ fn run_op(
             payload: p,
             options,
         } => to_value(&workspace.load_links(name, payload(payloads, *p)?, *options)?),
+        Op::SetRecipients { payload: p } => {
+            let table = table::decode_table(payload(payloads, *p)?)?;
+            let rows = table.len();
+            workspace.set_recipients(table);
+            json!({ "rows": rows })
+        }
+        Op::SetLinks { payload: p } => {
+            let links = table::decode_links(payload(payloads, *p)?)?;
+            let count = links.len();
+            workspace.set_links(links);
+            json!({ "links": count })
+        }
+        Op::GetRecipients => {
+            let loaded = workspace.recipients().ok_or_else(|| {
+                DispatchError::new(ErrorKind::Request, "no recipients are loaded")
+            })?;
+            json!({ "rows": loaded.len(), "table": blobs.push(table::encode_table(loaded)) })
+        }
+        Op::GetLinks => {
+            let links = workspace.links();
+            json!({ "links": links.len(), "packed": blobs.push(table::encode_links(&links)) })
+        }
         Op::SetList { name, payload: p } => {
             let members = packed::decode_keys(payload(payloads, *p)?)?;
             let count = members.len();
@@ -427,6 +469,16 @@ impl Decoded {
         serde_json::from_value(self.result(op)?.clone()).map_err(malformed)
     }
 
+    /// The table of a `get_recipients` op.
+    pub fn recipients(&self, op: usize) -> Result<RecipientsTable, ResponseError> {
+        table::decode_table(self.blob(&self.result(op)?["table"])?).map_err(malformed)
+    }
+
+    /// The links of a `get_links` op.
+    pub fn links(&self, op: usize) -> Result<Vec<VisitorLink>, ResponseError> {
+        table::decode_links(self.blob(&self.result(op)?["packed"])?).map_err(malformed)
+    }
+
     /// The result of import op `op`, as the core returns it.
     pub fn import(&self, op: usize) -> Result<ImportResult, ResponseError> {
         let value = self.result(op)?;
@@ -607,5 +659,49 @@ mod tests {
             }
             other => panic!("expected a missing payload, got {other:?}"),
         }
+    }
+
+    /// Tables handed over packed (as the host does from its database) give the same import as
+    /// the CSV files they were read from; and get_* gives back what set_* was given.
+    #[test]
+    fn packed_tables_import_like_the_files_they_came_from() {
+        use audlink_core::sample;
+        let visitors = sample::visitor_sample(11, 400);
+        let recipients_csv =
+            audlink_core::format::recipients::write(&sample::recipients_table(11, 400));
+        let import = r#"{"op":"import","spec":{"data_source":{"name":"ecid","dpid":21,"kind":"visitor-id"}},"files":[{"file":{"name":"S3_1_iter_1700000000000.sync","format":{"format":"outbound"}},"payload":2}]}"#;
+        let from_files = format!(
+            r#"{{"abi":1,"ops":[{{"op":"load_recipients","name":"r.csv","payload":0}},{{"op":"load_links","name":"l.csv","payload":1}},{import},{{"op":"get_recipients"}},{{"op":"get_links"}}]}}"#
+        );
+        let files = decode(&handle(
+            ABI_VERSION,
+            from_files.as_bytes(),
+            vec![
+                recipients_csv,
+                visitors.links_csv,
+                visitors.audience.clone(),
+            ],
+        ))
+        .unwrap();
+        let table = files.recipients(3).unwrap();
+        let links = files.links(4).unwrap();
+        assert_eq!(table.len(), 400);
+        assert!(links.len() >= 400);
+        let from_packed = format!(
+            r#"{{"abi":1,"ops":[{{"op":"set_recipients","payload":0}},{{"op":"set_links","payload":1}},{import},{{"op":"get_recipients"}},{{"op":"get_links"}}]}}"#
+        );
+        let packed = decode(&handle(
+            ABI_VERSION,
+            from_packed.as_bytes(),
+            vec![
+                table::encode_table(&table),
+                table::encode_links(&links),
+                visitors.audience,
+            ],
+        ))
+        .unwrap();
+        assert_eq!(packed.import(2).unwrap(), files.import(2).unwrap());
+        assert_eq!(packed.recipients(3).unwrap(), table);
+        assert_eq!(packed.links(4).unwrap(), links);
     }
 }
