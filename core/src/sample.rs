@@ -266,6 +266,101 @@ pub fn recipients_table(seed: u64, n: u64) -> RecipientsTable {
     }
 }
 
+/// A coherent demo data set: recipients, their visitor links, an Audience Manager outbound
+/// file and an Experience Platform export about the same people.
+#[derive(Debug, Clone)]
+pub struct DemoSample {
+    /// Recipients CSV: the [`recipients_table`] columns with messy emails (spaces, capitals, a
+    /// few invalid), a `phone` column (national and international forms) and `opted_out`.
+    pub recipients_csv: Vec<u8>,
+    /// Visitor links CSV of those recipients ([`visitor_sample`]).
+    pub links_csv: Vec<u8>,
+    /// Audience Manager outbound body ([`visitor_sample`]).
+    pub outbound: Vec<u8>,
+    /// Experience Platform export: `email_sha256,status` — SHA-256 (adobe-v1) of 60% of the
+    /// recipients' emails plus strangers, 2% `exited`, 0.5% malformed.
+    pub aep_export: Vec<u8>,
+}
+
+/// `n` recipients and the files around them, deterministic from `seed`.
+pub fn demo(seed: u64, n: u64) -> DemoSample {
+    let visitors = visitor_sample(seed, n);
+    let mut table = recipients_table(seed, n);
+    let mut rng = Rng::new(seed ^ 0xDE40);
+    let mut phones = Strings::new();
+    let mut opted_out = Vec::with_capacity(n as usize);
+    for i in 1..=n {
+        let local = 600_000_000 + (i * 7_919) % 100_000_000;
+        let phone = match rng.below(4) {
+            0 => format!("+31 {local}"),
+            1 => format!("0{local}"),
+            2 => format!("+31-{}-{}", local / 10_000, local % 10_000),
+            _ => String::new(),
+        };
+        phones.push((!phone.is_empty()).then_some(phone.as_str()));
+        opted_out.push(Some(rng.chance(30)));
+    }
+    // Messy emails: some with surrounding spaces or in capitals, a few invalid.
+    let mut emails_for_export = Vec::new();
+    if let Some(column) = table.columns.iter_mut().find(|c| c.name == "email")
+        && let ColumnData::String(values) = &column.data
+    {
+        let mut messy = Strings::new();
+        for value in values.iter() {
+            let text = value.map(|v| match rng.below(20) {
+                0 => format!("  {v} "),
+                1 => v.to_uppercase(),
+                2 => v.replace('@', " at "),
+                _ => v.to_owned(),
+            });
+            if let Some(t) = &text {
+                emails_for_export.push(t.clone());
+            }
+            messy.push(text.as_deref());
+        }
+        column.data = ColumnData::String(messy);
+    }
+    table.columns.push(Column {
+        name: "phone".to_owned(),
+        data: ColumnData::String(phones),
+    });
+    table.columns.push(Column {
+        name: "opted_out".to_owned(),
+        data: ColumnData::Bool(opted_out),
+    });
+    let mut aep_export = b"email_sha256,status\n".to_vec();
+    let mut stranger = 0u64;
+    for email in &emails_for_export {
+        if !rng.chance(600) {
+            continue;
+        }
+        let address = if rng.chance(200) {
+            stranger += 1;
+            format!("stranger.{stranger}@example.net")
+        } else {
+            email.clone()
+        };
+        if rng.chance(5) {
+            aep_export.extend_from_slice(b"not-a-digest");
+        } else if let Ok(normalized) = Profile::AdobeV1.normalize_email(&address) {
+            aep_export.extend_from_slice(normalized.digest.to_hex().as_bytes());
+        } else {
+            continue;
+        }
+        aep_export.extend_from_slice(if rng.chance(20) {
+            b",exited\n"
+        } else {
+            b",realized\n"
+        });
+    }
+    DemoSample {
+        recipients_csv: crate::format::recipients::write(&table),
+        links_csv: visitors.links_csv,
+        outbound: visitors.audience,
+        aep_export,
+    }
+}
+
 /// Gzips sample bytes (deterministic), for benchmarks that read compressed input.
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     input::gzip(bytes)
@@ -307,5 +402,25 @@ mod tests {
             buckets.iter().all(|&b| (9_500..10_500).contains(&b)),
             "{buckets:?}"
         );
+    }
+
+    #[test]
+    fn demo_files_read_and_hang_together() {
+        use crate::format::{ReadOptions, links, recipients};
+        let demo = demo(3, 500);
+        assert_eq!(demo.recipients_csv, super::demo(3, 500).recipients_csv);
+        let read = recipients::read("r.csv", &demo.recipients_csv, ReadOptions::default()).unwrap();
+        assert_eq!((read.table.len(), read.bad.len()), (500, 0));
+        for name in ["email", "phone", "opted_out", "country"] {
+            assert!(read.table.column(name).is_some(), "{name}");
+        }
+        let links = links::read("l.csv", &demo.links_csv, ReadOptions::default()).unwrap();
+        assert!(links.bad.is_empty() && links.links.len() >= 500);
+        let lines = demo
+            .aep_export
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count();
+        assert!(lines > 200, "{lines}");
     }
 }
