@@ -5,8 +5,12 @@
 //!   call, compiled code cached on disk.
 //! - [`guest`]: typed calls into the sandbox — the host builds a request (JSON options plus
 //!   payloads streamed from files or memory) and reads the core's result types back.
+//! - [`store`]: the SQLite database (WAL, versioned migrations) — recipients, visitor links,
+//!   lists, import runs with their reports, export runs and snapshots — and the segment-rule
+//!   SQL run on it under a deadline; the only place SQL text of the store lives.
 //!
-//! The CLI, database, object storage and API client arrive with the following issues.
+//! The CLI, object storage and API client arrive with the following issues.
 
 pub mod guest;
 pub mod sandbox;
+pub mod store;

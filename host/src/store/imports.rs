@@ -1,0 +1,553 @@
+//! Import runs: the input key that makes re-running an input a no-op, the one transaction that
+//! applies an import (list changes, per-segment last-applied timestamps, the run and its
+//! unmatched rows), and the stored reports.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use audlink_core::id::IdReason;
+use audlink_core::import::{ListChange, UnmatchedId, UnmatchedReason};
+use audlink_core::time::Timestamp;
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
+use sha2::{Digest, Sha256};
+
+use super::lists::apply_list_changes;
+use super::{Store, StoreError, corrupt, json_error};
+
+/// SHA-256 of everything that decides an import's outcome (or an export run's): two runs
+/// with the same key do the same thing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InputKey([u8; 32]);
+
+impl InputKey {
+    /// A key of the given digest bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> InputKey {
+        InputKey(bytes)
+    }
+
+    /// The digest bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The digest as lowercase hex.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Builds an [`InputKey`] from a data source name, options bytes and the input files (name and
+/// bytes). Files may be added in any order: each is hashed on its own and the digests are
+/// combined sorted, so the same set of files gives the same key.
+#[derive(Debug, Clone)]
+pub struct InputKeyHasher {
+    data_source: String,
+    options: Vec<u8>,
+    /// Name, length and SHA-256 of each file.
+    files: Vec<(String, u64, [u8; 32])>,
+}
+
+fn digest_bytes(hasher: Sha256) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&hasher.finalize());
+    out
+}
+
+fn framed(hasher: &mut Sha256, bytes: &[u8]) {
+    hasher.update((bytes.len() as u64).to_be_bytes());
+    hasher.update(bytes);
+}
+
+impl InputKeyHasher {
+    /// A hasher for an input of `data_source` read with `options` (any stable serialization of
+    /// everything else that decides the outcome).
+    pub fn new(data_source: &str, options: &[u8]) -> InputKeyHasher {
+        InputKeyHasher {
+            data_source: data_source.to_owned(),
+            options: options.to_vec(),
+            files: Vec::new(),
+        }
+    }
+
+    /// Adds a file held in memory.
+    pub fn add_file(&mut self, name: &str, bytes: &[u8]) {
+        let mut hasher = Sha256::new();
+        hasher.update(bytes);
+        self.files
+            .push((name.to_owned(), bytes.len() as u64, digest_bytes(hasher)));
+    }
+
+    /// Adds a file read to its end from `reader` (streamed, never held whole); the same key
+    /// as [`InputKeyHasher::add_file`] of its bytes.
+    pub fn add_reader(&mut self, name: &str, mut reader: impl Read) -> Result<(), StoreError> {
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; 1 << 16];
+        let mut len = 0u64;
+        loop {
+            let n = match reader.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            hasher.update(&buffer[..n]);
+            len += n as u64;
+        }
+        self.files
+            .push((name.to_owned(), len, digest_bytes(hasher)));
+        Ok(())
+    }
+
+    /// The key.
+    pub fn finish(mut self) -> InputKey {
+        self.files.sort();
+        let mut hasher = Sha256::new();
+        hasher.update(b"audlink input key v1\0");
+        framed(&mut hasher, self.data_source.as_bytes());
+        framed(&mut hasher, &self.options);
+        hasher.update((self.files.len() as u64).to_be_bytes());
+        for (name, len, digest) in &self.files {
+            framed(&mut hasher, name.as_bytes());
+            hasher.update(len.to_be_bytes());
+            hasher.update(digest);
+        }
+        InputKey(digest_bytes(hasher))
+    }
+}
+
+/// Everything one import writes, applied by [`Store::record_import`] in one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportRun<'a> {
+    /// The data source's name.
+    pub data_source: &'a str,
+    /// The input key ([`InputKeyHasher`]).
+    pub input_key: &'a InputKey,
+    /// When the import ran.
+    pub created_at: Timestamp,
+    /// The list changes to apply.
+    pub lists: &'a [ListChange],
+    /// The new last-applied delivery timestamp (unix ms) per segment of the data source.
+    pub last_applied: &'a BTreeMap<String, i64>,
+    /// The report as JSON text (stored verbatim; must be JSON).
+    pub report: &'a str,
+    /// The per-identifier unmatched rows, if listed.
+    pub unmatched: &'a [UnmatchedId],
+}
+
+/// A recorded import run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredImport {
+    /// Its id.
+    pub id: i64,
+    /// The data source's name.
+    pub data_source: String,
+    /// When it ran.
+    pub created_at: Timestamp,
+    /// The report as recorded (JSON text).
+    pub report: String,
+    /// Unmatched rows, in recorded order, at most the limit asked for.
+    pub unmatched: Vec<UnmatchedId>,
+    /// Unmatched rows recorded in all.
+    pub unmatched_total: u64,
+}
+
+/// Records `name` as used at `at` (micros).
+pub(super) fn touch_data_source(
+    tx: &Transaction<'_>,
+    name: &str,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO data_sources (name, first_used, last_used) VALUES (?1, ?2, ?2)
+         ON CONFLICT (name) DO UPDATE SET last_used = max(last_used, excluded.last_used)",
+    )?
+    .execute((name, at.unix_micros()))?;
+    Ok(())
+}
+
+/// The snake_case code `value` serializes to.
+fn code<T: serde::Serialize>(value: &T, what: &'static str) -> Result<String, StoreError> {
+    match serde_json::to_value(value).map_err(json_error(what))? {
+        serde_json::Value::String(code) => Ok(code),
+        _ => Err(corrupt(format!("{what} is not a code"))),
+    }
+}
+
+fn from_code<T: serde::de::DeserializeOwned>(
+    code: String,
+    what: &'static str,
+) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(code)).map_err(json_error(what))
+}
+
+fn timestamp(micros: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_unix_micros(micros).ok_or_else(|| corrupt("a time out of range"))
+}
+
+impl Store {
+    /// Applies and records an import in one transaction: the list changes (see
+    /// [`StoreError::ListChanged`], [`StoreError::UnknownMember`]), the last-applied
+    /// timestamps, the run with its report and unmatched rows. Returns the import id. An input
+    /// key recorded before is [`StoreError::AlreadyImported`]; on any error nothing is written.
+    pub fn record_import(&mut self, run: &ImportRun<'_>) -> Result<i64, StoreError> {
+        serde_json::from_str::<serde::de::IgnoredAny>(run.report)
+            .map_err(json_error("the import report"))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(id) = import_by_key(&tx, run.input_key)? {
+            return Err(StoreError::AlreadyImported { id });
+        }
+        touch_data_source(&tx, run.data_source, run.created_at)?;
+        apply_list_changes(&tx, run.lists)?;
+        {
+            let mut applied = tx.prepare_cached(
+                "INSERT INTO segment_state (data_source, segment, last_applied) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (data_source, segment)
+                 DO UPDATE SET last_applied = excluded.last_applied",
+            )?;
+            for (segment, ms) in run.last_applied {
+                applied.execute((run.data_source, segment, ms))?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO import_runs (data_source, input_key, created_at, report)
+             VALUES (?1, ?2, ?3, ?4)",
+            (
+                run.data_source,
+                &run.input_key.as_bytes()[..],
+                run.created_at.unix_micros(),
+                run.report,
+            ),
+        )?;
+        let id = tx.last_insert_rowid();
+        {
+            let mut unmatched = tx.prepare_cached(
+                "INSERT INTO import_unmatched
+                 (import_id, seq, file, line, segment, identifier, reason, rule)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for (seq, row) in run.unmatched.iter().enumerate() {
+                let reason = code(&row.reason, "an unmatched reason")?;
+                let rule = match &row.rule {
+                    Some(rule) => Some(code(rule, "an identifier rule")?),
+                    None => None,
+                };
+                let line = i64::try_from(row.line).unwrap_or(i64::MAX);
+                unmatched.execute((
+                    id,
+                    seq as i64,
+                    &row.file,
+                    line,
+                    &row.segment,
+                    &row.id,
+                    reason,
+                    rule,
+                ))?;
+            }
+        }
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// The import recorded with `key`, if any.
+    pub fn import_by_input_key(&self, key: &InputKey) -> Result<Option<i64>, StoreError> {
+        import_by_key(&self.conn, key)
+    }
+
+    /// The last-applied delivery timestamp (unix ms) per segment of `data_source`.
+    pub fn last_applied(&self, data_source: &str) -> Result<BTreeMap<String, i64>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT segment, last_applied FROM segment_state WHERE data_source = ?1
+             ORDER BY segment",
+        )?;
+        let rows = statement.query_map([data_source], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Import `id` as recorded, with at most `unmatched_limit` of its unmatched rows (in
+    /// recorded order); [`StoreError::UnknownImport`] when there is none.
+    pub fn import_report(
+        &self,
+        id: i64,
+        unmatched_limit: usize,
+    ) -> Result<StoredImport, StoreError> {
+        let head = self
+            .conn
+            .query_row(
+                "SELECT data_source, created_at, report,
+                     (SELECT count(*) FROM import_unmatched WHERE import_id = ?1)
+                 FROM import_runs WHERE id = ?1",
+                [id],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, i64>(3)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((data_source, created_at, report, total)) = head else {
+            return Err(StoreError::UnknownImport { id });
+        };
+        let mut statement = self.conn.prepare_cached(
+            "SELECT file, line, segment, identifier, reason, rule FROM import_unmatched
+             WHERE import_id = ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let limit = i64::try_from(unmatched_limit).unwrap_or(i64::MAX);
+        let rows = statement.query_map((id, limit), |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, Option<String>>(5)?,
+            ))
+        })?;
+        let mut unmatched = Vec::new();
+        for row in rows {
+            let (file, line, segment, identifier, reason, rule) = row?;
+            unmatched.push(UnmatchedId {
+                file,
+                line: u64::try_from(line).unwrap_or(0),
+                segment,
+                id: identifier,
+                reason: from_code::<UnmatchedReason>(reason, "an unmatched reason")?,
+                rule: match rule {
+                    Some(rule) => Some(from_code::<IdReason>(rule, "an identifier rule")?),
+                    None => None,
+                },
+            });
+        }
+        Ok(StoredImport {
+            id,
+            data_source,
+            created_at: timestamp(created_at)?,
+            report,
+            unmatched,
+            unmatched_total: u64::try_from(total).unwrap_or(0),
+        })
+    }
+}
+
+fn import_by_key(conn: &rusqlite::Connection, key: &InputKey) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM import_runs WHERE input_key = ?1")?
+        .query_row([&key.as_bytes()[..]], |row| row.get(0))
+        .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use audlink_core::format::recipients::{RecipientIds, RecipientKey, RecipientsTable};
+
+    use super::super::testing::store;
+    use super::*;
+
+    fn keys(ids: &[i64]) -> Vec<RecipientKey> {
+        ids.iter().copied().map(RecipientKey::Int).collect()
+    }
+
+    fn change(list: &str, added: &[i64], removed: &[i64], members: u64) -> ListChange {
+        ListChange {
+            list: list.to_owned(),
+            replaced: false,
+            added: keys(added),
+            removed: keys(removed),
+            members,
+        }
+    }
+
+    fn loaded(name: &str) -> (super::super::testing::TempDir, Store) {
+        let (dir, mut store) = store(name);
+        let table = RecipientsTable {
+            ids: RecipientIds::Int((1..=10).collect()),
+            columns: Vec::new(),
+        };
+        store.upsert_recipients(&table).unwrap();
+        (dir, store)
+    }
+
+    fn run<'a>(
+        key: &'a InputKey,
+        lists: &'a [ListChange],
+        applied: &'a BTreeMap<String, i64>,
+        unmatched: &'a [UnmatchedId],
+    ) -> ImportRun<'a> {
+        ImportRun {
+            data_source: "ecid",
+            input_key: key,
+            created_at: Timestamp::from_unix_seconds(1_700_000_000).unwrap(),
+            lists,
+            last_applied: applied,
+            report: "{\"totals\": {}}",
+            unmatched,
+        }
+    }
+
+    fn unmatched_row(line: u64) -> UnmatchedId {
+        UnmatchedId {
+            file: "a.sync".to_owned(),
+            line,
+            segment: "7".to_owned(),
+            id: "x".to_owned(),
+            reason: UnmatchedReason::InvalidFormat,
+            rule: Some(IdReason::BadLength),
+        }
+    }
+
+    #[test]
+    fn an_import_applies_lists_and_is_found_by_its_input_key() {
+        let (_dir, mut store) = loaded("import");
+        let mut hasher = InputKeyHasher::new("ecid", b"{}");
+        hasher.add_file("b", b"two");
+        hasher.add_file("a", b"one");
+        let key = hasher.finish();
+        // Order of files does not matter; streaming gives the same key; names do.
+        let mut again = InputKeyHasher::new("ecid", b"{}");
+        again.add_file("a", b"one");
+        again.add_reader("b", &b"two"[..]).unwrap();
+        assert_eq!(again.finish(), key);
+        let mut other = InputKeyHasher::new("ecid", b"{}");
+        other.add_file("a", b"one");
+        other.add_file("c", b"two");
+        assert_ne!(other.finish(), key);
+        assert_ne!(
+            InputKeyHasher::new("other", b"{}").finish(),
+            InputKeyHasher::new("ecid", b"{}").finish()
+        );
+
+        assert_eq!(store.import_by_input_key(&key).unwrap(), None);
+        let lists = [
+            change("vip", &[3, 1, 2], &[], 3),
+            change("empty", &[], &[], 0),
+        ];
+        let applied = BTreeMap::from([("7".to_owned(), 1_000_i64)]);
+        let rows = [unmatched_row(1), unmatched_row(2), unmatched_row(3)];
+        let id = store
+            .record_import(&run(&key, &lists, &applied, &rows))
+            .unwrap();
+        assert_eq!(store.import_by_input_key(&key).unwrap(), Some(id));
+        assert_eq!(store.last_applied("ecid").unwrap(), applied);
+        assert!(store.last_applied("other").unwrap().is_empty());
+        assert_eq!(store.list_members("vip").unwrap(), keys(&[1, 2, 3]));
+        assert_eq!(store.list_members("empty").unwrap(), keys(&[]));
+        let names: Vec<(String, u64)> = store
+            .lists()
+            .unwrap()
+            .into_iter()
+            .map(|l| (l.name, l.members))
+            .collect();
+        assert_eq!(names, [("empty".to_owned(), 0), ("vip".to_owned(), 3)]);
+        let err = store.list_members("nope").unwrap_err();
+        assert!(matches!(err, StoreError::UnknownList { .. }), "{err}");
+        let current = store.lists_members(["vip", "nope"]).unwrap();
+        assert_eq!(current.keys().collect::<Vec<_>>(), ["vip"]);
+
+        // The same input again is refused and writes nothing.
+        let more = [change("vip", &[4], &[], 4)];
+        let err = store
+            .record_import(&run(&key, &more, &applied, &[]))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::AlreadyImported { id: found } if found == id));
+        assert_eq!(store.list_members("vip").unwrap(), keys(&[1, 2, 3]));
+
+        // The stored report, with a limit on its unmatched rows.
+        let report = store.import_report(id, 2).unwrap();
+        assert_eq!(report.report, "{\"totals\": {}}");
+        assert_eq!(report.data_source, "ecid");
+        assert_eq!(report.unmatched, rows[..2]);
+        assert_eq!(report.unmatched_total, 3);
+        let err = store.import_report(id + 1, 10).unwrap_err();
+        assert!(matches!(err, StoreError::UnknownImport { .. }), "{err}");
+
+        // A second import removes and adds; the timestamps move.
+        let key2 = InputKey::from_bytes([2; 32]);
+        let next = [change("vip", &[5], &[1, 2], 2)];
+        let applied2 = BTreeMap::from([("7".to_owned(), 2_000_i64), ("8".to_owned(), 5)]);
+        let id2 = store
+            .record_import(&run(&key2, &next, &applied2, &[]))
+            .unwrap();
+        assert!(id2 > id);
+        assert_eq!(store.list_members("vip").unwrap(), keys(&[3, 5]));
+        assert_eq!(store.last_applied("ecid").unwrap(), applied2);
+    }
+
+    #[test]
+    fn a_failing_import_leaves_every_list_and_timestamp_as_it_was() {
+        let (dir, mut store) = loaded("atomic");
+        let key = InputKey::from_bytes([1; 32]);
+        let first = [change("a", &[1, 2], &[], 2), change("b", &[3], &[], 1)];
+        let applied = BTreeMap::from([("7".to_owned(), 1_000_i64)]);
+        store
+            .record_import(&run(&key, &first, &applied, &[]))
+            .unwrap();
+        let before = store.lists_members(["a", "b"]).unwrap();
+
+        let later = BTreeMap::from([("7".to_owned(), 9_000_i64)]);
+        // The first change applies, the second names a recipient that does not exist: the
+        // error comes mid-transaction, after list `a` and list `new` were written.
+        let key2 = InputKey::from_bytes([2; 32]);
+        let bad = [
+            change("a", &[3], &[1], 2),
+            change("new", &[4], &[], 1),
+            change("b", &[11], &[3], 1),
+        ];
+        let err = store
+            .record_import(&run(&key2, &bad, &later, &[]))
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::UnknownMember { list } if list == "b"),
+            "{err}"
+        );
+        // A change whose promised size does not match: the list moved meanwhile.
+        let stale = [change("a", &[3], &[], 2)];
+        let err = store
+            .record_import(&run(&key2, &stale, &later, &[]))
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::ListChanged { list, expected: 2, found: 3 } if list == "a"),
+            "{err}"
+        );
+        // A text key in an integer id column is no member either.
+        let text = [ListChange {
+            added: vec![RecipientKey::String("x".to_owned())],
+            ..change("a", &[], &[], 3)
+        }];
+        let err = store
+            .record_import(&run(&key2, &text, &later, &[]))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::UnknownMember { .. }), "{err}");
+
+        drop(store);
+        let store = Store::open(&dir.db()).unwrap();
+        assert_eq!(store.lists_members(["a", "b", "new"]).unwrap(), before);
+        assert_eq!(store.last_applied("ecid").unwrap(), applied);
+        assert_eq!(store.import_by_input_key(&key2).unwrap(), None);
+        let names: Vec<String> = store.lists().unwrap().into_iter().map(|l| l.name).collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+
+    #[test]
+    fn list_changes_need_recipients() {
+        let (_dir, mut store) = store("norecipients");
+        let key = InputKey::from_bytes([1; 32]);
+        let lists = [change("a", &[1], &[], 1)];
+        let err = store
+            .record_import(&run(&key, &lists, &BTreeMap::new(), &[]))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NoRecipients), "{err}");
+        // Bad report JSON is refused before anything is written.
+        let none = BTreeMap::new();
+        let mut bad = run(&key, &[], &none, &[]);
+        bad.report = "not json";
+        assert!(matches!(
+            store.record_import(&bad).unwrap_err(),
+            StoreError::Json { .. }
+        ));
+        assert!(store.lists().unwrap().is_empty());
+    }
+}
