@@ -9,8 +9,12 @@
 //!   lists, import runs with their reports, export runs and snapshots — and the segment-rule
 //!   SQL run on it under a deadline; the only place SQL text of the store lives.
 //!
-//! The CLI, object storage and API client arrive with the following issues.
+//! - [`cli`]: the command line (clap); [`config`]: `audlink.toml` and its data sources.
+//!
+//! Object storage and the API client arrive with the following issues.
 
+pub mod cli;
+pub mod config;
 pub mod guest;
 pub mod sandbox;
 pub mod store;

@@ -1,0 +1,339 @@
+//! The command line: global options and commands (the contract in README.md).
+
+use std::path::PathBuf;
+
+use audlink_core::datasource::AmbiguityPolicy;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Share audiences between a campaign database and an identity platform.
+#[derive(Debug, Parser)]
+#[command(name = "audlink", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// The SQLite database.
+    #[arg(long, global = true, env = "AUDLINK_DB", default_value = "audlink.db")]
+    pub db: PathBuf,
+    /// The configuration file (data sources).
+    #[arg(long, global = true, default_value = "audlink.toml")]
+    pub config: PathBuf,
+    /// Machine-readable output on stdout (logs stay on stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Less output: no progress bars, warnings and errors only.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More log output (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the database and a commented audlink.toml if missing.
+    Init,
+    /// Recipients: load a CSV (upsert by id).
+    #[command(subcommand)]
+    Recipients(RecipientsCommand),
+    /// Visitor links: load a CSV (recipient_id,visitor_id[,last_seen]).
+    #[command(subcommand)]
+    Visitors(VisitorsCommand),
+    /// Shared audiences: import into lists, export as onboarding files.
+    #[command(subcommand)]
+    Audience(AudienceCommand),
+    /// Show a stored import report again.
+    Report(ReportArgs),
+    /// Lists and their members.
+    #[command(subcommand)]
+    List(ListCommand),
+    /// Segment rules over the recipients.
+    #[command(subcommand)]
+    Segment(SegmentCommand),
+    /// Write seeded sample data (recipients, links, an outbound file, an AEP export).
+    Generate(GenerateArgs),
+}
+
+/// `audlink recipients …`.
+#[derive(Debug, Subcommand)]
+pub enum RecipientsCommand {
+    /// Upsert recipients from a CSV with a header row and an `id` column.
+    Load {
+        /// The CSV file (plain or gzip).
+        file: PathBuf,
+    },
+}
+
+/// `audlink visitors …`.
+#[derive(Debug, Subcommand)]
+pub enum VisitorsCommand {
+    /// Load visitor links from a CSV `recipient_id,visitor_id[,last_seen]`.
+    Load {
+        /// The CSV file (plain or gzip).
+        file: PathBuf,
+    },
+}
+
+/// `audlink audience …`.
+#[derive(Debug, Subcommand)]
+pub enum AudienceCommand {
+    /// Import audience files into lists (one transaction for all files).
+    Import(ImportArgs),
+    /// Export a list or a rule's recipients as onboarding files.
+    Export(ExportArgs),
+}
+
+/// The input formats `--format` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// Detect from the file name (outbound, Experience Platform export, onboarding).
+    Auto,
+    /// Audience Manager outbound file.
+    Outbound,
+    /// Experience Platform destination export.
+    Aep,
+    /// audlink's own onboarding file.
+    Onboarding,
+    /// One identifier per line, all members of `--segment`.
+    Ids,
+}
+
+/// Full or incremental, for Experience Platform exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AepMode {
+    /// The file is the whole segment.
+    Full,
+    /// The file holds changes (default).
+    Incremental,
+}
+
+/// `audlink audience import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The audience files (plain or gzip).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The data source the identifiers belong to (from audlink.toml).
+    #[arg(long)]
+    pub datasource: String,
+    /// Put segment SEGMENT into list LIST (default list name: segment-<ID>).
+    #[arg(long = "map", value_name = "SEGMENT=LIST", value_parser = parse_mapping)]
+    pub mappings: Vec<(String, String)>,
+    /// Ambiguity policy, overriding the data source's.
+    #[arg(long, value_parser = parse_policy)]
+    pub policy: Option<AmbiguityPolicy>,
+    /// Experience Platform exports: the identity column (default: detected).
+    #[arg(long)]
+    pub identity_column: Option<String>,
+    /// Experience Platform exports: the status column (default: detected).
+    #[arg(long)]
+    pub status_column: Option<String>,
+    /// Experience Platform exports: full or incremental.
+    #[arg(long, value_enum, default_value = "incremental")]
+    pub mode: AepMode,
+    /// The files' format.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: InputFormat,
+    /// With `--format ids`: the segment the ids belong to.
+    #[arg(long)]
+    pub segment: Option<String>,
+}
+
+/// How an export changes the audience.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Add every current identifier.
+    Sync,
+    /// Replace the audience.
+    Overwrite,
+    /// Adds and removals against the last export.
+    Delta,
+}
+
+/// `audlink audience export`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("members").required(true).args(["list", "rule"]))]
+pub struct ExportArgs {
+    /// Export the members of this list.
+    #[arg(long)]
+    pub list: Option<String>,
+    /// Export the recipients this rule selects.
+    #[arg(long = "where", value_name = "RULE")]
+    pub rule: Option<String>,
+    /// The value of now() in the rule (RFC 3339; default: the current time).
+    #[arg(long)]
+    pub now: Option<String>,
+    /// The data source whose identifiers are sent.
+    #[arg(long)]
+    pub datasource: String,
+    /// The trait the members are added to.
+    #[arg(long)]
+    pub trait_id: u64,
+    /// Where to write the onboarding files (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// How the audience changes.
+    #[arg(long, value_enum, default_value = "sync")]
+    pub mode: Mode,
+    /// The audience's name (default: the list's; required with --where).
+    #[arg(long)]
+    pub audience: Option<String>,
+    /// Gzip the files.
+    #[arg(long)]
+    pub gzip: bool,
+    /// At most this many lines per file.
+    #[arg(long)]
+    pub max_lines: Option<u64>,
+    /// The unix timestamp in the file names (default: now; a retried run reuses its own).
+    #[arg(long)]
+    pub timestamp: Option<u64>,
+}
+
+/// `audlink report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The import's id (printed by `audience import`).
+    pub import_id: i64,
+    /// Also list the identifiers that did not match, with reason and line.
+    #[arg(long)]
+    pub unmatched: bool,
+    /// At most this many unmatched rows.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+}
+
+/// `audlink list …`.
+#[derive(Debug, Subcommand)]
+pub enum ListCommand {
+    /// The lists and their sizes.
+    Ls,
+    /// A list's members, sorted by id.
+    Show {
+        /// The list's name.
+        name: String,
+    },
+}
+
+/// `audlink segment …`.
+#[derive(Debug, Subcommand)]
+pub enum SegmentCommand {
+    /// Count, sample and break down the recipients a rule selects.
+    Preview(PreviewArgs),
+}
+
+/// `audlink segment preview`.
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// The rule, e.g. `country in ("NL", "BE") and age >= 18`.
+    pub rule: String,
+    /// Recipients to show.
+    #[arg(long, default_value_t = 10)]
+    pub sample: usize,
+    /// A column to break the selection down by.
+    #[arg(long)]
+    pub by: Option<String>,
+    /// The value of now() (RFC 3339; default: the current time).
+    #[arg(long)]
+    pub now: Option<String>,
+}
+
+/// `audlink generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The directory to write to (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of recipients.
+    #[arg(long, default_value_t = 10_000)]
+    pub recipients: u64,
+    /// The generator's seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+fn parse_mapping(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((segment, list)) if !segment.is_empty() && !list.is_empty() => {
+            Ok((segment.to_owned(), list.to_owned()))
+        }
+        _ => Err(format!("expected SEGMENT=LIST, got {text:?}")),
+    }
+}
+
+fn parse_policy(text: &str) -> Result<AmbiguityPolicy, String> {
+    match text {
+        "latest" => Ok(AmbiguityPolicy::Latest),
+        "all" => Ok(AmbiguityPolicy::All),
+        "skip" => Ok(AmbiguityPolicy::Skip),
+        _ => Err(format!("expected latest, all or skip, got {text:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn import_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "audlink",
+            "--json",
+            "audience",
+            "import",
+            "a.sync",
+            "b.sync",
+            "--datasource",
+            "ecid",
+            "--map",
+            "55=vip",
+            "--policy",
+            "skip",
+        ])
+        .unwrap();
+        let Command::Audience(AudienceCommand::Import(args)) = cli.command else {
+            panic!("not an import");
+        };
+        assert_eq!(args.files.len(), 2);
+        assert_eq!(args.mappings, vec![("55".to_owned(), "vip".to_owned())]);
+        assert_eq!(args.policy, Some(AmbiguityPolicy::Skip));
+        assert!(cli.json);
+        let err = Cli::try_parse_from([
+            "audlink",
+            "audience",
+            "import",
+            "a",
+            "--datasource",
+            "x",
+            "--map",
+            "55",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("SEGMENT=LIST"), "{err}");
+    }
+
+    #[test]
+    fn export_needs_a_list_or_a_rule() {
+        let base = [
+            "audlink",
+            "audience",
+            "export",
+            "--datasource",
+            "ecid",
+            "--trait-id",
+            "4",
+            "--out",
+            "o",
+        ];
+        assert!(Cli::try_parse_from(base).is_err());
+        let mut with_list = base.to_vec();
+        with_list.extend(["--list", "vip"]);
+        assert!(Cli::try_parse_from(with_list).is_ok());
+    }
+}
