@@ -9,11 +9,13 @@
 //!   lists, import runs with their reports, export runs and snapshots — and the segment-rule
 //!   SQL run on it under a deadline; the only place SQL text of the store lives.
 //!
-//! - [`cli`]: the command line (clap); [`config`]: `audlink.toml` and its data sources.
+//! - [`cli`]: the command line (clap); [`config`]: `audlink.toml` and its data sources;
+//!   [`commands`]: what each command does.
 //!
 //! Object storage and the API client arrive with the following issues.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod guest;
 pub mod sandbox;

@@ -1,22 +1,41 @@
-//! `audlink`: the host binary.
+//! `audlink`: the command-line tool (see README.md for the contract).
 //!
-//! The host is the only part of audlink that touches the outside world: it will run
-//! `audlink-core` in a wasmtime sandbox and own the database, files, credentials and network
-//! calls (see ARCHITECTURE.md). No command exists yet; the binary answers `--version` and says
-//! so for anything else.
+//! Exit codes: 0 ok, 1 the job failed, 2 usage or configuration error. On failure stdout stays
+//! empty and one line goes to stderr.
 
 use std::process::ExitCode;
 
+use audlink_host::cli::Cli;
+use audlink_host::commands;
+use clap::Parser;
+use tracing_subscriber::filter::LevelFilter;
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("--version" | "-V") => {
-            println!("audlink {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
         }
-        _ => {
-            eprintln!("audlink: no commands are implemented yet; only --version is available");
-            ExitCode::from(2)
+    };
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => LevelFilter::WARN,
+        (false, 0) => LevelFilter::INFO,
+        (false, 1) => LevelFilter::DEBUG,
+        (false, _) => LevelFilter::TRACE,
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .without_time()
+        .init();
+    match commands::run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("audlink: {}", failure.message);
+            ExitCode::from(failure.code)
         }
     }
 }

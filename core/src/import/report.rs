@@ -23,6 +23,26 @@ pub enum UnmatchedReason {
     Ambiguous,
 }
 
+impl UnmatchedReason {
+    /// Every reason, in the order reports list them.
+    pub const ALL: [UnmatchedReason; 4] = [
+        UnmatchedReason::InvalidFormat,
+        UnmatchedReason::Duplicate,
+        UnmatchedReason::NoRecipient,
+        UnmatchedReason::Ambiguous,
+    ];
+
+    /// The snake_case code, as serialized.
+    pub fn code(self) -> &'static str {
+        match self {
+            UnmatchedReason::InvalidFormat => "invalid_format",
+            UnmatchedReason::Duplicate => "duplicate",
+            UnmatchedReason::NoRecipient => "no_recipient",
+            UnmatchedReason::Ambiguous => "ambiguous",
+        }
+    }
+}
+
 /// Counts of the whole import.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
@@ -187,6 +207,21 @@ impl ImportReport {
             problems: Vec::new(),
             refused: Vec::new(),
             unmatched: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_codes_are_the_serialized_names() {
+        for reason in UnmatchedReason::ALL {
+            assert_eq!(
+                serde_json::to_value(reason).unwrap(),
+                serde_json::Value::String(reason.code().to_owned())
+            );
         }
     }
 }

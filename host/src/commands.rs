@@ -1,0 +1,211 @@
+//! What each command does: read files and the database, run the core in the sandbox, write
+//! the results. The host only moves bytes and rows; every decision is the core's.
+//!
+//! Errors carry their exit code ([`Failure`]): 1 when the job fails (an unreadable path, a file
+//! the core cannot read, a database error), 2 for usage and configuration errors. Record-level
+//! problems inside a readable file are outcomes in the report, not failures.
+
+mod export;
+mod import;
+mod load;
+mod misc;
+
+pub use misc::{GENERATED_AEP, GENERATED_OUTBOUND};
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use audlink_core::time::Timestamp;
+use audlink_wasm::wire::{Decoded, ResponseError};
+use serde_json::Value;
+
+use crate::cli::{
+    AudienceCommand, Cli, Command, ListCommand, RecipientsCommand, SegmentCommand, VisitorsCommand,
+};
+use crate::config::{Config, ConfigError};
+use crate::guest::{GuestError, Request};
+use crate::sandbox::{Limits, Sandbox, SandboxError, cache};
+use crate::store::{Store, StoreError};
+
+/// How long a database query of a preview or rule may run.
+pub const QUERY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A failed command: the one line for stderr and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// 1: the job failed; 2: usage or configuration.
+    pub code: u8,
+    /// One line, lower-case, naming the file or option at fault.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failed job (exit 1).
+    pub fn job(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
+    }
+
+    /// A usage or configuration error (exit 2).
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Failure {
+        Failure::job(error.to_string())
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(error: ConfigError) -> Failure {
+        Failure::usage(error.0)
+    }
+}
+
+impl From<SandboxError> for Failure {
+    fn from(error: SandboxError) -> Failure {
+        Failure::job(error.to_string())
+    }
+}
+
+impl From<GuestError> for Failure {
+    fn from(error: GuestError) -> Failure {
+        match error {
+            GuestError::Sandbox(e) => e.into(),
+            GuestError::Core(ResponseError::Failed { error, .. }) => {
+                // A rule the user typed is a usage error; a file the core cannot read fails
+                // the job.
+                let code = match error.kind {
+                    audlink_wasm::dispatch::ErrorKind::Rule => 2,
+                    _ => 1,
+                };
+                let message = match (&error.file, error.line) {
+                    (Some(file), Some(line)) if !error.message.contains(file.as_str()) => {
+                        format!("{file}:{line}: {}", error.message)
+                    }
+                    (Some(file), None) if !error.message.contains(file.as_str()) => {
+                        format!("{file}: {}", error.message)
+                    }
+                    _ => error.message.clone(),
+                };
+                Failure { code, message }
+            }
+            GuestError::Core(e) => Failure::job(e.to_string()),
+        }
+    }
+}
+
+/// What every command may need, opened on first use.
+#[derive(Debug)]
+pub struct Context<'a> {
+    cli: &'a Cli,
+    sandbox: Option<Sandbox>,
+}
+
+impl<'a> Context<'a> {
+    /// The context of one command line.
+    pub fn new(cli: &'a Cli) -> Context<'a> {
+        Context { cli, sandbox: None }
+    }
+
+    /// Whether output is JSON.
+    pub fn json(&self) -> bool {
+        self.cli.json
+    }
+
+    fn config(&self) -> Result<Config, Failure> {
+        Ok(Config::load(&self.cli.config)?)
+    }
+
+    fn store(&self) -> Result<Store, Failure> {
+        Ok(Store::open(&self.cli.db)?)
+    }
+
+    fn sandbox(&mut self) -> Result<&Sandbox, Failure> {
+        if self.sandbox.is_none() {
+            self.sandbox = Some(Sandbox::new(Limits::default(), cache::default_dir())?);
+        }
+        Ok(self.sandbox.as_ref().expect("set above"))
+    }
+
+    /// Runs a request in the sandbox.
+    fn call(&mut self, request: &Request) -> Result<Decoded, Failure> {
+        let sandbox = self.sandbox()?;
+        Ok(crate::guest::call(sandbox, request)?)
+    }
+}
+
+/// The current time (the host's clock; the core never reads one).
+pub fn now() -> Timestamp {
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    Timestamp::from_unix_micros(micros).expect("the clock is within years 0000..=9999")
+}
+
+/// `--now` or the current time.
+fn now_or(text: Option<&str>) -> Result<Timestamp, Failure> {
+    match text {
+        Some(text) => text
+            .parse()
+            .map_err(|e| Failure::usage(format!("--now {text:?}: {e}"))),
+        None => Ok(now()),
+    }
+}
+
+/// Checks that a path is a readable file (exit 1 naming it otherwise).
+fn readable(path: &Path) -> Result<(), Failure> {
+    std::fs::File::open(path)
+        .map(drop)
+        .map_err(|e| Failure::job(format!("{}: {e}", path.display())))
+}
+
+/// The file name of a path, for the core (names carry metadata).
+fn base_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// Prints a command's result: JSON on stdout with `--json`, else the human text.
+fn print(ctx: &Context<'_>, json: &Value, human: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    let written = if ctx.json() {
+        serde_json::to_writer_pretty(&mut out, json)
+            .map_err(std::io::Error::other)
+            .and_then(|()| writeln!(out))
+    } else {
+        write!(out, "{human}")
+    };
+    match written {
+        // A reader that stopped early (`| head`) is not a failure of the job.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(|e| Failure::job(format!("stdout: {e}"))),
+    }
+}
+
+/// Runs the command line's command.
+pub fn run(cli: &Cli) -> Result<(), Failure> {
+    let mut ctx = Context::new(cli);
+    match &cli.command {
+        Command::Init => misc::init(&mut ctx),
+        Command::Recipients(RecipientsCommand::Load { file }) => load::recipients(&mut ctx, file),
+        Command::Visitors(VisitorsCommand::Load { file }) => load::visitors(&mut ctx, file),
+        Command::Audience(AudienceCommand::Import(args)) => import::run(&mut ctx, args),
+        Command::Audience(AudienceCommand::Export(args)) => export::run(&mut ctx, args),
+        Command::Report(args) => import::report(&mut ctx, args),
+        Command::List(ListCommand::Ls) => misc::list_ls(&mut ctx),
+        Command::List(ListCommand::Show { name }) => misc::list_show(&mut ctx, name),
+        Command::Segment(SegmentCommand::Preview(args)) => misc::preview(&mut ctx, args),
+        Command::Generate(args) => misc::generate(&mut ctx, args),
+    }
+}

@@ -1,0 +1,206 @@
+//! `audlink audience export`: a list or a rule's recipients → onboarding files in a folder,
+//! with the audience's snapshot and the run stored.
+
+use std::fmt::Write as _;
+
+use audlink_core::export::{ExportMode, FileLimits, NotExportedReason};
+use audlink_core::rule::sql::{Dialect, SqlTables};
+use audlink_wasm::dispatch::{ExportSpec, Members, SqlOutput, SqlSpec};
+use audlink_wasm::wire::{Op, packed, table};
+use serde_json::json;
+
+use super::{Context, Failure, QUERY_DEADLINE, now, now_or, print};
+use crate::cli::{ExportArgs, Mode};
+use crate::guest::Request;
+use crate::store::{ExportStart, InputKeyHasher, Store};
+
+/// The name the members go by inside the request.
+const MEMBERS: &str = "members";
+
+fn mode(mode: Mode) -> ExportMode {
+    match mode {
+        Mode::Sync => ExportMode::Sync,
+        Mode::Overwrite => ExportMode::Overwrite,
+        Mode::Delta => ExportMode::Delta,
+    }
+}
+
+/// Compiles `rule` in the sandbox and runs it on the database: the ids it selects.
+pub(super) fn rule_sql(
+    ctx: &mut Context<'_>,
+    store: &Store,
+    rule: &str,
+    now: audlink_core::time::Timestamp,
+) -> Result<SqlOutput, Failure> {
+    let lists: Vec<String> = store.lists()?.into_iter().map(|l| l.name).collect();
+    let mut request = Request::new();
+    request.op(Op::RuleSql {
+        spec: SqlSpec {
+            rule: rule.to_owned(),
+            schema: store.schema()?,
+            lists: Some(lists),
+            dialect: Dialect::Sqlite,
+            tables: SqlTables::default(),
+            now,
+        },
+    });
+    ctx.call(&request)?
+        .typed(0)
+        .map_err(|e| Failure::job(e.to_string()))
+}
+
+/// `audlink audience export`.
+pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failure> {
+    let config = ctx.config()?;
+    let data_source = config.datasource(&args.datasource, None)?;
+    let audience = match (&args.audience, &args.list) {
+        (Some(name), _) => name.clone(),
+        (None, Some(list)) => list.clone(),
+        (None, None) => return Err(Failure::usage("--where needs --audience NAME")),
+    };
+    let mut store = ctx.store()?;
+    let members = match (&args.list, &args.rule) {
+        (Some(list), _) => store.list_members(list)?,
+        (None, Some(rule)) => {
+            let now = now_or(args.now.as_deref())?;
+            let compiled = rule_sql(ctx, &store, rule, now)?;
+            store.rule_ids(&compiled.clause, QUERY_DEADLINE)?
+        }
+        (None, None) => return Err(Failure::usage("give --list NAME or --where RULE")),
+    };
+    let previous = store
+        .snapshot(&audience, &data_source.name)?
+        .unwrap_or_default();
+    let limits = FileLimits {
+        gzip: args.gzip,
+        max_lines: args.max_lines.unwrap_or(FileLimits::default().max_lines),
+        ..FileLimits::default()
+    };
+    let export_mode = mode(args.mode);
+
+    // Everything that decides the files: a retry of the same run reuses its timestamp.
+    let members_bytes = packed::encode_keys(&members);
+    let snapshot_bytes = packed::encode_lines(previous.identifiers());
+    let options = serde_json::to_vec(&json!({
+        "audience": audience, "trait_id": args.trait_id, "mode": export_mode, "limits": limits,
+    }))
+    .expect("json");
+    let mut hasher = InputKeyHasher::new(&data_source.name, &options);
+    hasher.add_file(MEMBERS, &members_bytes);
+    hasher.add_file("snapshot", &snapshot_bytes);
+    let run_key = hasher.finish();
+    let timestamp = match args.timestamp {
+        Some(t) => i64::try_from(t).map_err(|_| Failure::usage("--timestamp is too large"))?,
+        None => now().unix_seconds(),
+    };
+    let started = store.begin_export(&ExportStart {
+        audience: &audience,
+        data_source: &data_source.name,
+        run_key: &run_key,
+        mode: export_mode,
+        timestamp,
+        created_at: now(),
+    })?;
+
+    let mut request = Request::new();
+    if store.has_recipients_table()? {
+        let recipients = request.bytes(table::encode_table(&store.recipients_table()?));
+        request.op(Op::SetRecipients {
+            payload: recipients,
+        });
+        let links = request.bytes(table::encode_links(&store.links()?));
+        request.op(Op::SetLinks { payload: links });
+    }
+    let payload = request.bytes(members_bytes);
+    request.op(Op::SetList {
+        name: MEMBERS.to_owned(),
+        payload,
+    });
+    let snapshot = request.bytes(snapshot_bytes);
+    let op = request.op(Op::Export {
+        spec: ExportSpec {
+            data_source: data_source.clone(),
+            members: Members::List(MEMBERS.to_owned()),
+            trait_id: args.trait_id,
+            mode: export_mode,
+            timestamp: u64::try_from(started.timestamp).unwrap_or(0),
+            limits,
+        },
+        snapshot: Some(snapshot),
+    });
+    let result = ctx
+        .call(&request)?
+        .export(op)
+        .map_err(|e| Failure::job(e.to_string()))?;
+
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| Failure::job(format!("{}: {e}", args.out.display())))?;
+    let mut names = Vec::with_capacity(result.files.len());
+    for file in &result.files {
+        let path = args.out.join(&file.name);
+        let partial = args.out.join(format!(".{}.partial", file.name));
+        std::fs::write(&partial, &file.bytes)
+            .and_then(|()| std::fs::rename(&partial, &path))
+            .map_err(|e| Failure::job(format!("{}: {e}", path.display())))?;
+        names.push(file.name.clone());
+    }
+    let report = serde_json::to_value(&result.report).expect("json");
+    if !started.finished {
+        store.finish_export(
+            started.id,
+            &names,
+            &report.to_string(),
+            &result.snapshot,
+            now(),
+        )?;
+    }
+
+    let by_reason: serde_json::Map<String, serde_json::Value> = NotExportedReason::ALL
+        .iter()
+        .map(|r| {
+            (
+                r.code().to_owned(),
+                json!(result.report.not_exported.get(r).copied().unwrap_or(0)),
+            )
+        })
+        .collect();
+    let json = json!({
+        "export_id": started.id,
+        "audience": audience,
+        "data_source": data_source.name,
+        "timestamp": started.timestamp,
+        "resumed": started.resumed,
+        "files": result.files.iter().map(|f| json!({"name": f.name, "lines": f.lines, "bytes": f.bytes.len()})).collect::<Vec<_>>(),
+        "report": report,
+        "not_exported_by_reason": by_reason,
+        "not_exported": result.not_exported.iter().take(100).collect::<Vec<_>>(),
+    });
+    let mut human = format!(
+        "export {} of audience {audience} ({} mode, data source {}): {} members, {} exported, {} identifiers — {} added, {} removed\n",
+        started.id,
+        export_mode.code(),
+        data_source.name,
+        result.report.members,
+        result.report.exported_recipients,
+        result.report.identifiers,
+        result.report.added,
+        result.report.removed
+    );
+    for (reason, count) in &result.report.not_exported {
+        if *count > 0 {
+            let _ = writeln!(human, "  not exported, {}: {count}", reason.code());
+        }
+    }
+    if result.files.is_empty() {
+        let _ = writeln!(human, "  nothing to send: no file written");
+    }
+    for file in &result.files {
+        let _ = writeln!(
+            human,
+            "  wrote {} ({} lines)",
+            args.out.join(&file.name).display(),
+            file.lines
+        );
+    }
+    print(ctx, &json, &human)
+}

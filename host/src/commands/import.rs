@@ -1,0 +1,268 @@
+//! `audlink audience import` and `audlink report`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs::File;
+
+use audlink_core::format::aep::{AepColumns, AepFileName};
+use audlink_core::format::onboarding::OnboardingFileName;
+use audlink_core::format::outbound::OutboundFileName;
+use audlink_core::import::{AudienceFormat, ImportOptions, ImportReport, UnmatchedReason};
+use audlink_wasm::dispatch::{ImportFileSpec, ImportSpec};
+use audlink_wasm::wire::{FileRef, Op, packed, table};
+use serde_json::{Value, json};
+
+use super::{Context, Failure, base_name, now, print, readable};
+use crate::cli::{AepMode, ImportArgs, InputFormat, ReportArgs};
+use crate::guest::Request;
+use crate::store::{ImportRun, InputKeyHasher};
+
+/// How the file `name` is read, from `--format` or its name.
+fn format_of(name: &str, args: &ImportArgs) -> Result<AudienceFormat, Failure> {
+    let aep = || -> Result<AudienceFormat, Failure> {
+        let identity = args.identity_column.clone().ok_or_else(|| {
+            Failure::usage(format!(
+                "{name}: an Experience Platform export needs --identity-column (and usually --status-column)"
+            ))
+        })?;
+        Ok(AudienceFormat::Aep {
+            columns: AepColumns {
+                identity,
+                status: args.status_column.clone(),
+            },
+            full: args.mode == AepMode::Full,
+        })
+    };
+    match args.format {
+        InputFormat::Ids => {
+            let segment = args.segment.clone().ok_or_else(|| {
+                Failure::usage("--format ids needs --segment ID (the segment the ids belong to)")
+            })?;
+            Ok(AudienceFormat::IdList { segment })
+        }
+        InputFormat::Outbound => Ok(AudienceFormat::Outbound { mode: None }),
+        InputFormat::Aep => aep(),
+        InputFormat::Onboarding => Ok(AudienceFormat::Onboarding),
+        InputFormat::Auto => {
+            if OnboardingFileName::parse(name).is_ok() {
+                Ok(AudienceFormat::Onboarding)
+            } else if AepFileName::parse(name).is_ok() {
+                aep()
+            } else if OutboundFileName::parse(name).is_ok() {
+                Ok(AudienceFormat::Outbound { mode: None })
+            } else {
+                Err(Failure::job(format!(
+                    "{name}: unknown format — the name is not that of an Audience Manager outbound \
+                     file, an Experience Platform export or an onboarding file (for a plain id \
+                     list use --format ids --segment ID)"
+                )))
+            }
+        }
+    }
+}
+
+/// The contract's JSON of an import report (the command adds `import_id` and `skipped`).
+fn report_json(report: &ImportReport) -> Value {
+    let segments: Vec<Value> = report
+        .segments
+        .values()
+        .map(|s| {
+            let by_reason: BTreeMap<String, u64> = UnmatchedReason::ALL
+                .iter()
+                .map(|r| {
+                    (
+                        r.code().to_owned(),
+                        s.unmatched.get(r).copied().unwrap_or(0),
+                    )
+                })
+                .collect();
+            json!({
+                "segment": s.segment,
+                "list": s.list,
+                "ids": s.ids,
+                "matched": s.matched,
+                "unmatched": s.unmatched.values().sum::<u64>(),
+                "removed": s.removed,
+                "recipients": s.distinct_recipients,
+                "opted_out": s.opted_out,
+                "match_rate": s.match_rate,
+                "unmatched_by_reason": by_reason,
+            })
+        })
+        .collect();
+    json!({
+        "totals": report.totals,
+        "segments": segments,
+        "problems": report.problems.len(),
+        "refused": report.refused,
+    })
+}
+
+fn human(report: &Value) -> String {
+    let mut out = String::new();
+    let skipped = report["skipped"].as_bool().unwrap_or(false);
+    let _ = writeln!(
+        out,
+        "import {}{}: {} lines, {} units — {} matched, {} unmatched, {} bad records",
+        report["import_id"],
+        if skipped {
+            " (already applied: nothing changed)"
+        } else {
+            ""
+        },
+        report["totals"]["lines"],
+        report["totals"]["units"],
+        report["totals"]["matched"],
+        report["totals"]["unmatched"],
+        report["totals"]["bad_records"],
+    );
+    for s in report["segments"].as_array().into_iter().flatten() {
+        let rate = s["match_rate"].as_f64().unwrap_or(0.0) * 100.0;
+        let reasons: Vec<String> = s["unmatched_by_reason"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, n)| n.as_u64() != Some(0))
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  segment {} → list {}: {} ids, {} matched ({rate:.1}%), {} recipients, {} removed{}",
+            s["segment"].as_str().unwrap_or_default(),
+            s["list"].as_str().unwrap_or_default(),
+            s["ids"],
+            s["matched"],
+            s["recipients"],
+            s["removed"],
+            if reasons.is_empty() {
+                String::new()
+            } else {
+                format!("; unmatched: {}", reasons.join(", "))
+            }
+        );
+    }
+    out
+}
+
+/// `audlink audience import FILE... --datasource NAME`.
+pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failure> {
+    let config = ctx.config()?;
+    let data_source = config.datasource(&args.datasource, args.policy)?;
+    let mut files = Vec::with_capacity(args.files.len());
+    for path in &args.files {
+        readable(path)?;
+        let name = base_name(path);
+        let format = format_of(&name, args)?;
+        files.push((path, ImportFileSpec { name, format }));
+    }
+    let mut store = ctx.store()?;
+    let spec = ImportSpec {
+        data_source: data_source.clone(),
+        options: ImportOptions {
+            mappings: args.mappings.iter().cloned().collect(),
+            list_unmatched: true,
+            strict: false,
+        },
+        last_applied: store.last_applied(&data_source.name)?,
+    };
+
+    // The same bytes, data source and options are the same input: applied once.
+    let options = serde_json::to_vec(&json!({
+        "data_source": data_source,
+        "mappings": spec.options.mappings,
+        "files": files.iter().map(|(_, f)| f).collect::<Vec<_>>(),
+    }))
+    .expect("json");
+    let mut hasher = InputKeyHasher::new(&data_source.name, &options);
+    for (path, file) in &files {
+        let reader =
+            File::open(path).map_err(|e| Failure::job(format!("{}: {e}", path.display())))?;
+        hasher.add_reader(&file.name, reader)?;
+    }
+    let input_key = hasher.finish();
+    if let Some(id) = store.import_by_input_key(&input_key)? {
+        let stored = store.import_report(id, 0)?;
+        let mut report: Value = serde_json::from_str(&stored.report)
+            .map_err(|e| Failure::job(format!("stored report {id}: {e}")))?;
+        report["import_id"] = json!(id);
+        report["skipped"] = json!(true);
+        return print(ctx, &report, &human(&report));
+    }
+
+    let mut request = Request::new();
+    if store.has_recipients_table()? {
+        let recipients = request.bytes(table::encode_table(&store.recipients_table()?));
+        request.op(Op::SetRecipients {
+            payload: recipients,
+        });
+        let links = request.bytes(table::encode_links(&store.links()?));
+        request.op(Op::SetLinks { payload: links });
+    }
+    let names: Vec<String> = store.lists()?.into_iter().map(|l| l.name).collect();
+    for (name, members) in store.lists_members(names.iter().map(String::as_str))? {
+        let payload = request.bytes(packed::encode_keys(&members));
+        request.op(Op::SetList { name, payload });
+    }
+    let refs = files
+        .iter()
+        .map(|(path, file)| FileRef {
+            file: file.clone(),
+            payload: request.file(path.as_path()),
+        })
+        .collect();
+    let op = request.op(Op::Import { spec, files: refs });
+    let decoded = ctx.call(&request)?;
+    let result = decoded
+        .import(op)
+        .map_err(|e| Failure::job(e.to_string()))?;
+
+    let mut stored_report = report_json(&result.report);
+    let id = store.record_import(&ImportRun {
+        data_source: &data_source.name,
+        input_key: &input_key,
+        created_at: now(),
+        lists: &result.lists,
+        last_applied: &result.last_applied,
+        report: &stored_report.to_string(),
+        unmatched: &result.report.unmatched,
+    })?;
+    stored_report["import_id"] = json!(id);
+    stored_report["skipped"] = json!(false);
+    print(ctx, &stored_report, &human(&stored_report))
+}
+
+/// `audlink report IMPORT_ID [--unmatched] [--limit N]`.
+pub(super) fn report(ctx: &mut Context<'_>, args: &ReportArgs) -> Result<(), Failure> {
+    let store = ctx.store()?;
+    let limit = if args.unmatched { args.limit } else { 0 };
+    let stored = store.import_report(args.import_id, limit)?;
+    let mut report: Value = serde_json::from_str(&stored.report)
+        .map_err(|e| Failure::job(format!("stored report {}: {e}", args.import_id)))?;
+    report["import_id"] = json!(args.import_id);
+    report["skipped"] = json!(false);
+    let mut text = human(&report);
+    if args.unmatched {
+        report["unmatched_total"] = json!(stored.unmatched_total);
+        report["unmatched"] = json!(stored.unmatched);
+        let _ = writeln!(
+            text,
+            "unmatched identifiers ({} in all):",
+            stored.unmatched_total
+        );
+        for u in &stored.unmatched {
+            let _ = writeln!(
+                text,
+                "  {}:{} segment {}: {:?} {}{}",
+                u.file,
+                u.line,
+                u.segment,
+                u.id,
+                u.reason.code(),
+                u.rule
+                    .map(|r| format!(" ({})", r.code()))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    print(ctx, &report, &text)
+}
