@@ -44,6 +44,7 @@ js: setup
 
 # Runs every test, then closes with one line adding up all the test binaries' results.
 unit:
+	$(CARGO) build -p audlink-host --locked
 	@mkdir -p target; set -o pipefail; $(CARGO) test --workspace --all-features --locked 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.log
 
@@ -74,8 +75,26 @@ bench:
 	$(CARGO) bench -p audlink-host --bench sandbox -- $(BENCH_N) --write $(BENCH_DIR)/sandbox
 	node bench/node_abi.mjs $(BENCH_DIR)/sandbox
 
-## The end-to-end demo lands with the `audlink` command (issue #7); until then it says so.
-demo:
-	@echo "make demo: not available yet — the audlink command and its demo land with issue #7."
-	@echo "What works today: 'make test' (the core: formats, import/export engine, segment rules) and 'make bench'."
-	@exit 1
+## The main job end to end on generated data, with the embedded defaults (SQLite, a local
+## folder): generate → init → load recipients and visitor links → import an Audience Manager
+## outbound file and an Experience Platform export → preview a rule → export a list as
+## onboarding files → import them back. Runs in target/demo (recreated each time).
+DEMO_DIR ?= $(CURDIR)/target/demo
+DEMO_RECIPIENTS ?= 10000
+AUDLINK = $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/debug/audlink
+demo: setup
+	$(CARGO) build -p audlink-host --locked
+	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	@cd $(DEMO_DIR) && set -e; \
+	step() { echo; echo "\$$ audlink $$*"; $(AUDLINK) "$$@"; }; \
+	step generate --out data --recipients $(DEMO_RECIPIENTS) --seed 1; \
+	step init; \
+	step recipients load data/recipients.csv; \
+	step visitors load data/visitors.csv; \
+	step audience import data/S3_1_iter_1767225600000.sync --datasource ecid; \
+	step audience import data/Demo_segment77_20260101120000.csv --datasource crm-email \
+	  --identity-column email_sha256 --status-column status --map 77=newsletter; \
+	step segment preview 'country in ("NL", "BE") and age >= 30 and not opted_out' --by country --sample 3 --now 2026-01-01T00:00:00Z; \
+	step audience export --list newsletter --datasource ecid --trait-id 4242 --out out --mode delta --timestamp 1767225600; \
+	step audience import out/ftp_dpm_21_1767225600.sync --datasource ecid --map 4242=newsletter-roundtrip; \
+	echo; echo "demo done: database $(DEMO_DIR)/audlink.db, onboarding files in $(DEMO_DIR)/out"

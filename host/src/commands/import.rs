@@ -116,7 +116,10 @@ fn human(report: &Value) -> String {
         report["totals"]["unmatched"],
         report["totals"]["bad_records"],
     );
-    for s in report["segments"].as_array().into_iter().flatten() {
+    /// Segments listed in the human output at most (JSON and `audlink report` have them all).
+    const SHOWN: usize = 10;
+    let segments = report["segments"].as_array().map_or(&[][..], Vec::as_slice);
+    for s in segments.iter().take(SHOWN) {
         let rate = s["match_rate"].as_f64().unwrap_or(0.0) * 100.0;
         let reasons: Vec<String> = s["unmatched_by_reason"]
             .as_object()
@@ -139,6 +142,14 @@ fn human(report: &Value) -> String {
             } else {
                 format!("; unmatched: {}", reasons.join(", "))
             }
+        );
+    }
+    if segments.len() > SHOWN {
+        let _ = writeln!(
+            out,
+            "  … and {} more segments (all of them: --json, or audlink report {})",
+            segments.len() - SHOWN,
+            report["import_id"]
         );
     }
     out
