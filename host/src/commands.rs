@@ -143,6 +143,37 @@ impl<'a> Context<'a> {
     }
 }
 
+/// A spinner on stderr for a step that may take a while; hidden with `-q`, `--json` or when
+/// stderr is not a terminal, and cleared when the step ends.
+#[derive(Debug)]
+pub struct Progress(indicatif::ProgressBar);
+
+impl Progress {
+    fn start(ctx: &Context<'_>, message: impl Into<String>) -> Progress {
+        use std::io::IsTerminal;
+        let shown = !ctx.cli.quiet && !ctx.cli.json && std::io::stderr().is_terminal();
+        let bar = if shown {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_message(message.into());
+        Progress(bar)
+    }
+
+    fn step(&self, message: impl Into<String>) {
+        self.0.set_message(message.into());
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
 /// The current time (the host's clock; the core never reads one).
 pub fn now() -> Timestamp {
     let micros = SystemTime::now()

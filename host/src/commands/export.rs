@@ -9,7 +9,7 @@ use audlink_wasm::dispatch::{ExportSpec, Members, SqlOutput, SqlSpec};
 use audlink_wasm::wire::{Op, packed, table};
 use serde_json::json;
 
-use super::{Context, Failure, QUERY_DEADLINE, now, now_or, print};
+use super::{Context, Failure, Progress, QUERY_DEADLINE, now, now_or, print};
 use crate::cli::{ExportArgs, Mode};
 use crate::guest::Request;
 use crate::store::{ExportStart, InputKeyHasher, Store};
@@ -102,6 +102,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
         created_at: now(),
     })?;
 
+    let progress = Progress::start(ctx, "exporting in the sandbox");
     let mut request = Request::new();
     if store.has_recipients_table()? {
         let recipients = request.bytes(table::encode_table(&store.recipients_table()?));
@@ -133,6 +134,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
         .export(op)
         .map_err(|e| Failure::job(e.to_string()))?;
 
+    progress.step(format!("writing files to {}", args.out.display()));
     std::fs::create_dir_all(&args.out)
         .map_err(|e| Failure::job(format!("{}: {e}", args.out.display())))?;
     let mut names = Vec::with_capacity(result.files.len());
@@ -154,6 +156,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
             now(),
         )?;
     }
+    drop(progress);
 
     let by_reason: serde_json::Map<String, serde_json::Value> = NotExportedReason::ALL
         .iter()

@@ -12,7 +12,7 @@ use audlink_wasm::dispatch::{ImportFileSpec, ImportSpec};
 use audlink_wasm::wire::{FileRef, Op, packed, table};
 use serde_json::{Value, json};
 
-use super::{Context, Failure, base_name, now, print, readable};
+use super::{Context, Failure, Progress, base_name, now, print, readable};
 use crate::cli::{AepMode, ImportArgs, InputFormat, ReportArgs};
 use crate::guest::Request;
 use crate::store::{ImportRun, InputKeyHasher};
@@ -200,6 +200,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
         return print(ctx, &report, &human(&report));
     }
 
+    let progress = Progress::start(ctx, "reading recipients, links and lists from the database");
     let mut request = Request::new();
     if store.has_recipients_table()? {
         let recipients = request.bytes(table::encode_table(&store.recipients_table()?));
@@ -222,11 +223,13 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
         })
         .collect();
     let op = request.op(Op::Import { spec, files: refs });
+    progress.step(format!("importing {} file(s) in the sandbox", files.len()));
     let decoded = ctx.call(&request)?;
     let result = decoded
         .import(op)
         .map_err(|e| Failure::job(e.to_string()))?;
 
+    progress.step("writing the lists and the report");
     let mut stored_report = report_json(&result.report);
     let id = store.record_import(&ImportRun {
         data_source: &data_source.name,
@@ -237,6 +240,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
         report: &stored_report.to_string(),
         unmatched: &result.report.unmatched,
     })?;
+    drop(progress);
     stored_report["import_id"] = json!(id);
     stored_report["skipped"] = json!(false);
     print(ctx, &stored_report, &human(&stored_report))

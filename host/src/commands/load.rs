@@ -8,7 +8,7 @@ use audlink_wasm::dispatch::{LoadOptions, LoadSummary};
 use audlink_wasm::wire::Op;
 use serde_json::json;
 
-use super::{Context, Failure, base_name, print, readable};
+use super::{Context, Failure, Progress, base_name, print, readable};
 use crate::guest::Request;
 
 /// Rejected rows listed in full at most (the count covers all).
@@ -47,12 +47,15 @@ pub(super) fn recipients(ctx: &mut Context<'_>, file: &Path) -> Result<(), Failu
         options: options(),
     });
     request.op(Op::GetRecipients);
+    let progress = Progress::start(ctx, format!("reading {name} in the sandbox"));
     let decoded = ctx.call(&request)?;
     let summary: LoadSummary = decoded.typed(0).map_err(|e| Failure::job(e.to_string()))?;
     let table = decoded
         .recipients(1)
         .map_err(|e| Failure::job(e.to_string()))?;
+    progress.step("writing recipients to the database");
     let upsert = store.upsert_recipients(&table)?;
+    drop(progress);
     let json = json!({
         "file": name,
         "rows": summary.rows,
@@ -86,10 +89,13 @@ pub(super) fn visitors(ctx: &mut Context<'_>, file: &Path) -> Result<(), Failure
         options: options(),
     });
     request.op(Op::GetLinks);
+    let progress = Progress::start(ctx, format!("reading {name} in the sandbox"));
     let decoded = ctx.call(&request)?;
     let summary: LoadSummary = decoded.typed(0).map_err(|e| Failure::job(e.to_string()))?;
     let links = decoded.links(1).map_err(|e| Failure::job(e.to_string()))?;
+    progress.step("writing visitor links to the database");
     let upsert = store.upsert_links(&links)?;
+    drop(progress);
     let unknown: Vec<_> = upsert
         .rejected
         .iter()
