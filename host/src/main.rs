@@ -3,6 +3,7 @@
 //! Exit codes: 0 ok, 1 the job failed, 2 usage or configuration error. On failure stdout stays
 //! empty and one line goes to stderr.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use audlink_host::cli::Cli;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_max_level(level)
         .with_target(false)
         .without_time()

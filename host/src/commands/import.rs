@@ -3,6 +3,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
+use std::time::Instant;
+
+use tracing::debug;
 
 use audlink_core::format::aep::{AepColumns, AepFileName};
 use audlink_core::format::onboarding::OnboardingFileName;
@@ -200,6 +203,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
         return print(ctx, &report, &human(&report));
     }
 
+    let started = Instant::now();
     let progress = Progress::start(ctx, "reading recipients, links and lists from the database");
     let mut request = Request::new();
     if store.has_recipients_table()? {
@@ -224,11 +228,13 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
         .collect();
     let op = request.op(Op::Import { spec, files: refs });
     progress.step(format!("importing {} file(s) in the sandbox", files.len()));
+    let read = started.elapsed();
     let decoded = ctx.call(&request)?;
     let result = decoded
         .import(op)
         .map_err(|e| Failure::job(e.to_string()))?;
 
+    let sandboxed = started.elapsed() - read;
     progress.step("writing the lists and the report");
     let mut stored_report = report_json(&result.report);
     let id = store.record_import(&ImportRun {
@@ -241,6 +247,13 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
         unmatched: &result.report.unmatched,
     })?;
     drop(progress);
+    let written = started.elapsed() - read - sandboxed;
+    debug!(
+        read_s = read.as_secs_f64(),
+        sandbox_s = sandboxed.as_secs_f64(),
+        write_s = written.as_secs_f64(),
+        "import phases"
+    );
     stored_report["import_id"] = json!(id);
     stored_report["skipped"] = json!(false);
     print(ctx, &stored_report, &human(&stored_report))
