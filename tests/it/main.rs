@@ -1,5 +1,6 @@
 //! The one integration test binary of the workspace; one module per concern.
 
+mod cli;
 mod core_purity;
 mod fuzz_corpus;
 mod js_node;
