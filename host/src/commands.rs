@@ -87,6 +87,18 @@ impl From<GuestError> for Failure {
                     audlink_wasm::dispatch::ErrorKind::Rule => 2,
                     _ => 1,
                 };
+                if error.kind == audlink_wasm::dispatch::ErrorKind::Rule {
+                    // The core renders the rule with a caret line; stderr gets one line.
+                    let last = error.message.lines().last().unwrap_or_default();
+                    let what = last.trim_start_matches(['^', ' ']);
+                    let message = match error.span {
+                        Some(span) => {
+                            format!("rule: {what} (at bytes {}..{})", span.start, span.end)
+                        }
+                        None => format!("rule: {what}"),
+                    };
+                    return Failure { code, message };
+                }
                 let message = match (&error.file, error.line) {
                     (Some(file), Some(line)) if !error.message.contains(file.as_str()) => {
                         format!("{file}:{line}: {}", error.message)
@@ -194,9 +206,13 @@ fn now_or(text: Option<&str>) -> Result<Timestamp, Failure> {
 
 /// Checks that a path is a readable file (exit 1 naming it otherwise).
 fn readable(path: &Path) -> Result<(), Failure> {
-    std::fs::File::open(path)
-        .map(drop)
-        .map_err(|e| Failure::job(format!("{}: {e}", path.display())))
+    let file =
+        std::fs::File::open(path).map_err(|e| Failure::job(format!("{}: {e}", path.display())))?;
+    match file.metadata() {
+        Ok(meta) if meta.is_file() => Ok(()),
+        Ok(_) => Err(Failure::job(format!("{}: not a file", path.display()))),
+        Err(e) => Err(Failure::job(format!("{}: {e}", path.display()))),
+    }
 }
 
 /// The file name of a path, for the core (names carry metadata).
@@ -212,7 +228,7 @@ fn print(ctx: &Context<'_>, json: &Value, human: &str) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     let written = if ctx.json() {
         serde_json::to_writer_pretty(&mut out, json)
-            .map_err(std::io::Error::other)
+            .map_err(std::io::Error::from)
             .and_then(|()| writeln!(out))
     } else {
         write!(out, "{human}")
