@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use audlink_core::time::Timestamp;
-use audlink_wasm::wire::{Decoded, ResponseError};
+use audlink_wasm::wire::{Decoded, Op, ResponseError, table};
 use serde_json::Value;
 
 use crate::cli::{
@@ -221,6 +221,20 @@ fn base_name(path: &Path) -> String {
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     )
+}
+
+/// Hands the database's recipients and visitor links to `request`, packed (none before the
+/// first recipients load).
+fn put_tables(store: &Store, request: &mut Request) -> Result<(), Failure> {
+    if store.has_recipients_table()? {
+        let recipients = request.bytes(table::encode_table(&store.recipients_table()?));
+        request.op(Op::SetRecipients {
+            payload: recipients,
+        });
+        let links = request.bytes(table::encode_links(&store.links()?));
+        request.op(Op::SetLinks { payload: links });
+    }
+    Ok(())
 }
 
 /// Prints a command's result: JSON on stdout with `--json`, else the human text.

@@ -23,10 +23,12 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::sleep;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use audlink_host::commands::GENERATED_OUTBOUND;
 use serde_json::{Value, json};
+
+use crate::built::{modified, newest_source, root};
 
 /// The database and configuration file names inside a test's directory.
 const DB: &str = "audlink.db";
@@ -49,40 +51,6 @@ encoding = "plain"
 
 // ---------------------------------------------------------------------------------------------
 // Locating the binary
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is in the workspace")
-        .to_owned()
-}
-
-fn modified(path: &Path) -> SystemTime {
-    fs::metadata(path)
-        .and_then(|m| m.modified())
-        .unwrap_or(SystemTime::UNIX_EPOCH)
-}
-
-/// The newest `.rs` file under `dir` and its time.
-fn newest_source(dir: &Path) -> Option<(SystemTime, PathBuf)> {
-    let mut newest: Option<(SystemTime, PathBuf)> = None;
-    for entry in fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        let found = if path.is_dir() {
-            newest_source(&path)
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            Some((modified(&path), path))
-        } else {
-            None
-        };
-        if let Some(found) = found
-            && newest.as_ref().is_none_or(|n| found.0 > n.0)
-        {
-            newest = Some(found);
-        }
-    }
-    newest
-}
 
 /// `target/debug/audlink` next to this test executable (`target/debug/deps/it-…`), checked to
 /// exist and to be newer than the sources it is built from.

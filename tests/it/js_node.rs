@@ -24,7 +24,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::SystemTime;
 
 use audlink_core::export::Snapshot;
 use audlink_core::format::recipients::{self, RecipientKey};
@@ -35,41 +34,9 @@ use audlink_wasm::dispatch::{
 };
 use serde_json::{Value, json};
 
+use crate::built::{modified, newest_source, root};
+
 const NOW: &str = "2026-01-01T00:00:00Z";
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is in the workspace")
-        .to_owned()
-}
-
-fn modified(path: &Path) -> SystemTime {
-    fs::metadata(path)
-        .and_then(|m| m.modified())
-        .unwrap_or(SystemTime::UNIX_EPOCH)
-}
-
-/// The newest `.rs` file under `dir` and its time.
-fn newest_source(dir: &Path) -> Option<(SystemTime, PathBuf)> {
-    let mut newest: Option<(SystemTime, PathBuf)> = None;
-    for entry in fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        let found = if path.is_dir() {
-            newest_source(&path)
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            Some((modified(&path), path))
-        } else {
-            None
-        };
-        if let Some(found) = found
-            && newest.as_ref().is_none_or(|n| found.0 > n.0)
-        {
-            newest = Some(found);
-        }
-    }
-    newest
-}
 
 /// Checks the Node build exists and is not older than the sources it is built from.
 fn require_node_build() {

@@ -1,5 +1,6 @@
 //! The one integration test binary of the workspace; one module per concern.
 
+mod built;
 mod cli;
 mod core_purity;
 mod fuzz_corpus;

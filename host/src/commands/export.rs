@@ -6,10 +6,10 @@ use std::fmt::Write as _;
 use audlink_core::export::{ExportMode, FileLimits, NotExportedReason};
 use audlink_core::rule::sql::{Dialect, SqlTables};
 use audlink_wasm::dispatch::{ExportSpec, Members, SqlOutput, SqlSpec};
-use audlink_wasm::wire::{Op, packed, table};
+use audlink_wasm::wire::{Op, packed};
 use serde_json::json;
 
-use super::{Context, Failure, Progress, QUERY_DEADLINE, now, now_or, print};
+use super::{Context, Failure, Progress, QUERY_DEADLINE, now, now_or, print, put_tables};
 use crate::cli::{ExportArgs, Mode};
 use crate::guest::Request;
 use crate::store::{ExportStart, InputKeyHasher, Store};
@@ -104,14 +104,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
 
     let progress = Progress::start(ctx, "exporting in the sandbox");
     let mut request = Request::new();
-    if store.has_recipients_table()? {
-        let recipients = request.bytes(table::encode_table(&store.recipients_table()?));
-        request.op(Op::SetRecipients {
-            payload: recipients,
-        });
-        let links = request.bytes(table::encode_links(&store.links()?));
-        request.op(Op::SetLinks { payload: links });
-    }
+    put_tables(&store, &mut request)?;
     let payload = request.bytes(members_bytes);
     request.op(Op::SetList {
         name: MEMBERS.to_owned(),

@@ -12,10 +12,10 @@ use audlink_core::format::onboarding::OnboardingFileName;
 use audlink_core::format::outbound::OutboundFileName;
 use audlink_core::import::{AudienceFormat, ImportOptions, ImportReport, UnmatchedReason};
 use audlink_wasm::dispatch::{ImportFileSpec, ImportSpec};
-use audlink_wasm::wire::{FileRef, Op, packed, table};
+use audlink_wasm::wire::{FileRef, Op, packed};
 use serde_json::{Value, json};
 
-use super::{Context, Failure, Progress, base_name, now, print, readable};
+use super::{Context, Failure, Progress, base_name, now, print, put_tables, readable};
 use crate::cli::{AepMode, ImportArgs, InputFormat, ReportArgs};
 use crate::guest::Request;
 use crate::store::{ImportRun, InputKeyHasher};
@@ -206,14 +206,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
     let started = Instant::now();
     let progress = Progress::start(ctx, "reading recipients, links and lists from the database");
     let mut request = Request::new();
-    if store.has_recipients_table()? {
-        let recipients = request.bytes(table::encode_table(&store.recipients_table()?));
-        request.op(Op::SetRecipients {
-            payload: recipients,
-        });
-        let links = request.bytes(table::encode_links(&store.links()?));
-        request.op(Op::SetLinks { payload: links });
-    }
+    put_tables(&store, &mut request)?;
     let names: Vec<String> = store.lists()?.into_iter().map(|l| l.name).collect();
     for (name, members) in store.lists_members(names.iter().map(String::as_str))? {
         let payload = request.bytes(packed::encode_keys(&members));
