@@ -37,7 +37,7 @@ pub enum Command {
     /// Recipients: load a CSV (upsert by id).
     #[command(subcommand)]
     Recipients(RecipientsCommand),
-    /// Visitor links: load a CSV (recipient_id,visitor_id[,last_seen]).
+    /// Visitor links: load a CSV `recipient_id,visitor_id[,last_seen]`.
     #[command(subcommand)]
     Visitors(VisitorsCommand),
     /// Shared audiences: import into lists, export as onboarding files.
@@ -117,7 +117,7 @@ pub struct ImportArgs {
     /// The data source the identifiers belong to (from audlink.toml).
     #[arg(long)]
     pub datasource: String,
-    /// Put segment SEGMENT into list LIST (default list name: segment-<ID>).
+    /// Put segment SEGMENT into list LIST (default list name: `segment-<ID>`).
     #[arg(long = "map", value_name = "SEGMENT=LIST", value_parser = parse_mapping)]
     pub mappings: Vec<(String, String)>,
     /// Ambiguity policy, overriding the data source's.
