@@ -1233,7 +1233,7 @@ fn an_import_killed_with_sigkill_leaves_every_list_as_before_or_after() {
 // 5. `--where` and `segment preview` agree
 
 #[test]
-fn where_exports_select_what_segment_preview_counts() {
+fn where_exports_and_segment_preview_select_what_the_js_build_selects() {
     let dir = demo_db("where", 3000, 5);
     let p = dir.path();
     let rules = [
@@ -1299,6 +1299,38 @@ fn where_exports_select_what_segment_preview_counts() {
             }
         }
         assert_eq!(sent, expected, "{rule}");
+
+        // The browser build evaluates the same rule over the same recipients file to the same
+        // recipients (SQLite ran the CLI's; the core's evaluator runs the js build's).
+        let steps = json!([
+            {"op": "loadRecipients", "name": "recipients.csv", "file": "data/recipients.csv"},
+            {"op": "previewRule", "spec": {"rule": rule, "now": NOW, "sample": 1_000_000}},
+        ]);
+        write(&p.join("steps.json"), steps.to_string());
+        let outcomes = crate::js_node::run_node(p);
+        let js = &outcomes[1]["ok"];
+        assert_eq!(
+            js["count"]["selected"].as_u64(),
+            Some(count),
+            "{rule}: {}",
+            outcomes[1]
+        );
+        let js_ids: Vec<String> = js["sample"]["rows"]
+            .as_array()
+            .expect("sample rows")
+            .iter()
+            .map(|row| {
+                row["id"]
+                    .as_str()
+                    .expect("ids are strings in JS")
+                    .to_owned()
+            })
+            .collect();
+        let cli_ids: Vec<String> = rows.iter().map(|row| row["id"].to_string()).collect();
+        assert_eq!(
+            js_ids, cli_ids,
+            "{rule}: the js build selects other recipients"
+        );
     }
     // Without --audience a rule export is a usage error.
     fails(

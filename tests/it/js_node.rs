@@ -71,7 +71,7 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 /// Runs `tests/js/run.mjs` on `dir` and returns its outcomes.
-fn run_node(dir: &Path) -> Vec<Value> {
+pub(crate) fn run_node(dir: &Path) -> Vec<Value> {
     require_node_build();
     let script = root().join("tests/js/run.mjs");
     let output = Command::new("node")
