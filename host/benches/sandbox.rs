@@ -104,7 +104,7 @@ fn main() {
     );
     let t = Instant::now();
     let output = sandbox
-        .call(&request.json(), &payloads(&request))
+        .call(&request.json(), request.payloads())
         .expect("sandboxed call");
     let sandbox_time = t.elapsed().as_secs_f64();
     assert!(
@@ -122,10 +122,6 @@ fn main() {
         mib(output.peak_memory),
         mib(sandbox.limits().memory)
     );
-}
-
-fn payloads(request: &Request) -> Vec<audlink_host::sandbox::Payload> {
-    request.payloads().to_vec()
 }
 
 fn mib(bytes: u64) -> f64 {

@@ -16,7 +16,9 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use audlink_core::rule::sql::{Dialect, SqlTables};
 use audlink_core::time::Timestamp;
+use audlink_wasm::dispatch::{SqlOutput, SqlSpec};
 use audlink_wasm::wire::{Decoded, Op, ResponseError, table};
 use serde_json::Value;
 
@@ -235,6 +237,30 @@ fn put_tables(store: &Store, request: &mut Request) -> Result<(), Failure> {
         request.op(Op::SetLinks { payload: links });
     }
     Ok(())
+}
+
+/// Compiles `rule` to SQL in the sandbox, against the database's schema and lists.
+fn rule_sql(
+    ctx: &mut Context<'_>,
+    store: &Store,
+    rule: &str,
+    now: Timestamp,
+) -> Result<SqlOutput, Failure> {
+    let lists: Vec<String> = store.lists()?.into_iter().map(|l| l.name).collect();
+    let mut request = Request::new();
+    request.op(Op::RuleSql {
+        spec: SqlSpec {
+            rule: rule.to_owned(),
+            schema: store.schema()?,
+            lists: Some(lists),
+            dialect: Dialect::Sqlite,
+            tables: SqlTables::default(),
+            now,
+        },
+    });
+    ctx.call(&request)?
+        .typed(0)
+        .map_err(|e| Failure::job(e.to_string()))
 }
 
 /// Prints a command's result: JSON on stdout with `--json`, else the human text.

@@ -194,7 +194,8 @@ pub struct Sandbox {
     engine: Engine,
     pre: InstancePre<State>,
     limits: Limits,
-    ticker: Ticker,
+    /// Advances the epoch while the sandbox lives (stopped when dropped).
+    _ticker: Ticker,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -298,7 +299,7 @@ impl Sandbox {
             engine,
             pre,
             limits,
-            ticker,
+            _ticker: ticker,
         })
     }
 
@@ -309,7 +310,6 @@ impl Sandbox {
 
     /// Runs a request (its JSON and payloads) in a fresh instance; returns the response bytes.
     pub fn call(&self, json: &[u8], payloads: &[Payload]) -> Result<CallOutput, SandboxError> {
-        let _ = &self.ticker;
         let mut store = Store::new(
             &self.engine,
             State {

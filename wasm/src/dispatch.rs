@@ -373,14 +373,7 @@ impl Workspace {
     /// Sets the visitor links (in any order; a repeated pair keeps the latest `last_seen`, as
     /// the reader merges them), replacing any loaded.
     pub fn set_links(&mut self, mut links: Vec<VisitorLink>) {
-        links.sort_unstable_by(|a, b| (a.visitor, &a.recipient).cmp(&(b.visitor, &b.recipient)));
-        links.dedup_by(|later, kept| {
-            let same = later.visitor == kept.visitor && later.recipient == kept.recipient;
-            if same {
-                kept.last_seen = kept.last_seen.max(later.last_seen);
-            }
-            same
-        });
+        links::sort_and_merge(&mut links);
         let rows = links.len() as u64;
         self.links = Some(CompactLinks::from_file(LinksFile {
             links,

@@ -339,15 +339,9 @@ impl JsWorkspace {
         #[wasm_bindgen(unchecked_optional_param_type = "(progress: LoadProgress) => void")]
         progress: Option<Function>,
     ) -> Result<JsValue, JsValue> {
-        let options: LoadOptions = options_from_js(options, "options")?;
-        let bytes = copy_in(bytes, progress.as_ref())?;
-        report(progress.as_ref(), "read", 0, bytes.len())?;
-        let summary = self
-            .inner
-            .load_recipients(name, &bytes, options)
-            .map_err(js_error)?;
-        report(progress.as_ref(), "read", bytes.len(), bytes.len())?;
-        summary_to_js(&summary)
+        self.load(bytes, options, progress, |ws, bytes, options| {
+            ws.load_recipients(name, bytes, options)
+        })
     }
 
     /// Reads a visitor links CSV (plain or gzip) and keeps it, replacing any loaded before.
@@ -361,15 +355,9 @@ impl JsWorkspace {
         #[wasm_bindgen(unchecked_optional_param_type = "(progress: LoadProgress) => void")]
         progress: Option<Function>,
     ) -> Result<JsValue, JsValue> {
-        let options: LoadOptions = options_from_js(options, "options")?;
-        let bytes = copy_in(bytes, progress.as_ref())?;
-        report(progress.as_ref(), "read", 0, bytes.len())?;
-        let summary = self
-            .inner
-            .load_links(name, &bytes, options)
-            .map_err(js_error)?;
-        report(progress.as_ref(), "read", bytes.len(), bytes.len())?;
-        summary_to_js(&summary)
+        self.load(bytes, options, progress, |ws, bytes, options| {
+            ws.load_links(name, bytes, options)
+        })
     }
 
     /// Sets the current members of a list (recipient ids as strings; any order, repeats
@@ -747,5 +735,24 @@ mod tests {
             RecipientKey::String("abc".into()),
         ]);
         assert_eq!(keys, ["9223372036854775807", "-3", "abc"]);
+    }
+}
+
+impl JsWorkspace {
+    /// What both loads do around the core's reader: options in, bytes copied into wasm memory
+    /// with progress, the read reported at its start and end, the summary out.
+    fn load(
+        &mut self,
+        bytes: &Uint8Array,
+        options: JsValue,
+        progress: Option<Function>,
+        read: impl FnOnce(&mut Workspace, &[u8], LoadOptions) -> Result<LoadSummary, DispatchError>,
+    ) -> Result<JsValue, JsValue> {
+        let options: LoadOptions = options_from_js(options, "options")?;
+        let bytes = copy_in(bytes, progress.as_ref())?;
+        report(progress.as_ref(), "read", 0, bytes.len())?;
+        let summary = read(&mut self.inner, &bytes, options).map_err(js_error)?;
+        report(progress.as_ref(), "read", bytes.len(), bytes.len())?;
+        summary_to_js(&summary)
     }
 }

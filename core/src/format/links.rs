@@ -164,6 +164,19 @@ fn link(record: &RecordRef<'_>, columns: &Columns) -> Result<VisitorLink, BadRec
     })
 }
 
+/// Sorts links by (visitor, recipient) and merges repeated pairs into one with the larger
+/// `last_seen`: the order and merge [`read`] gives, for links from elsewhere (a database).
+pub fn sort_and_merge(links: &mut Vec<VisitorLink>) {
+    links.sort_unstable_by(|a, b| (a.visitor, &a.recipient).cmp(&(b.visitor, &b.recipient)));
+    links.dedup_by(|later, kept| {
+        let same = later.visitor == kept.visitor && later.recipient == kept.recipient;
+        if same {
+            kept.last_seen = kept.last_seen.max(later.last_seen);
+        }
+        same
+    });
+}
+
 /// Reads a visitor links CSV (plain or gzip); see the module documentation for the rules.
 pub fn read(file: &str, bytes: &[u8], options: ReadOptions) -> Result<LinksFile, FileError> {
     let bytes = input::decode(file, bytes)?;
@@ -179,14 +192,7 @@ pub fn read(file: &str, bytes: &[u8], options: ReadOptions) -> Result<LinksFile,
         }
     }
     let rows = links.len() as u64;
-    links.sort_unstable_by(|a, b| (a.visitor, &a.recipient).cmp(&(b.visitor, &b.recipient)));
-    links.dedup_by(|later, kept| {
-        let same = later.visitor == kept.visitor && later.recipient == kept.recipient;
-        if same {
-            kept.last_seen = kept.last_seen.max(later.last_seen);
-        }
-        same
-    });
+    sort_and_merge(&mut links);
     let stats = LinksStats {
         rows,
         merged: rows - links.len() as u64,

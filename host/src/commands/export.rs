@@ -4,15 +4,14 @@
 use std::fmt::Write as _;
 
 use audlink_core::export::{ExportMode, FileLimits, NotExportedReason};
-use audlink_core::rule::sql::{Dialect, SqlTables};
-use audlink_wasm::dispatch::{ExportSpec, Members, SqlOutput, SqlSpec};
+use audlink_wasm::dispatch::{ExportSpec, Members};
 use audlink_wasm::wire::{Op, packed};
 use serde_json::json;
 
-use super::{Context, Failure, Progress, QUERY_DEADLINE, now, now_or, print, put_tables};
+use super::{Context, Failure, Progress, QUERY_DEADLINE, now, now_or, print, put_tables, rule_sql};
 use crate::cli::{ExportArgs, Mode};
 use crate::guest::Request;
-use crate::store::{ExportStart, InputKeyHasher, Store};
+use crate::store::{ExportStart, InputKeyHasher};
 
 /// The name the members go by inside the request.
 const MEMBERS: &str = "members";
@@ -23,30 +22,6 @@ fn mode(mode: Mode) -> ExportMode {
         Mode::Overwrite => ExportMode::Overwrite,
         Mode::Delta => ExportMode::Delta,
     }
-}
-
-/// Compiles `rule` in the sandbox and runs it on the database: the ids it selects.
-pub(super) fn rule_sql(
-    ctx: &mut Context<'_>,
-    store: &Store,
-    rule: &str,
-    now: audlink_core::time::Timestamp,
-) -> Result<SqlOutput, Failure> {
-    let lists: Vec<String> = store.lists()?.into_iter().map(|l| l.name).collect();
-    let mut request = Request::new();
-    request.op(Op::RuleSql {
-        spec: SqlSpec {
-            rule: rule.to_owned(),
-            schema: store.schema()?,
-            lists: Some(lists),
-            dialect: Dialect::Sqlite,
-            tables: SqlTables::default(),
-            now,
-        },
-    });
-    ctx.call(&request)?
-        .typed(0)
-        .map_err(|e| Failure::job(e.to_string()))
 }
 
 /// `audlink audience export`.

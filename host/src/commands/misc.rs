@@ -7,7 +7,7 @@ use audlink_core::rule::preview::Cell;
 use audlink_core::sample;
 use serde_json::{Value, json};
 
-use super::{Context, Failure, QUERY_DEADLINE, export::rule_sql, now_or, print};
+use super::{Context, Failure, QUERY_DEADLINE, now_or, print, rule_sql};
 use crate::cli::{GenerateArgs, PreviewArgs};
 use crate::config::TEMPLATE;
 use crate::store::Store;
