@@ -695,6 +695,25 @@ fn to_js(value: &Value) -> Result<JsValue, JsValue> {
         .map_err(|error| js_error(DispatchError::new(ErrorKind::Request, error.to_string())))
 }
 
+impl JsWorkspace {
+    /// What both loads do around the core's reader: options in, bytes copied into wasm memory
+    /// with progress, the read reported at its start and end, the summary out.
+    fn load(
+        &mut self,
+        bytes: &Uint8Array,
+        options: JsValue,
+        progress: Option<Function>,
+        read: impl FnOnce(&mut Workspace, &[u8], LoadOptions) -> Result<LoadSummary, DispatchError>,
+    ) -> Result<JsValue, JsValue> {
+        let options: LoadOptions = options_from_js(options, "options")?;
+        let bytes = copy_in(bytes, progress.as_ref())?;
+        report(progress.as_ref(), "read", 0, bytes.len())?;
+        let summary = read(&mut self.inner, &bytes, options).map_err(js_error)?;
+        report(progress.as_ref(), "read", bytes.len(), bytes.len())?;
+        summary_to_js(&summary)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -735,24 +754,5 @@ mod tests {
             RecipientKey::String("abc".into()),
         ]);
         assert_eq!(keys, ["9223372036854775807", "-3", "abc"]);
-    }
-}
-
-impl JsWorkspace {
-    /// What both loads do around the core's reader: options in, bytes copied into wasm memory
-    /// with progress, the read reported at its start and end, the summary out.
-    fn load(
-        &mut self,
-        bytes: &Uint8Array,
-        options: JsValue,
-        progress: Option<Function>,
-        read: impl FnOnce(&mut Workspace, &[u8], LoadOptions) -> Result<LoadSummary, DispatchError>,
-    ) -> Result<JsValue, JsValue> {
-        let options: LoadOptions = options_from_js(options, "options")?;
-        let bytes = copy_in(bytes, progress.as_ref())?;
-        report(progress.as_ref(), "read", 0, bytes.len())?;
-        let summary = read(&mut self.inner, &bytes, options).map_err(js_error)?;
-        report(progress.as_ref(), "read", bytes.len(), bytes.len())?;
-        summary_to_js(&summary)
     }
 }
