@@ -364,7 +364,25 @@ impl Store {
     /// The whole recipients table, ordered by id (numerically or bytewise), columns in
     /// registry order; an empty integer-id table before the first load.
     pub fn recipients_table(&self) -> Result<RecipientsTable, StoreError> {
-        let registered = registry(&self.conn)?;
+        self.read_recipients(None)
+    }
+
+    /// The recipients table with only the attribute columns named in `wanted` (those that
+    /// exist, in registry order): what an import or export needs, without the rest.
+    pub fn recipients_columns(&self, wanted: &[&str]) -> Result<RecipientsTable, StoreError> {
+        self.read_recipients(Some(wanted))
+    }
+
+    fn read_recipients(&self, wanted: Option<&[&str]>) -> Result<RecipientsTable, StoreError> {
+        let mut registered = registry(&self.conn)?;
+        if let Some(wanted) = wanted {
+            let mut position = 0;
+            registered.retain(|c| {
+                // The id column comes first and always stays.
+                position += 1;
+                position == 1 || wanted.contains(&c.name.as_str())
+            });
+        }
         let Some(id) = id_type(&self.conn)? else {
             return Ok(RecipientsTable {
                 ids: RecipientIds::Int(Vec::new()),
@@ -707,6 +725,23 @@ mod tests {
         store.upsert_recipients(&generated).unwrap();
         assert_eq!(store.recipients_table().unwrap(), generated);
         assert_eq!(store.schema().unwrap(), Schema::of(&generated));
+    }
+
+    #[test]
+    fn only_the_wanted_columns_are_read() {
+        let (_dir, mut store) = store("columns");
+        let generated = sample::recipients_table(3, 200);
+        store.upsert_recipients(&generated).unwrap();
+        let wanted = ["vip", "no_such_column", "email"];
+        let narrow = store.recipients_columns(&wanted).unwrap();
+        let expected: Vec<&Column> = generated
+            .columns
+            .iter()
+            .filter(|c| wanted.contains(&c.name.as_str()))
+            .collect();
+        assert_eq!(expected.len(), 2, "the sample has both columns");
+        assert_eq!(narrow.ids, generated.ids);
+        assert_eq!(narrow.columns.iter().collect::<Vec<_>>(), expected);
     }
 
     #[test]
