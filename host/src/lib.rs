@@ -18,5 +18,6 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod guest;
+pub mod parts;
 pub mod sandbox;
 pub mod store;

@@ -796,13 +796,19 @@ fn check_unique(file: &str, ids: &RecipientIds, lines: &[u64]) -> Result<(), Fil
     }
     match worst {
         None => Ok(()),
-        Some((repeat, first)) => Err(FileError::new(
-            file,
-            FileReason::DuplicateKey,
-            format!("recipient id on line {repeat} repeats line {first}"),
-        )
-        .at_line(repeat)),
+        Some((repeat, first)) => Err(duplicate_id(file, repeat, first)),
     }
+}
+
+/// [`FileReason::DuplicateKey`]: the recipient id on line `repeat` repeats line `first` (also
+/// for a caller that checks ids across the parts of a file).
+pub fn duplicate_id(file: &str, repeat: u64, first: u64) -> FileError {
+    FileError::new(
+        file,
+        FileReason::DuplicateKey,
+        format!("recipient id on line {repeat} repeats line {first}"),
+    )
+    .at_line(repeat)
 }
 
 /// Writes `table` as CSV: `id`, then the attributes in order, one line per row.
