@@ -261,7 +261,9 @@ fn run_op(
     })
 }
 
-fn encode_import(result: ImportResult, blobs: &mut Blobs) -> Value {
+fn encode_import(mut result: ImportResult, blobs: &mut Blobs) -> Value {
+    // One JSON object per unmatched identifier would cost more than the import itself.
+    let unmatched = std::mem::take(&mut result.report.unmatched);
     let lists: Vec<Value> = result
         .lists
         .into_iter()
@@ -277,6 +279,7 @@ fn encode_import(result: ImportResult, blobs: &mut Blobs) -> Value {
         .collect();
     json!({
         "report": to_value(&result.report),
+        "unmatched": blobs.push(packed::encode_unmatched(&unmatched)),
         "last_applied": result.last_applied,
         "lists": lists,
     })
@@ -514,8 +517,10 @@ impl Decoded {
     /// The result of import op `op`, as the core returns it.
     pub fn import(&self, op: usize) -> Result<ImportResult, ResponseError> {
         let value = self.result(op)?;
-        let report: ImportReport =
+        let mut report: ImportReport =
             serde_json::from_value(value["report"].clone()).map_err(malformed)?;
+        report.unmatched =
+            packed::decode_unmatched(self.blob(&value["unmatched"])?).map_err(malformed)?;
         let last_applied =
             serde_json::from_value(value["last_applied"].clone()).map_err(malformed)?;
         let lists = value["lists"]
