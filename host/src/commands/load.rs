@@ -1,6 +1,7 @@
 //! `audlink recipients load` and `audlink visitors load`: the core reads the CSV in the
 //! sandbox, the store upserts what it accepted.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -42,8 +43,9 @@ fn rejected_lines(summary: &LoadSummary, out: &mut String) {
 }
 
 /// Parts of a recipients file are about this many decoded bytes (the guest holds one part at
-/// a time); `AUDLINK_PART_BYTES` sets another size (tests use small parts).
-const PART_BYTES: usize = 64 << 20;
+/// a time, with its table and the packed copy it returns: about 1 GiB at this size);
+/// `AUDLINK_PART_BYTES` sets another size (tests use small parts).
+const PART_BYTES: usize = 128 << 20;
 
 fn part_bytes() -> usize {
     std::env::var("AUDLINK_PART_BYTES")
@@ -69,7 +71,7 @@ fn for_each_part(
     file: &Path,
     name: &str,
     types: &BTreeMap<String, ColumnType>,
-    with_rows: bool,
+    with_rows: &Cell<bool>,
     progress: &Progress,
     mut each: impl FnMut(Part, bool) -> Result<bool, Failure>,
 ) -> Result<(), Failure> {
@@ -93,6 +95,7 @@ fn for_each_part(
                 types: types.clone(),
             }),
         });
+        let with_rows = with_rows.get();
         if with_rows {
             request.op(Op::GetRecipients);
             request.op(Op::GetRecipientLines);
@@ -191,9 +194,18 @@ struct Totals {
     bad: Vec<BadRecord>,
 }
 
-/// Reads `file` in parts with `types` forced and writes each part. With `probe`, stops before
-/// writing anything when the file takes more than one part and has columns `types` lacks
-/// (returns `None`: their types must be inferred from the whole file first).
+/// How writing the parts ended.
+enum Written {
+    /// Every part written.
+    All(Totals),
+    /// Nothing written: the file takes more than one part and has columns without a type
+    /// yet; these are the types all its parts call for together.
+    NeedsTypes(BTreeMap<String, ColumnType>),
+}
+
+/// Reads `file` in parts with `types` forced and writes each part. With `probe`, writes
+/// nothing when the first part is not the last and has columns `types` lacks: the rest of the
+/// file is then only read for the types its columns call for ([`Written::NeedsTypes`]).
 #[allow(clippy::too_many_arguments)]
 fn write_parts(
     ctx: &mut Context<'_>,
@@ -203,35 +215,65 @@ fn write_parts(
     probe: bool,
     write: &mut RecipientsWrite<'_>,
     progress: &Progress,
-) -> Result<Option<Totals>, Failure> {
+) -> Result<Written, Failure> {
     let mut seen = SeenIds::default();
     let mut totals = Totals::default();
     let mut first = true;
-    let mut untyped = false;
-    for_each_part(ctx, file, name, types, true, progress, |part, last| {
-        if first && !last && probe {
-            untyped = part
-                .extent
-                .inferred
-                .iter()
-                .any(|(c, _)| !types.contains_key(c));
-            if untyped {
-                return Ok(false);
+    let with_rows = Cell::new(true);
+    let mut joined: Option<BTreeMap<String, Option<ColumnType>>> = None;
+    for_each_part(
+        ctx,
+        file,
+        name,
+        types,
+        &with_rows,
+        progress,
+        |part, last| {
+            if first
+                && !last
+                && probe
+                && part
+                    .extent
+                    .inferred
+                    .iter()
+                    .any(|(c, _)| !types.contains_key(c))
+            {
+                joined = Some(BTreeMap::new());
+                with_rows.set(false);
             }
+            if let Some(joined) = joined.as_mut() {
+                for (column, inferred) in part.extent.inferred {
+                    let slot = joined.entry(column).or_default();
+                    *slot = ColumnType::join(*slot, inferred);
+                }
+                first = false;
+                return Ok(true);
+            }
+            let (table, lines) = part.rows.expect("rows were asked for");
+            if !(first && last) {
+                seen.check(name, &table, &lines)?;
+            }
+            first = false;
+            write.write(&table)?;
+            totals.rows += part.summary.rows;
+            totals.rejected += part.summary.rejected;
+            totals.empty_lines += part.summary.empty_lines;
+            totals.bad.extend(part.summary.bad);
+            Ok(true)
+        },
+    )?;
+    Ok(match joined {
+        None => Written::All(totals),
+        Some(joined) => {
+            let mut all = types.clone();
+            for (column, ty) in joined {
+                if let Some(ty) = ty {
+                    all.entry(column).or_insert(ty);
+                }
+            }
+            Written::NeedsTypes(all)
         }
-        let (table, lines) = part.rows.expect("rows were asked for");
-        if !(first && last) {
-            seen.check(name, &table, &lines)?;
-        }
-        first = false;
-        write.write(&table)?;
-        totals.rows += part.summary.rows;
-        totals.rejected += part.summary.rejected;
-        totals.empty_lines += part.summary.empty_lines;
-        totals.bad.extend(part.summary.bad);
-        Ok(true)
-    })?;
-    Ok((!untyped).then_some(totals))
+    })
 }
 
 /// `audlink recipients load FILE`: the file is read in parts, all written in one transaction.
@@ -246,24 +288,12 @@ pub(super) fn recipients(ctx: &mut Context<'_>, file: &Path) -> Result<(), Failu
     let mut write = store.begin_recipients()?;
     let stored: BTreeMap<String, ColumnType> = write.types()?.into_iter().collect();
     let totals = match write_parts(ctx, file, &name, &stored, true, &mut write, &progress)? {
-        Some(totals) => totals,
-        None => {
-            let mut joined: BTreeMap<String, Option<ColumnType>> = BTreeMap::new();
-            for_each_part(ctx, file, &name, &stored, false, &progress, |part, _| {
-                for (column, inferred) in part.extent.inferred {
-                    let slot = joined.entry(column).or_default();
-                    *slot = ColumnType::join(*slot, inferred);
-                }
-                Ok(true)
-            })?;
-            let mut types = stored.clone();
-            for (column, ty) in joined {
-                if let Some(ty) = ty {
-                    types.entry(column).or_insert(ty);
-                }
+        Written::All(totals) => totals,
+        Written::NeedsTypes(types) => {
+            match write_parts(ctx, file, &name, &types, false, &mut write, &progress)? {
+                Written::All(totals) => totals,
+                Written::NeedsTypes(_) => unreachable!("only a probe asks for types"),
             }
-            write_parts(ctx, file, &name, &types, false, &mut write, &progress)?
-                .expect("not a probe")
         }
     };
     progress.step(format!("committing {name}"));
