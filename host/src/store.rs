@@ -16,7 +16,11 @@
 //! - `segment_state(data_source, segment, last_applied)` — the last delivery (unix ms) applied
 //!   per segment;
 //! - `import_runs(id, data_source, input_key, created_at, report)` and
-//!   `import_unmatched(import_id, seq, file, line, segment, identifier, reason, rule)`;
+//!   `import_unmatched_parts(id, import_id, first_seq, rows, packed)` — the unmatched
+//!   identifiers in recorded order, up to 65,536 to a row in the wire's packed form
+//!   (`audlink_wasm::wire::packed::encode_unmatched`); imports recorded by schema version 1
+//!   keep theirs one to a row in `import_unmatched(import_id, seq, file, line, segment,
+//!   identifier, reason, rule)`;
 //! - `audiences(id, name, data_source, snapshot_at)`, `audience_identifiers(audience_id,
 //!   identifier)` (the export snapshot) and `export_runs(id, audience_id, run_key, mode,
 //!   timestamp, created_at, finished_at, files, report)`.

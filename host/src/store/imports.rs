@@ -8,11 +8,15 @@ use std::io::Read;
 use audlink_core::id::IdReason;
 use audlink_core::import::{ListChange, UnmatchedId, UnmatchedReason};
 use audlink_core::time::Timestamp;
+use audlink_wasm::wire::packed;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
 use super::lists::apply_list_changes;
 use super::{Store, StoreError, corrupt, json_error};
+
+/// Unmatched identifiers packed into one row of `import_unmatched_parts` at most.
+const UNMATCHED_PER_PART: usize = 65_536;
 
 /// SHA-256 of everything that decides an import's outcome (or an export run's): two runs
 /// with the same key do the same thing.
@@ -165,14 +169,6 @@ pub(super) fn touch_data_source(
     Ok(())
 }
 
-/// The snake_case code `value` serializes to.
-fn code<T: serde::Serialize>(value: &T, what: &'static str) -> Result<String, StoreError> {
-    match serde_json::to_value(value).map_err(json_error(what))? {
-        serde_json::Value::String(code) => Ok(code),
-        _ => Err(corrupt(format!("{what} is not a code"))),
-    }
-}
-
 fn from_code<T: serde::de::DeserializeOwned>(
     code: String,
     what: &'static str,
@@ -222,28 +218,14 @@ impl Store {
         )?;
         let id = tx.last_insert_rowid();
         {
-            let mut unmatched = tx.prepare_cached(
-                "INSERT INTO import_unmatched
-                 (import_id, seq, file, line, segment, identifier, reason, rule)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            // Packed, many to a row: one row per identifier costs more than the import.
+            let mut part = tx.prepare_cached(
+                "INSERT INTO import_unmatched_parts (import_id, first_seq, rows, packed)
+                 VALUES (?1, ?2, ?3, ?4)",
             )?;
-            for (seq, row) in run.unmatched.iter().enumerate() {
-                let reason = code(&row.reason, "an unmatched reason")?;
-                let rule = match &row.rule {
-                    Some(rule) => Some(code(rule, "an identifier rule")?),
-                    None => None,
-                };
-                let line = i64::try_from(row.line).unwrap_or(i64::MAX);
-                unmatched.execute((
-                    id,
-                    seq as i64,
-                    &row.file,
-                    line,
-                    &row.segment,
-                    &row.id,
-                    reason,
-                    rule,
-                ))?;
+            for (i, rows) in run.unmatched.chunks(UNMATCHED_PER_PART).enumerate() {
+                let first = (i * UNMATCHED_PER_PART) as i64;
+                part.execute((id, first, rows.len() as i64, packed::encode_unmatched(rows)))?;
             }
         }
         tx.commit()?;
@@ -265,33 +247,12 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Import `id` as recorded, with at most `unmatched_limit` of its unmatched rows (in
-    /// recorded order); [`StoreError::UnknownImport`] when there is none.
-    pub fn import_report(
+    /// The unmatched rows of an import recorded by schema version 1 (one to a row).
+    fn legacy_unmatched(
         &self,
         id: i64,
         unmatched_limit: usize,
-    ) -> Result<StoredImport, StoreError> {
-        let head = self
-            .conn
-            .query_row(
-                "SELECT data_source, created_at, report,
-                     (SELECT count(*) FROM import_unmatched WHERE import_id = ?1)
-                 FROM import_runs WHERE id = ?1",
-                [id],
-                |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, i64>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, i64>(3)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let Some((data_source, created_at, report, total)) = head else {
-            return Err(StoreError::UnknownImport { id });
-        };
+    ) -> Result<Vec<UnmatchedId>, StoreError> {
         let mut statement = self.conn.prepare_cached(
             "SELECT file, line, segment, identifier, reason, rule FROM import_unmatched
              WHERE import_id = ?1 ORDER BY seq LIMIT ?2",
@@ -321,6 +282,54 @@ impl Store {
                     None => None,
                 },
             });
+        }
+        Ok(unmatched)
+    }
+
+    /// Import `id` as recorded, with at most `unmatched_limit` of its unmatched rows (in
+    /// recorded order); [`StoreError::UnknownImport`] when there is none.
+    pub fn import_report(
+        &self,
+        id: i64,
+        unmatched_limit: usize,
+    ) -> Result<StoredImport, StoreError> {
+        let head = self
+            .conn
+            .query_row(
+                "SELECT data_source, created_at, report,
+                     (SELECT count(*) FROM import_unmatched WHERE import_id = ?1)
+                     + (SELECT coalesce(sum(rows), 0) FROM import_unmatched_parts
+                        WHERE import_id = ?1)
+                 FROM import_runs WHERE id = ?1",
+                [id],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, i64>(3)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((data_source, created_at, report, total)) = head else {
+            return Err(StoreError::UnknownImport { id });
+        };
+        let mut unmatched = self.legacy_unmatched(id, unmatched_limit)?;
+        let mut parts = self.conn.prepare_cached(
+            "SELECT packed FROM import_unmatched_parts WHERE import_id = ?1 ORDER BY first_seq",
+        )?;
+        let mut rows = parts.query([id])?;
+        while unmatched.len() < unmatched_limit {
+            let Some(row) = rows.next()? else { break };
+            let blob = row
+                .get_ref(0)?
+                .as_blob()
+                .map_err(|e| corrupt(e.to_string()))?;
+            let part = packed::decode_unmatched(blob)
+                .map_err(|e| corrupt(format!("import {id}: unmatched identifiers: {e}")))?;
+            let room = unmatched_limit - unmatched.len();
+            unmatched.extend(part.into_iter().take(room));
         }
         Ok(StoredImport {
             id,
@@ -397,6 +406,55 @@ mod tests {
             reason: UnmatchedReason::InvalidFormat,
             rule: Some(IdReason::BadLength),
         }
+    }
+
+    #[test]
+    fn many_unmatched_rows_read_back_in_order_across_packed_parts() {
+        let (_dir, mut store) = loaded("unmatched-parts");
+        let rows: Vec<UnmatchedId> = (0..UNMATCHED_PER_PART as u64 * 2 + 17)
+            .map(|line| UnmatchedId {
+                segment: (line % 5).to_string(),
+                id: format!("id-{line}"),
+                rule: None,
+                reason: UnmatchedReason::ALL[(line % 4) as usize],
+                ..unmatched_row(line)
+            })
+            .collect();
+        let key = InputKey::from_bytes([9; 32]);
+        let applied = BTreeMap::new();
+        let id = store.record_import(&run(&key, &[], &applied, &rows)).unwrap();
+        let parts: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM import_unmatched_parts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(parts, 3);
+        for limit in [0, 5, UNMATCHED_PER_PART + 3, rows.len(), usize::MAX] {
+            let report = store.import_report(id, limit).unwrap();
+            assert_eq!(report.unmatched_total, rows.len() as u64);
+            assert_eq!(report.unmatched, rows[..limit.min(rows.len())], "limit {limit}");
+        }
+    }
+
+    #[test]
+    fn unmatched_rows_of_a_version_1_import_still_read_back() {
+        let (_dir, mut store) = loaded("unmatched-legacy");
+        let key = InputKey::from_bytes([8; 32]);
+        let applied = BTreeMap::new();
+        let id = store.record_import(&run(&key, &[], &applied, &[])).unwrap();
+        for seq in 0..3_i64 {
+            store
+                .conn
+                .execute(
+                    "INSERT INTO import_unmatched
+                     (import_id, seq, file, line, segment, identifier, reason, rule)
+                     VALUES (?1, ?2, 'a.sync', ?3, '7', 'x', 'invalid_format', 'bad_length')",
+                    (id, seq, seq + 1),
+                )
+                .unwrap();
+        }
+        let report = store.import_report(id, 2).unwrap();
+        assert_eq!(report.unmatched_total, 3);
+        assert_eq!(report.unmatched, [unmatched_row(1), unmatched_row(2)]);
     }
 
     #[test]

@@ -71,6 +71,16 @@ const MIGRATIONS: &[&str] = &[
         files TEXT,
         report TEXT
     );",
+    // 2: unmatched identifiers stored packed, many to a row (the wire's packed form; imports
+    // recorded before keep their rows in `import_unmatched`).
+    "CREATE TABLE import_unmatched_parts (
+        id INTEGER PRIMARY KEY,
+        import_id INTEGER NOT NULL REFERENCES import_runs (id) ON DELETE CASCADE,
+        first_seq INTEGER NOT NULL,
+        rows INTEGER NOT NULL,
+        packed BLOB NOT NULL,
+        UNIQUE (import_id, first_seq)
+    );",
 ];
 
 /// The schema version this build writes: the number of migration steps.
