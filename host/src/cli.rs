@@ -24,6 +24,15 @@ pub struct Cli {
     /// More log output (-v: debug, -vv: trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Memory cap of one sandboxed call, in MiB (at most 4096: all wasm32 can address).
+    #[arg(
+        long,
+        global = true,
+        env = "AUDLINK_SANDBOX_MEMORY_MIB",
+        default_value_t = 4096,
+        value_parser = clap::value_parser!(u64).range(16..=4096)
+    )]
+    pub sandbox_memory_mib: u64,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

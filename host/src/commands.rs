@@ -147,7 +147,11 @@ impl<'a> Context<'a> {
 
     fn sandbox(&mut self) -> Result<&Sandbox, Failure> {
         if self.sandbox.is_none() {
-            self.sandbox = Some(Sandbox::new(Limits::default(), cache::default_dir())?);
+            let limits = Limits {
+                memory: self.cli.sandbox_memory_mib << 20,
+                ..Limits::default()
+            };
+            self.sandbox = Some(Sandbox::new(limits, cache::default_dir())?);
         }
         Ok(self.sandbox.as_ref().expect("set above"))
     }
