@@ -61,7 +61,15 @@ impl Request {
 
     /// Runs the request in the sandbox: the response bytes.
     pub fn run(&self, sandbox: &Sandbox) -> Result<Vec<u8>, SandboxError> {
-        Ok(sandbox.call(&self.json(), &self.payloads)?.response)
+        let output = sandbox.call(&self.json(), &self.payloads)?;
+        tracing::debug!(
+            copy_in_s = output.copy_in.as_secs_f64(),
+            run_s = output.run.as_secs_f64(),
+            peak_memory_mib = output.peak_memory >> 20,
+            response_mib = output.response.len() >> 20,
+            "sandboxed call"
+        );
+        Ok(output.response)
     }
 
     /// Runs the request natively, through the very function the guest runs.
@@ -87,5 +95,12 @@ pub enum GuestError {
 
 /// Runs `request` in `sandbox` and decodes the response.
 pub fn call(sandbox: &Sandbox, request: &Request) -> Result<Decoded, GuestError> {
-    Ok(wire::decode(&request.run(sandbox)?)?)
+    let response = request.run(sandbox)?;
+    let started = std::time::Instant::now();
+    let decoded = wire::decode(&response)?;
+    tracing::debug!(
+        decode_s = started.elapsed().as_secs_f64(),
+        "response decoded"
+    );
+    Ok(decoded)
 }

@@ -422,16 +422,24 @@ mod tests {
             .collect();
         let key = InputKey::from_bytes([9; 32]);
         let applied = BTreeMap::new();
-        let id = store.record_import(&run(&key, &[], &applied, &rows)).unwrap();
+        let id = store
+            .record_import(&run(&key, &[], &applied, &rows))
+            .unwrap();
         let parts: i64 = store
             .conn
-            .query_row("SELECT count(*) FROM import_unmatched_parts", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM import_unmatched_parts", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert_eq!(parts, 3);
         for limit in [0, 5, UNMATCHED_PER_PART + 3, rows.len(), usize::MAX] {
             let report = store.import_report(id, limit).unwrap();
             assert_eq!(report.unmatched_total, rows.len() as u64);
-            assert_eq!(report.unmatched, rows[..limit.min(rows.len())], "limit {limit}");
+            assert_eq!(
+                report.unmatched,
+                rows[..limit.min(rows.len())],
+                "limit {limit}"
+            );
         }
     }
 
