@@ -17,6 +17,7 @@
 //! const imported = ws.import(spec, [{ name, format: { format: "outbound" }, bytes }]);
 //! const exported = ws.export(spec, previousSnapshot);
 //! const preview = ws.previewRule({ rule: "age >= 30", now: "2026-01-01T00:00:00Z" });
+//! formatOfName("S3_1_iter_1767225600000.sync"); // "outbound"
 //! ```
 //!
 //! - **Options in** are plain objects with the field names of the serde structs of
@@ -429,6 +430,13 @@ pub fn rule_sql(
     let spec: SqlSpec = from_js(spec, "spec")?;
     let output = dispatch::rule_sql(&spec).map_err(js_error)?;
     to_js(&plain(&output))
+}
+
+/// What an audience file's name says it is: `"onboarding"`, `"aep"`, `"outbound"`, or `null`
+/// (the order and rules of `audlink audience import --format auto`).
+#[wasm_bindgen(js_name = formatOfName, unchecked_return_type = "\"onboarding\" | \"aep\" | \"outbound\" | null")]
+pub fn format_of_name(name: &str) -> JsValue {
+    dispatch::format_of_name(name).map_or(JsValue::NULL, JsValue::from_str)
 }
 
 /// A [`DispatchError`] as a JS `Error` with own properties `kind`, `file`, `line`, `column`,
