@@ -316,6 +316,7 @@ async function runRule() {
     errorBox.hidden = true;
     errorBox.textContent = "";
     input.classList.remove("invalid");
+    $("#rule").classList.remove("stale");
     count.textContent = String(preview.count.selected);
     count.dataset.total = preview.count.total;
     $('[data-testid="rule-total"]').innerHTML = `of ${fmt.format(preview.count.total)} recipients · <b>${pct(preview.count.total ? preview.count.selected / preview.count.total : 0)}</b> <span class="muted">(${preview.millis.toFixed(1)} ms)</span>`;
@@ -336,6 +337,8 @@ async function runRule() {
     }
     errorBox.hidden = false;
     count.textContent = "–";
+    $('[data-testid="rule-total"]').textContent = "fix the rule to see the count";
+    $("#rule").classList.add("stale");
     document.body.dataset.ruleDone = text;
   }
 }

@@ -38,7 +38,9 @@ async function shot(page, selector, path) {
 
 /** Sets the data source form's fields and lets the page see the change. */
 async function setDataSource(page, fields) {
-  for (const [name, value] of Object.entries(fields ?? {})) {
+  // The kind first: it decides which of the other fields are shown.
+  const entries = Object.entries(fields ?? {}).sort(([a], [b]) => (b === "kind") - (a === "kind"));
+  for (const [name, value] of entries) {
     const input = page.locator(`${tid("datasource-form")} [name="${name}"]`);
     if ((await input.evaluate((e) => e.tagName)) === "SELECT") await input.selectOption(String(value));
     else await input.fill(String(value));
@@ -72,7 +74,10 @@ async function importPreview(page, config) {
     else await input.fill(String(value));
   }
   await page.click(tid("import-run"));
-  await page.locator(`${tid("import-summary")} ${tid("segment-row")}`).first().waitFor();
+  await page.locator(`${tid("import-summary")} ${tid("segment-row")}, ${tid("import-error")}:not([hidden])`).first().waitFor();
+  if (await page.locator(`${tid("import-error")}:not([hidden])`).count()) {
+    throw new Error(`the import preview failed: ${await page.innerText(tid("import-error"))}`);
+  }
   return page.$$eval(`${tid("import-summary")} ${tid("segment-row")}`, (rows) =>
     rows.map((r) => ({
       segment: r.dataset.segment,
@@ -159,7 +164,10 @@ const SCENARIOS = {
     await page.selectOption(tid("export-mode"), config.mode);
     await page.fill(tid("export-timestamp"), String(config.timestamp));
     await page.click(tid("export-run"));
-    await page.locator(`${tid("export-result")}:not([hidden])`).waitFor();
+    await page.locator(`${tid("export-result")}:not([hidden]), ${tid("export-error")}:not([hidden])`).first().waitFor();
+    if (await page.locator(`${tid("export-error")}:not([hidden])`).count()) {
+      throw new Error(`the export preview failed: ${await page.innerText(tid("export-error"))}`);
+    }
     const files = await page.$$eval(tid("export-file"), (fs) => fs.map((f) => ({ name: f.dataset.name, lines: Number(f.dataset.lines) })));
     const notExported = await page.$$eval(`${tid("export-result")} [data-testid="not-exported"] .hbar`, (bs) => Object.fromEntries(bs.map((b) => [b.dataset.label, Number(b.dataset.value)])));
     const downloads = [];

@@ -271,7 +271,7 @@ fn browse(server: &Server, dir: &TempDir, scenario: &str, mut config: Value) -> 
     let out = dir.join("browser");
     config["url"] = json!(server.url);
     config["out"] = json!(out);
-    let config_path = dir.join(format!("{scenario}.json"));
+    let config_path = dir.join(&format!("{scenario}.json"));
     fs::write(&config_path, config.to_string()).expect("write the scenario");
     let output = Command::new("node")
         .arg(root().join("tests/browser/run.mjs"))
@@ -434,10 +434,8 @@ fn import_preview_shows_the_numbers_of_the_cli_report() {
         .replace(',', "");
     assert_eq!(range, format!("1–10 of {unmatched}"));
     assert_eq!(shown["unmatchedRows"].as_array().expect("rows").len(), 10);
-    assert_eq!(
-        shown["nextPage"]["range"],
-        json!(format!("11–20 of {unmatched}"))
-    );
+    let next = shown["nextPage"]["range"].as_str().expect("next page");
+    assert_eq!(next.replace(',', ""), format!("11–20 of {unmatched}"));
     assert_ne!(shown["nextPage"]["rows"], shown["unmatchedRows"]);
     // Each unmatched row names its file, line, segment, identifier and reason as `report
     // --unmatched` does.

@@ -491,7 +491,9 @@ fn from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsValue
         request_error(what, message)
     })?;
     drop_nulls(&mut json);
-    serde_json::from_value(json).map_err(|error| request_error(what, error))
+    // Through text, not `from_value`: some core types deserialize from a borrowed `&str` (the
+    // normalization `Profile`), which a `Value` cannot lend.
+    serde_json::from_str(&json.to_string()).map_err(|error| request_error(what, error))
 }
 
 /// An optional argument: `undefined` or `null` is the default.
