@@ -51,7 +51,7 @@ const context = await chromium.launchPersistentContext(profile, {
 const tid = (id) => `[data-testid="${id}"]`;
 try {
   const runs = [];
-  for (let run = 0; run < 3; run++) {
+  for (let run = 0; run < Number(process.env.RUNS ?? 3); run++) {
     const page = await context.newPage();
     page.setDefaultTimeout(300_000);
     page.on("pageerror", (e) => console.error(`uncaught: ${e.message}`));
@@ -69,6 +69,7 @@ try {
     await page.click(tid("import-run"));
     await page.locator(`${tid("import-summary")} ${tid("segment-row")}`).first().waitFor();
     const t3 = performance.now();
+    const worker = await page.evaluate(() => window.audlinkTimings ?? null);
     // Rule re-evaluation: the worker's time for previewRule (count + sample + breakdown) and
     // the page's round trip from the edit to the rendered count, less the 150 ms debounce.
     const rules = ['country in ("NL", "BE") and age >= 30', 'age >= 40 and not opted_out', 'country = "DE" or age < 25', 'country in ("NL", "BE") and age >= 31'];
@@ -85,13 +86,13 @@ try {
       }, rule);
       ruleTimes.push(times);
     }
-    runs.push({ recipients: t1 - t0, links: t2 - t1, import: t3 - t2, total: t3 - t0, ruleTimes });
+    runs.push({ recipients: t1 - t0, links: t2 - t1, import: t3 - t2, total: t3 - t0, ruleTimes, worker });
     await page.close();
   }
   const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const ms = (x) => `${Math.round(x)} ms`;
   for (const [i, r] of runs.entries()) {
-    console.log(`run ${i + 1}: recipients ${ms(r.recipients)}, links ${ms(r.links)}, audience + import + render ${ms(r.import)}; total ${ms(r.total)}; rules (core / round trip) ${r.ruleTimes.map((t) => `${t.core.toFixed(1)}/${t.roundTrip.toFixed(1)}`).join(", ")} ms`);
+    console.log(`run ${i + 1}: recipients ${ms(r.recipients)}, links ${ms(r.links)}, audience + import + render ${ms(r.import)}; total ${ms(r.total)} (in the worker: ${JSON.stringify(r.worker)}); rules (core / round trip) ${r.ruleTimes.map((t) => `${t.core.toFixed(1)}/${t.roundTrip.toFixed(1)}`).join(", ")} ms`);
   }
   const rule = runs.flatMap((r) => r.ruleTimes.slice(1));
   console.log(`median: file bytes → rendered import preview ${ms(median(runs.map((r) => r.total)))} (recipients ${ms(median(runs.map((r) => r.recipients)))}, links ${ms(median(runs.map((r) => r.links)))}, import ${ms(median(runs.map((r) => r.import)))}); rule re-evaluation ${median(rule.map((t) => t.core)).toFixed(1)} ms in the core, ${median(rule.map((t) => t.roundTrip)).toFixed(1)} ms edit → count shown (debounce excluded)`);

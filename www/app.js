@@ -199,6 +199,7 @@ async function runImport() {
     const { files, mappings } = audienceSpecs();
     const view = await call("import", { dataSource: dataSourceSpec(readDataSource()), files, mappings }, progress.update);
     state.imported = view;
+    window.audlinkTimings = view.timings; // read by bench/browser_preview.mjs
     state.unmatchedOffset = 0;
     renderImport(view);
     status.textContent = `done in ${((performance.now() - started) / 1000).toFixed(2)} s`;
@@ -252,18 +253,18 @@ function renderImport(view) {
         .map(([r, n]) => `<span class="tag" style="--c:${reasonColor(r, 0)}">${esc(r)} ${fmt.format(n)}</span>`)
         .join(" ");
       return `<tr data-testid="segment-row" data-segment="${esc(s.segment)}" data-list="${esc(s.list)}" data-ids="${s.ids}" data-matched="${s.matched}" data-unmatched="${unmatched}" data-recipients="${s.distinct_recipients}">
-        <td class="seg">${esc(s.segment)}</td><td class="muted list">${esc(s.list)}</td><td class="num">${fmt.format(s.ids)}</td><td class="num">${fmt.format(s.matched)}</td><td class="num">${fmt.format(unmatched)}</td>
+        <td class="seg">${esc(s.segment)}<div class="sub">→ ${esc(s.list)}</div></td><td class="num">${fmt.format(s.ids)}</td><td class="num">${fmt.format(s.matched)}</td><td class="num">${fmt.format(unmatched)}</td>
         <td class="rate">${rateBar(parts)} <span>${pct(s.match_rate)}</span></td><td class="reasons">${reasonsText || '<span class="muted">—</span>'}</td></tr>`;
     })
     .join("");
   $(".segments tbody", summary).innerHTML = rows;
 
   const select = $('[data-testid="unmatched-reason"]');
-  select.innerHTML = `<option value="">all reasons (${fmt.format(view.unmatchedTotal)})</option>` + view.unmatchedReasons.map((r) => `<option value="${esc(r)}">${esc(r)}</option>`).join("");
+  select.innerHTML = `<option value="">all reasons (${fmt.format(view.unmatched_total)})</option>` + Object.entries(view.unmatched_by_reason).map(([r, n]) => `<option value="${esc(r)}">${esc(r)} (${fmt.format(n)})</option>`).join("");
   renderUnmatched();
 
   // The heat map shows the largest lists at most (a 50×50 grid is unreadable).
-  $('[data-testid="overlap"]').innerHTML = heatmap(view.overlap, 16);
+  $('[data-testid="overlap"]').innerHTML = heatmap({ lists: view.overlap.lists, matrix: view.overlap.counts }, 12);
 }
 
 async function renderUnmatched() {

@@ -68,7 +68,13 @@ export function heatmap(overlap, limit) {
   const n = overlap.lists.length;
   if (n === 0) return '<p class="muted">no list has members</p>';
   const order = [...Array(n).keys()].sort((a, b) => overlap.matrix[b][b] - overlap.matrix[a][a]).slice(0, limit);
-  const size = 28;
+  const size = 26;
+  let maxShare = 0;
+  for (const i of order) {
+    for (const j of order) {
+      if (i !== j) maxShare = Math.max(maxShare, overlap.matrix[i][j] / (Math.min(overlap.matrix[i][i], overlap.matrix[j][j]) || 1));
+    }
+  }
   const labelW = 60;
   const top = 56;
   const cells = [];
@@ -77,7 +83,7 @@ export function heatmap(overlap, limit) {
       const both = overlap.matrix[i][j];
       const smaller = Math.min(overlap.matrix[i][i], overlap.matrix[j][j]) || 1;
       const share = i === j ? 1 : both / smaller;
-      const fill = i === j ? "#2d3a4b" : `rgba(31,157,116,${(0.06 + 0.94 * Math.sqrt(share)).toFixed(3)})`;
+      const fill = i === j ? "#2d3a4b" : `rgba(31,157,116,${(0.08 + 0.92 * (maxShare ? share / maxShare : 0)).toFixed(3)})`;
       cells.push(
         `<rect x="${labelW + col * size}" y="${top + row * size}" width="${size - 2}" height="${size - 2}" rx="3" fill="${fill}" data-a="${esc(overlap.lists[i])}" data-b="${esc(overlap.lists[j])}" data-both="${both}"><title>${esc(overlap.lists[i])} ∩ ${esc(overlap.lists[j])}: ${fmt.format(both)} recipients (${(share * 100).toFixed(1)}% of the smaller)</title></rect>`,
       );
@@ -92,6 +98,6 @@ export function heatmap(overlap, limit) {
     .join("");
   const w = labelW + order.length * size + 10;
   const h = top + order.length * size + 10;
-  const note = n > order.length ? `<p class="muted">the ${order.length} largest of ${n} lists</p>` : "";
+  const note = `<div class="hm-legend"><span>0%</span><span class="hm-scale"></span><span>${(maxShare * 100).toFixed(1)}% of the smaller list in both</span>${n > order.length ? `<span>· the ${order.length} largest of ${n} lists</span>` : ""}</div>`;
   return `<svg viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" class="heatmap-svg">${labels}${cells.join("")}</svg>${note}`;
 }

@@ -6,20 +6,19 @@
 // {id, progress: {phase, done, total}} before the answer. Ops:
 //   load {kind: "recipients" | "links", file: File}         → LoadSummary
 //   inspect {file: File}                                    → {format, columns}
-//   import {dataSource, files: [{file, format}], mappings}   → import view (see importView)
+//   import {dataSource, files: [{file, format}], mappings}   → ImportPreview (+ timings)
 //   unmatched {offset, limit, reason}                       → {total, rows}
 //   preview {rule, now, breakdown, sample}                  → RulePreview
 //   export {spec}                                           → ExportResult (file bytes transferred)
-//   setDataSource — none: the data source travels with each op that needs it.
+// The data source travels with each op that needs it; the lists an import produces and its
+// unmatched identifiers stay in the WebAssembly workspace (nothing per identifier is copied).
 
 import init, { Workspace, formatOfName } from "./pkg/audlink_wasm.js";
 
 const ready = init();
 let workspace = null;
-/** Lists the last import produced (name → member keys); cleared before the next import. */
-let lists = new Map();
-/** The last import's unmatched identifiers, kept here and sent a page at a time. */
-let unmatched = [];
+/** Lists the last import produced (kept in the workspace); emptied before the next import. */
+let lists = [];
 
 /** Reads a File to bytes, posting `read` progress per chunk. */
 async function bytesOf(file, progress) {
@@ -60,34 +59,6 @@ function headerColumns(line) {
   return line.split(",").map((c) => c.trim().replace(/^"(.*)"$/, "$1"));
 }
 
-/**
- * Recipients in several lists: for every pair of lists, how many recipients are in both
- * (the diagonal is each list's size). Lists in the order given.
- */
-function overlap(names) {
-  const index = new Map(names.map((name, i) => [name, i]));
-  const of = new Map(); // recipient → indices of its lists
-  for (const [name, members] of lists) {
-    const i = index.get(name);
-    if (i === undefined) continue;
-    for (const key of members) {
-      const found = of.get(key);
-      if (found) found.push(i);
-      else of.set(key, [i]);
-    }
-  }
-  const n = names.length;
-  const matrix = new Float64Array(n * n);
-  for (const set of of.values()) {
-    for (let a = 0; a < set.length; a++) {
-      for (let b = 0; b < set.length; b++) matrix[set[a] * n + set[b]] += 1;
-    }
-  }
-  const rows = [];
-  for (let i = 0; i < n; i++) rows.push(Array.from(matrix.subarray(i * n, (i + 1) * n)));
-  return { lists: names, matrix: rows };
-}
-
 const ops = {
   async load({ kind, file }, progress) {
     const bytes = await bytesOf(file, progress);
@@ -107,7 +78,7 @@ const ops = {
   async import({ dataSource, files, mappings }, progress) {
     if (!workspace) throw Object.assign(new Error("load a recipients file first"), { kind: "request" });
     const inputs = [];
-    let total = files.reduce((n, f) => n + f.file.size, 0);
+    const total = files.reduce((n, f) => n + f.file.size, 0);
     let base = 0;
     for (const { file, format } of files) {
       const bytes = await bytesOf(file, (p) => progress({ phase: "read-file", done: base + p.done, total }));
@@ -115,35 +86,22 @@ const ops = {
       inputs.push({ name: file.name, format, bytes });
     }
     progress({ phase: "import", done: 0, total });
+    const started = performance.now();
     // A preview starts from empty lists, as a fresh database does.
-    for (const name of lists.keys()) workspace.setList(name, []);
-    lists = new Map();
-    const result = workspace.import(
+    for (const name of lists) workspace.setList(name, []);
+    const view = workspace.importPreview(
       { data_source: dataSource, options: { mappings: mappings ?? {}, list_unmatched: true } },
       inputs,
     );
-    for (const change of result.lists) {
-      const members = change.added;
-      workspace.setList(change.list, members);
-      lists.set(change.list, members);
-    }
-    unmatched = result.report.unmatched ?? [];
-    const report = { ...result.report, unmatched: undefined };
-    const segments = Object.values(report.segments);
-    const names = [...new Set(segments.map((s) => s.list))].filter((l) => lists.has(l));
+    lists = view.lists.map((l) => l.list);
+    view.timings = { core: performance.now() - started };
     progress({ phase: "import", done: total, total });
-    return {
-      report,
-      lists: result.lists.map((c) => ({ list: c.list, members: c.members })),
-      overlap: overlap(names),
-      unmatchedTotal: unmatched.length,
-      unmatchedReasons: [...new Set(unmatched.map((u) => u.reason))].sort(),
-    };
+    return view;
   },
 
   async unmatched({ offset, limit, reason }) {
-    const rows = reason ? unmatched.filter((u) => u.reason === reason) : unmatched;
-    return { total: rows.length, rows: rows.slice(offset, offset + limit) };
+    if (!workspace) return { total: 0, rows: [] };
+    return workspace.unmatchedPage(offset, limit, reason || null);
   },
 
   async preview({ rule, now, breakdown, sample }) {

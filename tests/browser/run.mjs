@@ -118,6 +118,7 @@ const SCENARIOS = {
     const kpis = await page.$$eval(`${tid("import-summary")} .kpi`, (ks) => Object.fromEntries(ks.map((k) => [k.dataset.testid, k.querySelector(".kpi-value").textContent])));
     const unmatchedRows = await page.$$eval(tid("unmatched-row"), (rs) => rs.map((r) => [...r.cells].map((c) => c.textContent)));
     const unmatchedRange = await page.textContent(tid("unmatched-range"));
+    if (config.screenshot) await shot(page, "#import", join(config.out, config.screenshot));
     let nextPage = null;
     if (!(await page.locator('.pager [data-page="1"]').isDisabled())) {
       await page.click('.pager [data-page="1"]');
@@ -129,9 +130,6 @@ const SCENARIOS = {
     }
     const overlap = await page.$$eval(`${tid("overlap")} rect[data-both]`, (cells) => cells.map((c) => ({ a: c.dataset.a, b: c.dataset.b, both: Number(c.dataset.both) })));
     const toml = await page.textContent(tid("datasource-toml"));
-    if (config.screenshot) {
-      await shot(page, "#import", join(config.out, config.screenshot));
-    }
     if (config.full_screenshot) {
       await page.screenshot({ path: join(config.out, config.full_screenshot), fullPage: true, style: SHOT_STYLE });
     }
