@@ -473,16 +473,14 @@ fn import_preview_shows_the_numbers_of_the_cli_report() {
     for cell in cells {
         for list in [&cell["a"], &cell["b"]] {
             let list = list.as_str().expect("list").to_owned();
-            if !members.contains_key(&list) {
-                let shown = cli(&dir, &config, &["list", "show", &list]);
-                let set = shown["members"]
+            members.entry(list).or_insert_with_key(|list| {
+                cli(&dir, &config, &["list", "show", list])["members"]
                     .as_array()
                     .expect("members")
                     .iter()
                     .map(ToString::to_string)
-                    .collect();
-                members.insert(list, set);
-            }
+                    .collect()
+            });
         }
         let (a, b) = (
             &members[cell["a"].as_str().unwrap()],
