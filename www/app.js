@@ -264,7 +264,7 @@ function renderImport(view) {
   renderUnmatched();
 
   // The heat map shows the largest lists at most (a 50×50 grid is unreadable).
-  $('[data-testid="overlap"]').innerHTML = heatmap({ lists: view.overlap.lists, matrix: view.overlap.counts }, 12);
+  $('[data-testid="overlap"]').innerHTML = heatmap({ lists: view.overlap.lists, matrix: view.overlap.counts, total: view.lists.filter((l) => l.members > 0).length }, 12);
 }
 
 async function renderUnmatched() {

@@ -98,6 +98,6 @@ export function heatmap(overlap, limit) {
     .join("");
   const w = labelW + order.length * size + 10;
   const h = top + order.length * size + 10;
-  const note = `<div class="hm-legend"><span>0%</span><span class="hm-scale"></span><span>${(maxShare * 100).toFixed(1)}% of the smaller list in both</span>${n > order.length ? `<span>· the ${order.length} largest of ${n} lists</span>` : ""}</div>`;
+  const note = `<div class="hm-legend"><span>0%</span><span class="hm-scale"></span><span>${(maxShare * 100).toFixed(1)}% of the smaller list in both</span>${(overlap.total ?? n) > order.length ? `<span>· the ${order.length} largest of ${overlap.total ?? n} lists</span>` : ""}</div>`;
   return `<svg viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" class="heatmap-svg">${labels}${cells.join("")}</svg>${note}`;
 }
