@@ -6,7 +6,7 @@
 //
 // Usage: node tests/browser/run.mjs <scenario> <config.json>
 //   config: {url, out (a folder for downloads and screenshots), files: {...}, ...scenario fields}
-// Scenarios: import, rule, export, bad-files, bench.
+// Scenarios: import, rule, export, drop, bad-files.
 
 import { mkdtempSync, readFileSync, rmSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -181,6 +181,26 @@ const SCENARIOS = {
     await done;
     if (config.screenshot) await shot(page, "#export", join(config.out, config.screenshot));
     return { files, notExported, downloads: downloads.sort() };
+  },
+
+  async drop(page, config) {
+    // Files dropped on the boxes (a DataTransfer built in the page, as a drag from the desktop).
+    const summaries = {};
+    for (const kind of ["recipients", "links"]) {
+      const text = readFileSync(config.files[kind], "utf8");
+      const name = config.files[kind].split("/").pop();
+      const dataTransfer = await page.evaluateHandle(({ text, name }) => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([text], name, { type: "text/csv" }));
+        return transfer;
+      }, { text, name });
+      await page.dispatchEvent(`.drop[data-kind="${kind}"]`, "dragover", { dataTransfer });
+      await page.dispatchEvent(`.drop[data-kind="${kind}"]`, "drop", { dataTransfer });
+      const box = page.locator(tid(`file-${kind}`));
+      await box.locator(tid("rows")).waitFor();
+      summaries[kind] = await box.evaluate((e) => ({ rows: Number(e.dataset.rows), rejected: Number(e.dataset.rejected), name: e.querySelector(".fr-name").textContent }));
+    }
+    return { loads: summaries };
   },
 
   async "bad-files"(page, config) {

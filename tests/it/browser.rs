@@ -5,6 +5,14 @@
 //! the page shows (its test hooks: `data-testid`, `data-segment`, `data-ids`, …) and downloads
 //! with the CLI's `--json` reports and files.
 //!
+//! Covered: `audlink serve`'s MIME types; the import preview's per-segment numbers, totals,
+//! paged unmatched rows and overlap heat map against `audience import --json`, `report
+//! --unmatched` and `list show`; an Experience Platform import with the data source the page
+//! writes as TOML (the CLI reads that TOML); gzip files; files dropped rather than picked; the
+//! rule editor's counts (against `segment preview`) and error positions; export downloads
+//! byte-identical to `audience export` for a list and for a rule; a bad file's name, line and
+//! reason.
+//!
 //! The driver fails (and so the test) on any console error, uncaught exception, failed request
 //! or HTTP error status of the page. Screenshots go to `target/browser/`.
 //!
@@ -764,4 +772,60 @@ fn a_bad_file_shows_its_name_line_and_reason() {
     );
     let text = links["text"].as_str().expect("text");
     assert!(text.contains("line 3"), "{text}");
+}
+
+#[test]
+fn gzip_files_preview_like_the_cli_reads_them() {
+    let (dir, _, _) = fixtures("gzip");
+    let config = dir.join("audlink.toml");
+    for name in ["recipients.csv", GENERATED_OUTBOUND] {
+        let plain = fs::read(dir.join(&format!("data/{name}"))).expect("a generated file");
+        fs::write(
+            dir.join(&format!("data/{name}.gz")),
+            audlink_core::format::input::gzip(&plain),
+        )
+        .expect("write the gzip file");
+    }
+    let outbound = format!("data/{GENERATED_OUTBOUND}.gz");
+    let report = cli(
+        &dir,
+        &config,
+        &["audience", "import", &outbound, "--datasource", "ecid"],
+    );
+    let server = Server::start();
+    let shown = browse(
+        &server,
+        &dir,
+        "import",
+        json!({
+            "files": {
+                "recipients": path(&dir, "data/recipients.csv.gz"),
+                "links": path(&dir, "data/visitors.csv"),
+                "audience": [path(&dir, &outbound)],
+            },
+            "datasource": {"name": "ecid", "kind": "visitor-id", "dpid": 21, "policy": "latest"},
+        }),
+    );
+    assert_eq!(shown["loads"]["recipients"]["rows"], json!(3000));
+    assert_eq!(page_segments(&shown), cli_segments(&report));
+}
+
+#[test]
+fn files_dropped_on_the_page_load_like_picked_ones() {
+    let (dir, recipients, links) = fixtures("drop");
+    let server = Server::start();
+    let shown = browse(
+        &server,
+        &dir,
+        "drop",
+        json!({"files": {
+            "recipients": path(&dir, "data/recipients.csv"),
+            "links": path(&dir, "data/visitors.csv"),
+        }}),
+    );
+    let loads = &shown["loads"];
+    assert_eq!(loads["recipients"]["name"], json!("recipients.csv"));
+    assert_eq!(loads["recipients"]["rows"], recipients["rows"]);
+    assert_eq!(loads["links"]["name"], json!("visitors.csv"));
+    assert_eq!(loads["links"]["rows"], links["rows"]);
 }
