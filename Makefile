@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: test demo setup fmt-check lint js unit fuzz bench
+.PHONY: test demo setup fmt-check lint js unit fuzz bench browser-setup bench-browser
 
 # wasm-bindgen-cli must be exactly the wasm-bindgen version Cargo.lock resolves (the crate is
 # pinned with `=` in Cargo.toml); read here so the two cannot drift.
@@ -14,7 +14,7 @@ WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version 
 JS_WASM = $(or $(CARGO_TARGET_DIR),target)/$(WASM_TARGET)/release/audlink_wasm.wasm
 
 ## Everything CI checks: formatting, clippy (native and wasm32), the JS build, all tests.
-test: setup fmt-check lint js unit
+test: setup fmt-check lint js browser-setup unit
 
 ## Installs the toolchain pieces the checks need (idempotent). wasm-bindgen-cli is installed
 ## without --locked: its lock file names a webpki-roots release the registry mirror lacks.
@@ -41,6 +41,12 @@ js: setup
 	$(CARGO) build -p audlink-wasm --release --target $(WASM_TARGET) --features js --locked
 	wasm-bindgen --target nodejs --out-dir target/js/nodejs $(JS_WASM)
 	wasm-bindgen --target web --out-dir www/pkg $(JS_WASM)
+
+## What the browser tests (tests/it/browser.rs) need: Debian's Chromium and Playwright from
+## tests/browser/package-lock.json (idempotent: installs only what is missing or out of date).
+browser-setup:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	@cd tests/browser && (npm ls --depth=0 >/dev/null 2>&1 || npm ci --no-audit --no-fund)
 
 # Runs every test, then closes with one line adding up all the test binaries' results.
 unit:
@@ -74,6 +80,13 @@ bench:
 	python3 bench/duckdb_import.py $(BENCH_DIR) 1
 	$(CARGO) bench -p audlink-host --bench sandbox -- $(BENCH_N) --write $(BENCH_DIR)/sandbox
 	node bench/node_abi.mjs $(BENCH_DIR)/sandbox
+
+## The browser preview benchmark (not part of `make test`): 1M recipients, 1M visitor links and
+## a 1M-line audience from `audlink generate`, in headless Chromium. Figures: BENCHMARKS.md.
+BENCH_BROWSER_N ?= 1000000
+bench-browser: js browser-setup
+	$(CARGO) build -p audlink-host --locked
+	node bench/browser_preview.mjs $(AUDLINK) $(BENCH_BROWSER_N) $(CURDIR)/target/bench-browser
 
 ## The main job end to end on generated data, with the embedded defaults (SQLite, a local
 ## folder): generate → init → load recipients and visitor links → import an Audience Manager

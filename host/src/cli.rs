@@ -62,6 +62,8 @@ pub enum Command {
     Segment(SegmentCommand),
     /// Write seeded sample data (recipients, links, an outbound file, an AEP export).
     Generate(GenerateArgs),
+    /// Serve the browser preview page (static files) and print its URL.
+    Serve(ServeArgs),
 }
 
 /// `audlink recipients …`.
@@ -259,6 +261,17 @@ pub struct GenerateArgs {
     /// The generator's seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+}
+
+/// `audlink serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on (port 0: any free port; the URL printed says which).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// The page's folder (default: ./www if it holds index.html, else the source tree's www/).
+    #[arg(long, env = "AUDLINK_WWW")]
+    pub root: Option<PathBuf>,
 }
 
 fn parse_mapping(text: &str) -> Result<(String, String), String> {

@@ -9,6 +9,7 @@ mod export;
 mod import;
 mod load;
 mod misc;
+pub mod serve;
 
 pub use misc::{GENERATED_AEP, GENERATED_OUTBOUND};
 
@@ -311,5 +312,6 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         Command::List(ListCommand::Show { name }) => misc::list_show(&mut ctx, name),
         Command::Segment(SegmentCommand::Preview(args)) => misc::preview(&mut ctx, args),
         Command::Generate(args) => misc::generate(&mut ctx, args),
+        Command::Serve(args) => serve::run(args),
     }
 }

@@ -30,7 +30,7 @@ use audlink_core::format::recipients::{self, RecipientKey};
 use audlink_core::sample;
 use audlink_wasm::dispatch::{
     DispatchError, ExportSpec, ImportFileSpec, ImportSpec, LoadOptions, PreviewSpec, SqlSpec,
-    Workspace, rule_sql,
+    Workspace, format_of_name, rule_sql, unmatched_page,
 };
 use serde_json::{Value, json};
 
@@ -206,8 +206,56 @@ fn native_step(ws: &mut Workspace, dir: &Path, step: &Value) -> Result<Value, Di
             let spec: SqlSpec = spec!(step["spec"]);
             json!(rule_sql(&spec)?)
         }
+        "importPreview" => {
+            let spec: ImportSpec = spec!(step["spec"]);
+            let files: Vec<(ImportFileSpec, Vec<u8>)> = step["files"]
+                .as_array()
+                .expect("files")
+                .iter()
+                .map(|f| {
+                    let file = ImportFileSpec {
+                        name: f["name"].as_str().expect("name").to_owned(),
+                        format: serde_json::from_value(f["format"].clone()).expect("format"),
+                    };
+                    (file, read(&f["file"]))
+                })
+                .collect();
+            let files: Vec<(ImportFileSpec, &[u8])> = files
+                .iter()
+                .map(|(f, b)| (f.clone(), b.as_slice()))
+                .collect();
+            let (preview, unmatched) = ws.import_preview(&spec, &files)?;
+            let mut by_reason: BTreeMap<&str, u64> = BTreeMap::new();
+            for row in &unmatched {
+                *by_reason.entry(row.reason.code()).or_default() += 1;
+            }
+            let mut value = json!(preview);
+            value["unmatched_total"] = json!(unmatched.len());
+            value["unmatched_by_reason"] = json!(by_reason);
+            UNMATCHED.with(|kept| *kept.borrow_mut() = unmatched);
+            value
+        }
+        "unmatchedPage" => UNMATCHED.with(|kept| {
+            let kept = kept.borrow();
+            let count = |key: &str| step[key].as_u64().expect("a count") as usize;
+            let (total, rows) = unmatched_page(
+                &kept,
+                count("offset"),
+                count("limit"),
+                step["reason"].as_str(),
+            );
+            json!({"total": total, "rows": rows})
+        }),
+        "formatOfName" => json!(format_of_name(name())),
         other => panic!("unknown step {other}"),
     })
+}
+
+thread_local! {
+    /// The native side's unmatched rows of the last `importPreview` (the JS `Workspace` keeps
+    /// them itself); one test per thread.
+    static UNMATCHED: std::cell::RefCell<Vec<audlink_core::import::UnmatchedId>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Runs the steps natively: one outcome per step, as `run.mjs` prints them.
@@ -601,4 +649,73 @@ fn js_arguments_that_do_not_convert_are_request_errors() {
     assert!(message(2).starts_with("spec: unknown field `extra`"));
     assert_eq!(js[3]["ok"], json!(3));
     let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn js_import_preview_keeps_lists_and_pages_unmatched_rows_as_native() {
+    let dir = temp_dir("import-preview");
+    write_scenario(&dir);
+    let current: Vec<String> = (1..=300).map(|r| r.to_string()).collect();
+    let files = json!([
+        {"name": "S3_1234_iter_1486140844000.sync.gz", "file": "S3_1234_iter_1486140844000.sync.gz",
+         "format": {"format": "outbound"}},
+        {"name": "ids-2000.txt", "file": "ids-2000.txt",
+         "format": {"format": "id-list", "segment": "2000"}},
+    ]);
+    let steps = vec![
+        json!({"op": "loadRecipients", "name": "recipients.csv", "file": "recipients.csv"}),
+        json!({"op": "loadLinks", "name": "links.csv.gz", "file": "links.csv.gz"}),
+        // A list with members before: the preview applies removals and additions to it.
+        json!({"op": "setList", "name": "current", "members": current}),
+        json!({"op": "importPreview", "files": files,
+               "spec": {"data_source": data_source(),
+                        "options": {"mappings": {"1000": "current", "2000": "idlist"},
+                                    "list_unmatched": true}}}),
+        json!({"op": "unmatchedPage", "offset": 0, "limit": 5}),
+        json!({"op": "unmatchedPage", "offset": 2, "limit": 3, "reason": "no_recipient"}),
+        json!({"op": "unmatchedPage", "offset": 1_000_000, "limit": 3}),
+        // The kept lists answer rules and exports.
+        json!({"op": "previewRule",
+               "spec": {"rule": "in_list(\"current\") and not in_list(\"idlist\")", "now": NOW}}),
+        json!({"op": "export",
+               "spec": {"data_source": data_source(), "members": {"list": "idlist"},
+                        "trait_id": 9, "mode": "sync", "timestamp": 1_700_000_000}}),
+        json!({"op": "formatOfName", "name": "S3_1234_iter_1486140844000.sync.gz"}),
+        json!({"op": "formatOfName", "name": "Demo_segment77_20260101120000.csv"}),
+        json!({"op": "formatOfName", "name": "ftp_dpm_21_1767225600.sync"}),
+        json!({"op": "formatOfName", "name": "ids.txt"}),
+    ];
+    let (native, _) = differential(&dir, &steps);
+    for (i, outcome) in native.iter().enumerate() {
+        assert!(outcome.get("ok").is_some(), "step {i} failed: {outcome}");
+    }
+    let preview = &native[3]["ok"];
+    let total = preview["unmatched_total"].as_f64().expect("total");
+    assert!(total > 5.0, "{preview}");
+    assert_eq!(preview["report"]["unmatched"], json!([]), "rows come apart");
+    assert!(preview["overlap"]["lists"].as_array().expect("lists").len() >= 2);
+    let current = preview["lists"]
+        .as_array()
+        .expect("lists")
+        .iter()
+        .find(|l| l["list"] == json!("current"))
+        .expect("the list current");
+    assert!(current["removed"].as_f64() > Some(0.0), "{current}");
+    assert_eq!(native[4]["ok"]["total"].as_f64(), Some(total));
+    assert_eq!(native[4]["ok"]["rows"].as_array().map(Vec::len), Some(5));
+    assert_eq!(native[5]["ok"]["rows"].as_array().map(Vec::len), Some(3));
+    assert_eq!(native[6]["ok"]["rows"], json!([]));
+    assert!(native[7]["ok"]["count"]["selected"].as_f64() > Some(0.0));
+    assert_eq!(
+        native[9..]
+            .iter()
+            .map(|o| o["ok"].clone())
+            .collect::<Vec<_>>(),
+        [
+            json!("outbound"),
+            json!("aep"),
+            json!("onboarding"),
+            Value::Null
+        ]
+    );
 }

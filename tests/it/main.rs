@@ -1,5 +1,6 @@
 //! The one integration test binary of the workspace; one module per concern.
 
+mod browser;
 mod built;
 mod cli;
 mod core_purity;

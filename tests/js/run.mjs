@@ -7,7 +7,8 @@
 //
 // A step is {"op": ..., ...}: loadRecipients / loadLinks {name, file, options?, progress?},
 // setList {name, members}, import {spec, files: [{name, format, file}]},
-// export {spec, snapshot?}, previewRule {spec}, ruleSql {spec}. `file` names a file in <dir>.
+// export {spec, snapshot?}, previewRule {spec}, ruleSql {spec}, importPreview {spec, files},
+// unmatchedPage {offset, limit, reason?}, formatOfName {name}. `file` names a file in <dir>.
 // In the output, every Uint8Array becomes {"hex": "..."}; an error becomes
 // {"is_error": <instanceof Error>, "message": ..., ...its own enumerable properties}; a load
 // with `progress: true` adds {"progress": [events]} next to "ok".
@@ -44,6 +45,14 @@ function run(step) {
       const files = step.files.map((f) => ({ name: f.name, format: f.format, bytes: bytesOf(f.file) }));
       return { ok: workspace.import(step.spec, files) };
     }
+    case "importPreview": {
+      const files = step.files.map((f) => ({ name: f.name, format: f.format, bytes: bytesOf(f.file) }));
+      return { ok: workspace.importPreview(step.spec, files) };
+    }
+    case "unmatchedPage":
+      return { ok: workspace.unmatchedPage(step.offset, step.limit, step.reason) };
+    case "formatOfName":
+      return { ok: wasm.formatOfName(step.name) };
     case "export":
       return { ok: workspace.export(step.spec, step.snapshot) };
     case "previewRule":

@@ -589,3 +589,162 @@ pub fn rule_sql(spec: &SqlSpec) -> Result<SqlOutput, DispatchError> {
         clause,
     })
 }
+
+/// What an audience file's name says it is, tried in the order `audlink audience import
+/// --format auto` tries them: `"onboarding"`, `"aep"` (Experience Platform export) or
+/// `"outbound"` (Audience Manager); `None` for any other name (a plain id list, say).
+pub fn format_of_name(name: &str) -> Option<&'static str> {
+    use audlink_core::format::outbound::OutboundFileName;
+    use audlink_core::format::{aep::AepFileName, onboarding::OnboardingFileName};
+    if OnboardingFileName::parse(name).is_ok() {
+        Some("onboarding")
+    } else if AepFileName::parse(name).is_ok() {
+        Some("aep")
+    } else if OutboundFileName::parse(name).is_ok() {
+        Some("outbound")
+    } else {
+        None
+    }
+}
+
+/// Lists an import preview draws an overlap for at most (the largest ones).
+pub const PREVIEW_OVERLAP_LISTS: usize = 16;
+
+/// What [`Workspace::import_preview`] answers: the import's report without the per-identifier
+/// unmatched rows (returned apart, for paging), each touched list's size, and how the largest
+/// lists overlap.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportPreview {
+    /// Each list the import touched: name, whether replaced, counts of added and removed
+    /// recipients, members after.
+    pub lists: Vec<ListSize>,
+    /// New last-applied delivery timestamp per segment.
+    pub last_applied: BTreeMap<String, i64>,
+    /// The report; its `unmatched` is empty (the rows come back apart).
+    pub report: audlink_core::import::ImportReport,
+    /// Recipients in both of two lists, for the [`PREVIEW_OVERLAP_LISTS`] largest lists.
+    pub overlap: ListOverlap,
+}
+
+/// A list after an import, by size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ListSize {
+    /// The list's name.
+    pub list: String,
+    /// Whether a full delivery replaced it.
+    pub replaced: bool,
+    /// Recipients added.
+    pub added: u64,
+    /// Recipients removed.
+    pub removed: u64,
+    /// Members after the import.
+    pub members: u64,
+}
+
+/// Pairwise intersections of lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ListOverlap {
+    /// The lists, largest first (ties by name).
+    pub lists: Vec<String>,
+    /// `counts[i][j]`: recipients in both list `i` and list `j`; `counts[i][i]`: list `i`'s
+    /// members among the loaded recipients.
+    pub counts: Vec<Vec<u64>>,
+}
+
+impl Workspace {
+    /// Imports like [`Workspace::import`], then makes each touched list what the import leaves
+    /// (current members, less the removed, plus the added), so later rules (`in_list`) and
+    /// exports see them. Returns the preview and, apart, the unmatched identifiers.
+    pub fn import_preview(
+        &mut self,
+        spec: &ImportSpec,
+        files: &[(ImportFileSpec, &[u8])],
+    ) -> Result<(ImportPreview, Vec<audlink_core::import::UnmatchedId>), DispatchError> {
+        let mut result = self.import(spec, files)?;
+        let unmatched = std::mem::take(&mut result.report.unmatched);
+        let mut sizes = Vec::with_capacity(result.lists.len());
+        for change in result.lists {
+            let current = self.lists.remove(&change.list).unwrap_or_default();
+            let added = change.added.len() as u64;
+            let members = if current.is_empty() {
+                change.added
+            } else {
+                let removed: std::collections::BTreeSet<&RecipientKey> =
+                    change.removed.iter().collect();
+                let mut members: std::collections::BTreeSet<RecipientKey> = current
+                    .into_iter()
+                    .filter(|key| !removed.contains(key))
+                    .collect();
+                members.extend(change.added.iter().cloned());
+                members.into_iter().collect()
+            };
+            sizes.push(ListSize {
+                list: change.list.clone(),
+                replaced: change.replaced,
+                added,
+                removed: change.removed.len() as u64,
+                members: change.members,
+            });
+            self.lists.insert(change.list, members);
+        }
+        let overlap = self.list_overlap(&sizes);
+        let preview = ImportPreview {
+            lists: sizes,
+            last_applied: result.last_applied,
+            report: result.report,
+            overlap,
+        };
+        Ok((preview, unmatched))
+    }
+
+    /// The overlap of the largest lists among `sizes` over the loaded recipients.
+    fn list_overlap(&self, sizes: &[ListSize]) -> ListOverlap {
+        let mut largest: Vec<&ListSize> = sizes.iter().filter(|s| s.members > 0).collect();
+        largest.sort_by(|a, b| b.members.cmp(&a.members).then_with(|| a.list.cmp(&b.list)));
+        largest.truncate(PREVIEW_OVERLAP_LISTS);
+        let Some(table) = self.recipients.as_ref() else {
+            return ListOverlap {
+                lists: Vec::new(),
+                counts: Vec::new(),
+            };
+        };
+        let selections: Vec<Selection> = largest
+            .iter()
+            .map(|s| Selection::of_keys(table, self.lists.get(&s.list).map_or(&[], Vec::as_slice)))
+            .collect();
+        let k = selections.len();
+        let mut counts = vec![vec![0u64; k]; k];
+        for i in 0..k {
+            for j in i..k {
+                let both = selections[i].intersection_count(&selections[j]) as u64;
+                counts[i][j] = both;
+                counts[j][i] = both;
+            }
+        }
+        ListOverlap {
+            lists: largest.iter().map(|s| s.list.clone()).collect(),
+            counts,
+        }
+    }
+}
+
+/// One page of unmatched identifiers, optionally of one reason (its code): the number of rows
+/// of that reason and the rows `offset..offset + limit` of them.
+pub fn unmatched_page<'a>(
+    rows: &'a [audlink_core::import::UnmatchedId],
+    offset: usize,
+    limit: usize,
+    reason: Option<&str>,
+) -> (usize, Vec<&'a audlink_core::import::UnmatchedId>) {
+    let of_reason = |row: &&audlink_core::import::UnmatchedId| {
+        reason.is_none_or(|code| row.reason.code() == code)
+    };
+    let total = rows.iter().filter(of_reason).count();
+    let page = rows
+        .iter()
+        .filter(of_reason)
+        .skip(offset)
+        .take(limit)
+        .collect();
+    (total, page)
+}

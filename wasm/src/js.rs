@@ -17,6 +17,9 @@
 //! const imported = ws.import(spec, [{ name, format: { format: "outbound" }, bytes }]);
 //! const exported = ws.export(spec, previousSnapshot);
 //! const preview = ws.previewRule({ rule: "age >= 30", now: "2026-01-01T00:00:00Z" });
+//! const view = ws.importPreview(spec, files); // lists kept in ws, unmatched paged:
+//! const page = ws.unmatchedPage(0, 10, "no_recipient");
+//! formatOfName("S3_1_iter_1767225600000.sync"); // "outbound"
 //! ```
 //!
 //! - **Options in** are plain objects with the field names of the serde structs of
@@ -56,7 +59,7 @@ use wasm_bindgen::prelude::*;
 
 use audlink_core::export::{ExportResult, Snapshot};
 use audlink_core::format::recipients::RecipientKey;
-use audlink_core::import::{AudienceFormat, ImportResult};
+use audlink_core::import::{AudienceFormat, ImportResult, UnmatchedId};
 
 use crate::dispatch::{
     self, DispatchError, ErrorKind, ExportSpec, ImportFileSpec, ImportSpec, LoadOptions,
@@ -294,6 +297,25 @@ export interface SqlOutput {
   select: string;
 }
 
+/** A list after an import preview. */
+export interface ListSize { list: string; replaced: boolean; added: number; removed: number; members: number; }
+
+/** What `importPreview` returns: the report without its unmatched rows (see `unmatchedPage`). */
+export interface ImportPreview {
+  lists: ListSize[];
+  last_applied: Record<string, number>;
+  report: ImportReport;
+  /** Recipients in both of two lists, for the largest lists (largest first). */
+  overlap: { lists: string[]; counts: number[][] };
+  unmatched_total: number;
+  unmatched_by_reason: Record<string, number>;
+}
+
+export interface UnmatchedPage {
+  total: number;
+  rows: { file: string; line: number; segment: string; id: string; reason: string; rule?: string }[];
+}
+
 /** What audlink throws: an Error with these own properties. */
 export interface AudlinkError extends Error {
   kind: "file" | "rule" | "request" | "abi";
@@ -318,6 +340,8 @@ const MAX_SAFE: i64 = (1 << 53) - 1;
 #[derive(Debug, Default)]
 pub struct JsWorkspace {
     inner: Workspace,
+    /// The last `importPreview`'s unmatched identifiers, served a page at a time.
+    unmatched: Vec<UnmatchedId>,
 }
 
 #[wasm_bindgen(js_class = Workspace)]
@@ -409,6 +433,57 @@ impl JsWorkspace {
         export_to_js(&result)
     }
 
+    /// Imports like `import`, then keeps the lists as the import leaves them (for `in_list`
+    /// rules and list exports) and the unmatched identifiers (for `unmatchedPage`), and
+    /// returns the report without them, each list's size and the overlap of the largest lists.
+    /// Nothing per identifier crosses into JavaScript, so a million-line file stays fast.
+    #[wasm_bindgen(js_name = importPreview, unchecked_return_type = "ImportPreview")]
+    pub fn import_preview(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "ImportSpec")] spec: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "ImportFile[]")] files: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let spec: ImportSpec = from_js(spec, "spec")?;
+        let files = files_from_js(&files)?;
+        let borrowed: Vec<(ImportFileSpec, &[u8])> = files
+            .iter()
+            .map(|(spec, bytes)| (spec.clone(), bytes.as_slice()))
+            .collect();
+        let (preview, unmatched) = self
+            .inner
+            .import_preview(&spec, &borrowed)
+            .map_err(js_error)?;
+        self.unmatched = unmatched;
+        let mut value = plain(&preview);
+        value["unmatched_total"] = json!(self.unmatched.len());
+        value["unmatched_by_reason"] = json!(self.unmatched.iter().fold(
+            std::collections::BTreeMap::<&str, u64>::new(),
+            |mut by, row| {
+                *by.entry(row.reason.code()).or_default() += 1;
+                by
+            }
+        ));
+        to_js(&value)
+    }
+
+    /// Rows `offset..offset + limit` of the last `importPreview`'s unmatched identifiers, of
+    /// one reason code when given: `{total, rows}`.
+    #[wasm_bindgen(js_name = unmatchedPage, unchecked_return_type = "UnmatchedPage")]
+    pub fn unmatched_page(
+        &self,
+        offset: u32,
+        limit: u32,
+        #[wasm_bindgen(unchecked_optional_param_type = "string | null")] reason: Option<String>,
+    ) -> Result<JsValue, JsValue> {
+        let (total, rows) = dispatch::unmatched_page(
+            &self.unmatched,
+            offset as usize,
+            limit as usize,
+            reason.as_deref().filter(|r| !r.is_empty()),
+        );
+        to_js(&plain(&json!({"total": total, "rows": rows})))
+    }
+
     /// Counts, samples and breaks down the recipients a rule selects.
     #[wasm_bindgen(js_name = previewRule, unchecked_return_type = "RulePreview")]
     pub fn preview_rule(
@@ -429,6 +504,13 @@ pub fn rule_sql(
     let spec: SqlSpec = from_js(spec, "spec")?;
     let output = dispatch::rule_sql(&spec).map_err(js_error)?;
     to_js(&plain(&output))
+}
+
+/// What an audience file's name says it is: `"onboarding"`, `"aep"`, `"outbound"`, or `null`
+/// (the order and rules of `audlink audience import --format auto`).
+#[wasm_bindgen(js_name = formatOfName, unchecked_return_type = "\"onboarding\" | \"aep\" | \"outbound\" | null")]
+pub fn format_of_name(name: &str) -> JsValue {
+    dispatch::format_of_name(name).map_or(JsValue::NULL, JsValue::from_str)
 }
 
 /// A [`DispatchError`] as a JS `Error` with own properties `kind`, `file`, `line`, `column`,
@@ -483,7 +565,9 @@ fn from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsValue
         request_error(what, message)
     })?;
     drop_nulls(&mut json);
-    serde_json::from_value(json).map_err(|error| request_error(what, error))
+    // Through text, not `from_value`: some core types deserialize from a borrowed `&str` (the
+    // normalization `Profile`), which a `Value` cannot lend.
+    serde_json::from_str(&json.to_string()).map_err(|error| request_error(what, error))
 }
 
 /// An optional argument: `undefined` or `null` is the default.
