@@ -1,7 +1,7 @@
 //! The import benchmark of `core/benches/import.rs`, run natively and in the wasmtime sandbox
 //! through the same request (`wasm/ABI.md`): load links + import an outbound file.
 //!
-//! `cargo bench -p audlink-host --bench sandbox -- [N] [--write DIR] [--memory-mib M]` (default N = 1,000,000):
+//! `cargo bench -p audlink-host --bench sandbox -- [N] [--write DIR] [--memory-mib M] [--list-unmatched]` (default N = 1,000,000):
 //! prints the time of each path, the sandbox/native ratio, the guest's peak linear memory and the
 //! module's size. With `--write DIR`, also writes the guest module and the request to DIR, so
 //! `node bench/node_abi.mjs DIR` can time the same request in Node.
@@ -52,7 +52,11 @@ fn main() {
                 "name": "bench", "dpid": 1, "kind": "visitor-id"
             }))
             .expect("data source"),
-            options: Default::default(),
+            // The CLI lists every unmatched identifier; `--list-unmatched` measures that too.
+            options: audlink_core::import::ImportOptions {
+                list_unmatched: args.iter().any(|a| a == "--list-unmatched"),
+                ..Default::default()
+            },
             last_applied: Default::default(),
         },
         files: vec![FileRef {
