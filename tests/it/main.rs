@@ -3,7 +3,9 @@
 mod built;
 mod cli;
 mod core_purity;
+mod emulator;
 mod fuzz_corpus;
 mod js_node;
+mod remote;
 mod rule_sql;
 mod sandbox;

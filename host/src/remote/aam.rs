@@ -12,7 +12,7 @@
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tracing::{debug, info};
+use tracing::debug;
 
 use super::RemoteError;
 use super::client::{CallError, Client};
@@ -294,7 +294,7 @@ impl Client {
                     let sid = created.get("sid").and_then(Value::as_u64).ok_or_else(|| {
                         RemoteError::Failed(format!("{what}: the response names no sid"))
                     })?;
-                    info!("created {kind} {name:?} (sid {sid})");
+                    debug!("created {kind} {name:?} (sid {sid})");
                     return Ok(Ensured { sid, created: true });
                 }
                 Err(CallError::Conflict(message)) if conflicts == 0 => {

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::Method;
 use serde_json::Value;
-use tracing::{debug, trace, warn};
+use tracing::{debug, trace};
 
 use super::clock::Clock;
 use super::credentials::Credentials;
@@ -236,7 +236,8 @@ impl Client {
                 retry::MAX_RETRY_AFTER.as_secs()
             ))));
         };
-        warn!(
+        // Debug, not warn: at the default level a failed command's stderr is its one error line.
+        debug!(
             "{what}: {message}; retry {}/{} in {delay:?}",
             retries + 1,
             policy.max_retries

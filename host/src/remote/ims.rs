@@ -103,7 +103,7 @@ impl Classify for serde_json::Error {
             serde_json::error::Category::Io => "unreadable",
             serde_json::error::Category::Syntax => "not JSON",
             serde_json::error::Category::Data => "missing or mistyped fields",
-            serde_json::error::Category::Eof => "truncated JSON",
+            serde_json::error::Category::Eof => "not JSON: truncated",
         }
     }
 }
