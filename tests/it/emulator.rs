@@ -506,9 +506,14 @@ async fn segments_post(
     create(shared, Route::SegmentsPost, headers, body).await
 }
 
-/// Checks a posted trait or segment; the item as stored (without its sid) or the `400`.
-fn validate(shared: &Shared, data: &Data, route: Route, body: &Value) -> Result<Value, Response> {
-    let bad = |m: &str| Err(error(StatusCode::BAD_REQUEST, "400", m));
+/// Checks a posted trait or segment; the item as stored (without its sid) or why it is a `400`.
+fn validate(
+    shared: &Shared,
+    data: &Data,
+    route: Route,
+    body: &Value,
+) -> Result<Value, &'static str> {
+    let bad = Err;
     let Some(name) = body["name"].as_str().filter(|n| !n.is_empty()) else {
         return bad("name is required");
     };
@@ -562,7 +567,7 @@ async fn create(shared: Arc<Shared>, route: Route, headers: HeaderMap, body: Byt
     let work = {
         let mut data = shared.data();
         match validate(&shared, &data, route, &body) {
-            Err(response) => response,
+            Err(why) => error(StatusCode::BAD_REQUEST, "400", why),
             Ok(item) => {
                 let store = |data: &mut Data, mut item: Value| {
                     let sid = data.next_sid;
