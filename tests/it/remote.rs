@@ -516,7 +516,7 @@ fn a_name_taken_by_a_competing_client_is_found_after_the_409() {
 }
 
 #[test]
-fn wrong_organization_or_api_key_is_a_403_without_retries() {
+fn a_wrong_organization_is_a_403_without_retries() {
     let emu = Emulator::start();
     let clock = FakeClock::new();
     let mut creds = credentials();

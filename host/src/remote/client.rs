@@ -360,7 +360,11 @@ impl Client {
 
     /// `text` with the secret and every token seen replaced by `[redacted]`.
     fn scrub(&self, text: &str) -> String {
-        let mut out = text.replace(self.credentials.client_secret.expose(), "[redacted]");
+        let mut out = text.to_owned();
+        let secret = self.credentials.client_secret.expose();
+        if !secret.is_empty() {
+            out = out.replace(secret, "[redacted]");
+        }
         let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         for token in seen.iter().filter(|t| !t.is_empty()) {
             out = out.replace(token.as_str(), "[redacted]");
@@ -432,6 +436,40 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::remote::clock::FakeClock;
+    use crate::remote::credentials::Secret;
+
+    #[test]
+    fn messages_are_scrubbed_of_the_secret_and_every_token() {
+        let credentials = Credentials {
+            client_id: "cid".to_owned(),
+            client_secret: Secret::new("hunter2-secret"),
+            org_id: "O@AdobeOrg".to_owned(),
+        };
+        let client =
+            Client::new(Settings::default(), credentials, Arc::new(FakeClock::new())).unwrap();
+        for value in ["tok-one", "tok-two"] {
+            client.remember(&Token {
+                value: Secret::new(value),
+                renew_at: client.clock.now(),
+            });
+        }
+        assert_eq!(
+            client.scrub("a hunter2-secret b tok-one c tok-two"),
+            "a [redacted] b [redacted] c [redacted]"
+        );
+        let error = client.scrub_error(RemoteError::Failed("x tok-two".to_owned()));
+        assert_eq!(error, RemoteError::Failed("x [redacted]".to_owned()));
+        let mut bad = Settings::default();
+        bad.aam_url = "aam.adobe.io".to_owned();
+        let credentials = Credentials {
+            client_id: "cid".to_owned(),
+            client_secret: Secret::new("s"),
+            org_id: "O@AdobeOrg".to_owned(),
+        };
+        let err = Client::new(bad, credentials, Arc::new(FakeClock::new())).unwrap_err();
+        assert!(matches!(err, RemoteError::Config(m) if m.contains("aam_url")));
+    }
 
     #[test]
     fn excerpts_take_one_known_field_and_nothing_else() {
