@@ -84,6 +84,10 @@ pub struct AudienceFile<'a> {
     pub format: &'a AudienceFormat,
 }
 
+/// The name of a segment's list when no mapping names one: this prefix, then the segment id
+/// verbatim.
+pub const DEFAULT_LIST_PREFIX: &str = "segment-";
+
 /// Options of an import.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -943,7 +947,7 @@ where
     fn list_name(&self, segment: &str) -> String {
         match self.request.options.mappings.get(segment) {
             Some(list) => list.clone(),
-            None => format!("segment-{segment}"),
+            None => format!("{DEFAULT_LIST_PREFIX}{segment}"),
         }
     }
 

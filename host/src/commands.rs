@@ -17,6 +17,8 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use audlink_core::datasource::{DataSource, Identifier};
+use audlink_core::export::OPTED_OUT_COLUMN;
 use audlink_core::rule::sql::{Dialect, SqlTables};
 use audlink_core::time::Timestamp;
 use audlink_wasm::dispatch::{SqlOutput, SqlSpec};
@@ -236,16 +238,27 @@ fn base_name(path: &Path) -> String {
     )
 }
 
-/// Hands the database's recipients and visitor links to `request`, packed (none before the
-/// first recipients load).
-fn put_tables(store: &Store, request: &mut Request) -> Result<(), Failure> {
+/// Hands `request` what matching through `data_source` reads from the database, packed: the
+/// recipient ids with the `opted_out` column and, for declared ids, the key column; the
+/// visitor links for visitor ids. Nothing before the first recipients load.
+fn put_tables(
+    store: &Store,
+    data_source: &DataSource,
+    request: &mut Request,
+) -> Result<(), Failure> {
     if store.has_recipients_table()? {
-        let recipients = request.bytes(table::encode_table(&store.recipients_table()?));
+        let mut wanted = vec![OPTED_OUT_COLUMN];
+        if let Identifier::DeclaredId(key) = &data_source.identifier {
+            wanted.push(&key.column);
+        }
+        let recipients = request.bytes(table::encode_table(&store.recipients_columns(&wanted)?));
         request.op(Op::SetRecipients {
             payload: recipients,
         });
-        let links = request.bytes(table::encode_links(&store.links()?));
-        request.op(Op::SetLinks { payload: links });
+        if matches!(data_source.identifier, Identifier::VisitorId) {
+            let links = request.bytes(table::encode_links(&store.links()?));
+            request.op(Op::SetLinks { payload: links });
+        }
     }
     Ok(())
 }

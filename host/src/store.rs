@@ -55,7 +55,7 @@ use rusqlite::{Connection, OpenFlags, ToSql};
 pub use exports::{ExportStart, ExportStarted};
 pub use imports::{ImportRun, InputKey, InputKeyHasher, StoredImport};
 pub use lists::ListSummary;
-pub use recipients::{LinkRejection, LinksUpsert, RecipientsUpsert, RejectedLink};
+pub use recipients::{LinkRejection, LinksUpsert, RecipientsUpsert, RecipientsWrite, RejectedLink};
 pub use schema::SCHEMA_VERSION;
 
 /// Why the store could not do what was asked; nothing was written.

@@ -16,6 +16,7 @@
 //! (`where_exports_*`).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -1349,4 +1350,203 @@ fn where_exports_and_segment_preview_select_what_the_js_build_selects() {
         ],
         2,
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Large recipients files, read in parts
+
+/// Runs `audlink --json ARGS…` with parts of `part_bytes` bytes (`AUDLINK_PART_BYTES`).
+fn in_parts(dir: &Path, part_bytes: Option<usize>, args: &[&str]) -> Output {
+    let mut command = command(dir, &dir.join(CONFIG));
+    if let Some(bytes) = part_bytes {
+        command.env("AUDLINK_PART_BYTES", bytes.to_string());
+    } else {
+        command.env_remove("AUDLINK_PART_BYTES");
+    }
+    command
+        .args(args)
+        .output()
+        .expect("cannot run the audlink binary")
+}
+
+/// Every stored recipient as text, ordered by id, and the column registry.
+fn dump_recipients(dir: &Path) -> (Vec<Vec<String>>, Vec<(String, String, i64)>) {
+    let db = rusqlite::Connection::open(dir.join(DB)).expect("the database opens");
+    let mut registry = db
+        .prepare("SELECT name, type, position FROM recipient_columns ORDER BY position")
+        .expect("the registry");
+    let registry: Vec<(String, String, i64)> = registry
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("registry rows")
+        .collect::<Result<_, _>>()
+        .expect("registry rows");
+    let mut select = db
+        .prepare("SELECT * FROM recipients ORDER BY id")
+        .expect("the recipients");
+    let width = select.column_count();
+    let rows = select
+        .query_map([], |r| {
+            (0..width)
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        rusqlite::types::ValueRef::Null => "NULL".to_owned(),
+                        rusqlite::types::ValueRef::Integer(n) => format!("int {n}"),
+                        rusqlite::types::ValueRef::Real(x) => format!("real {x:?}"),
+                        rusqlite::types::ValueRef::Text(t) => {
+                            format!("text {}", String::from_utf8_lossy(t))
+                        }
+                        rusqlite::types::ValueRef::Blob(b) => format!("blob {b:?}"),
+                    })
+                })
+                .collect::<Result<Vec<String>, rusqlite::Error>>()
+        })
+        .expect("recipient rows")
+        .collect::<Result<_, _>>()
+        .expect("recipient rows");
+    (rows, registry)
+}
+
+/// A recipients file whose columns call for different types in different parts: integers,
+/// then floats; nothing, then dates; booleans, then a word (a string column keeps `TRUE`
+/// verbatim); a quoted cell with a line break; a bad row and empty lines.
+fn mixed_recipients(rows: u64) -> String {
+    let mut csv = String::from("id,amount,since,flag,note\n");
+    for id in 1..=rows {
+        let amount = if id > rows - 5 {
+            format!("{id}.25")
+        } else {
+            id.to_string()
+        };
+        let since = if id > rows / 2 && id % 3 == 0 {
+            "2024-02-29"
+        } else {
+            ""
+        };
+        let flag = match id {
+            _ if id == rows - 1 => "maybe",
+            _ if id % 2 == 0 => "TRUE",
+            _ => "false",
+        };
+        let note = if id % 17 == 0 {
+            "\"two\nlines, one cell\""
+        } else {
+            "plain"
+        };
+        let _ = writeln!(csv, "{id},{amount},{since},{flag},{note}");
+        if id % 50 == 0 {
+            csv.push_str("\nnot,a,whole,row\n");
+        }
+    }
+    csv
+}
+
+#[test]
+fn a_recipients_file_read_in_parts_loads_exactly_what_one_read_loads() {
+    let csv = mixed_recipients(400);
+    let mut loaded = Vec::new();
+    for (label, file, bytes, part_bytes) in [
+        ("whole", "r.csv", csv.clone().into_bytes(), None),
+        ("parts", "r.csv", csv.clone().into_bytes(), Some(97)),
+        (
+            "gzip parts",
+            "r.csv.gz",
+            audlink_core::format::input::gzip(csv.as_bytes()),
+            Some(211),
+        ),
+    ] {
+        let dir = TempDir::new(&format!("parts-{}", label.replace(' ', "-")));
+        ok(dir.path(), &["init"]);
+        write(&dir.join(file), &bytes);
+        let args = ["--json", "recipients", "load", file];
+        let output = in_parts(dir.path(), part_bytes, &args);
+        assert!(
+            output.status.success(),
+            "{label}: {}",
+            describe(&args, &output)
+        );
+        let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        let (rows, registry) = dump_recipients(dir.path());
+        loaded.push((label, report, rows, registry, dir));
+    }
+    let (_, whole_report, whole_rows, whole_registry, _) = &loaded[0];
+    assert_eq!(n(&whole_report["rows"], "rows"), 400);
+    assert_eq!(n(&whole_report["rejected"], "rejected"), 8);
+    // The types the whole file calls for: float, date, string.
+    let types: Vec<&str> = whole_registry.iter().map(|(_, t, _)| t.as_str()).collect();
+    assert_eq!(
+        types,
+        ["int", "float", "date", "string", "string"],
+        "{whole_registry:?}"
+    );
+    assert!(
+        whole_rows.iter().any(|r| r[3] == "text TRUE"),
+        "verbatim strings"
+    );
+    for (label, report, rows, registry, _) in &loaded[1..] {
+        assert_eq!(report["rows"], whole_report["rows"], "{label}");
+        assert_eq!(report["inserted"], whole_report["inserted"], "{label}");
+        assert_eq!(report["rejected"], whole_report["rejected"], "{label}");
+        assert_eq!(
+            report["rejected_rows"], whole_report["rejected_rows"],
+            "{label}"
+        );
+        assert_eq!(
+            report["added_columns"], whole_report["added_columns"],
+            "{label}"
+        );
+        let theirs: Vec<&str> = registry.iter().map(|(_, t, _)| t.as_str()).collect();
+        assert_eq!(theirs, types, "{label}: column types");
+        assert_eq!(rows, whole_rows, "{label}: stored rows");
+    }
+
+    // A reload in parts into the loaded database keeps the stored types and updates every row.
+    let (_, _, _, _, dir) = &loaded[1];
+    let output = in_parts(
+        dir.path(),
+        Some(97),
+        &["--json", "recipients", "load", "r.csv"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        describe(&["reload"], &output)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(n(&report["updated"], "updated"), 400);
+    assert_eq!(n(&report["inserted"], "inserted"), 0);
+    assert_eq!(dump_recipients(dir.path()).0, *whole_rows);
+}
+
+#[test]
+fn an_id_repeated_in_a_later_part_fails_like_one_in_the_same_part() {
+    let mut csv = String::from("id,name\n");
+    for id in 1..=300 {
+        let _ = writeln!(csv, "{id},n{id}");
+    }
+    // Line 2 holds id 1; line 302 repeats it.
+    csv.push_str("1,again\n");
+    let mut messages = Vec::new();
+    for part_bytes in [None, Some(64)] {
+        let dir = TempDir::new(&format!("parts-dup-{}", part_bytes.is_some()));
+        ok(dir.path(), &["init"]);
+        write(&dir.join("dup.csv"), &csv);
+        let args = ["recipients", "load", "dup.csv"];
+        let output = in_parts(dir.path(), part_bytes, &args);
+        let line = check_failure(&args, &output, 1);
+        assert!(
+            line.contains("recipient id on line 302 repeats line 2"),
+            "{line}"
+        );
+        let db = rusqlite::Connection::open(dir.join(DB)).expect("the database opens");
+        let tables: i64 = db
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'recipients'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+        assert_eq!(tables, 0, "nothing written");
+        messages.push(line);
+    }
+    assert_eq!(messages[0], messages[1]);
 }

@@ -125,6 +125,7 @@ fn scenario(f: &Fixture) -> Request {
         name: "recipients.csv".into(),
         payload: recipients,
         options: LoadOptions::default(),
+        part: None,
     });
     r.op(Op::LoadLinks {
         name: "links.csv".into(),

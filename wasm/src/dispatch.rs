@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use audlink_core::datasource::DataSource;
 use audlink_core::export::{self, ExportMode, ExportRequest, ExportResult, FileLimits, Snapshot};
 use audlink_core::format::links::{self, CompactLinks, LinksFile, LinksStats, VisitorLink};
-use audlink_core::format::recipients::{self, RecipientIds, RecipientKey, RecipientsTable};
+use audlink_core::format::recipients::{
+    self, Extent, PartSpec, RecipientIds, RecipientKey, RecipientsTable,
+};
 use audlink_core::format::{BadRecord, FileError, ReadOptions};
 use audlink_core::import::{
     self, AudienceFile, AudienceFormat, ImportError, ImportOptions, ImportRequest, ImportResult,
@@ -30,6 +32,7 @@ pub const DEFAULT_MAX_BAD: usize = 100;
 #[derive(Debug, Default)]
 pub struct Workspace {
     recipients: Option<RecipientsTable>,
+    recipient_lines: Vec<u64>,
     links: Option<CompactLinks>,
     lists: BTreeMap<String, Vec<RecipientKey>>,
 }
@@ -54,6 +57,9 @@ pub struct LoadSummary {
     pub schema: Option<Schema>,
     /// The first rejected rows (at most the `max_bad` asked for), in file order.
     pub bad: Vec<BadRecord>,
+    /// Recipients read as a part: where reading stopped and the types the values call for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extent: Option<Extent>,
 }
 
 /// How to read a recipients or links file.
@@ -318,12 +324,36 @@ impl Workspace {
         bytes: &[u8],
         options: LoadOptions,
     ) -> Result<LoadSummary, DispatchError> {
-        let read = recipients::read(
+        self.read_recipients(name, bytes, options, None)
+    }
+
+    /// Reads one part of a large recipients CSV ([`PartSpec`]: decoded bytes, the header
+    /// first) and keeps it as the recipients, with the line of each row
+    /// ([`Workspace::recipient_lines`]); the summary says where reading stopped.
+    pub fn load_recipients_part(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        options: LoadOptions,
+        part: &PartSpec,
+    ) -> Result<LoadSummary, DispatchError> {
+        self.read_recipients(name, bytes, options, Some(part))
+    }
+
+    fn read_recipients(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        options: LoadOptions,
+        part: Option<&PartSpec>,
+    ) -> Result<LoadSummary, DispatchError> {
+        let read = recipients::read_part(
             name,
             bytes,
             ReadOptions {
                 strict: options.strict,
             },
+            part.unwrap_or(&PartSpec::default()),
         )?;
         let summary = LoadSummary {
             file: name.to_owned(),
@@ -333,9 +363,20 @@ impl Workspace {
             merged: None,
             schema: Some(Schema::of(&read.table)),
             bad: limited(&read.bad, options.max_bad),
+            extent: part.map(|_| read.extent),
         };
         self.recipients = Some(read.table);
+        self.recipient_lines = if part.is_some() {
+            read.lines
+        } else {
+            Vec::new()
+        };
         Ok(summary)
+    }
+
+    /// The line of each row of recipients loaded as a part (empty otherwise).
+    pub fn recipient_lines(&self) -> &[u64] {
+        &self.recipient_lines
     }
 
     /// Reads a visitor links CSV (plain or gzip) and keeps it, replacing any loaded before.
@@ -360,6 +401,7 @@ impl Workspace {
             merged: Some(read.stats.merged),
             schema: None,
             bad: limited(&read.bad, options.max_bad),
+            extent: None,
         };
         self.links = Some(read);
         Ok(summary)
@@ -367,6 +409,7 @@ impl Workspace {
 
     /// Sets the recipients table (e.g. read from the host's database), replacing any loaded.
     pub fn set_recipients(&mut self, table: RecipientsTable) {
+        self.recipient_lines = Vec::new();
         self.recipients = Some(table);
     }
 

@@ -15,7 +15,7 @@ use audlink_core::export::{
     ExportReport, ExportResult, NotExported, NotExportedReason, RenderedFile, Snapshot,
 };
 use audlink_core::format::links::VisitorLink;
-use audlink_core::format::recipients::{RecipientKey, RecipientsTable};
+use audlink_core::format::recipients::{PartSpec, RecipientKey, RecipientsTable};
 use audlink_core::id::IdReason;
 use audlink_core::import::{ImportReport, ImportResult, ListChange};
 use serde::{Deserialize, Serialize};
@@ -62,6 +62,9 @@ pub enum Op {
         /// Reading options.
         #[serde(default)]
         options: LoadOptions,
+        /// Read the payload as one part of a large file (the summary gets an `extent`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        part: Option<PartSpec>,
     },
     /// Read a visitor links CSV → a load summary.
     LoadLinks {
@@ -87,6 +90,9 @@ pub enum Op {
     GetRecipients,
     /// The loaded visitor links as packed links → `{"links", "packed": blob}`.
     GetLinks,
+    /// The line of each row of recipients loaded as a part → `{"rows", "lines": blob}` (u64
+    /// little-endian each).
+    GetRecipientLines,
     /// Set a list's current members (packed keys) → `{"list", "members"}`.
     SetList {
         /// The list's name.
@@ -165,9 +171,11 @@ impl Op {
             | Op::SetLinks { payload } => vec![*payload],
             Op::Import { files, .. } => files.iter().map(|f| f.payload).collect(),
             Op::Export { snapshot, .. } => snapshot.iter().copied().collect(),
-            Op::PreviewRule { .. } | Op::RuleSql { .. } | Op::GetRecipients | Op::GetLinks => {
-                Vec::new()
-            }
+            Op::PreviewRule { .. }
+            | Op::RuleSql { .. }
+            | Op::GetRecipients
+            | Op::GetLinks
+            | Op::GetRecipientLines => Vec::new(),
         }
     }
 }
@@ -188,7 +196,14 @@ fn run_op(
             name,
             payload: p,
             options,
-        } => to_value(&workspace.load_recipients(name, payload(payloads, *p)?, *options)?),
+            part,
+        } => {
+            let bytes = payload(payloads, *p)?;
+            to_value(&match part {
+                Some(part) => workspace.load_recipients_part(name, bytes, *options, part)?,
+                None => workspace.load_recipients(name, bytes, *options)?,
+            })
+        }
         Op::LoadLinks {
             name,
             payload: p,
@@ -211,6 +226,11 @@ fn run_op(
                 DispatchError::new(ErrorKind::Request, "no recipients are loaded")
             })?;
             json!({ "rows": loaded.len(), "table": blobs.push(table::encode_table(loaded)) })
+        }
+        Op::GetRecipientLines => {
+            let lines = workspace.recipient_lines();
+            let packed: Vec<u8> = lines.iter().flat_map(|l| l.to_le_bytes()).collect();
+            json!({ "rows": lines.len(), "lines": blobs.push(packed) })
         }
         Op::GetLinks => {
             let links = workspace.links();
@@ -241,7 +261,9 @@ fn run_op(
     })
 }
 
-fn encode_import(result: ImportResult, blobs: &mut Blobs) -> Value {
+fn encode_import(mut result: ImportResult, blobs: &mut Blobs) -> Value {
+    // One JSON object per unmatched identifier would cost more than the import itself.
+    let unmatched = std::mem::take(&mut result.report.unmatched);
     let lists: Vec<Value> = result
         .lists
         .into_iter()
@@ -257,6 +279,7 @@ fn encode_import(result: ImportResult, blobs: &mut Blobs) -> Value {
         .collect();
     json!({
         "report": to_value(&result.report),
+        "unmatched": blobs.push(packed::encode_unmatched(&unmatched)),
         "last_applied": result.last_applied,
         "lists": lists,
     })
@@ -474,6 +497,18 @@ impl Decoded {
         table::decode_table(self.blob(&self.result(op)?["table"])?).map_err(malformed)
     }
 
+    /// The lines of a `get_recipient_lines` op.
+    pub fn recipient_lines(&self, op: usize) -> Result<Vec<u64>, ResponseError> {
+        let blob = self.blob(&self.result(op)?["lines"])?;
+        if blob.len() % 8 != 0 {
+            return Err(malformed("recipient lines are not whole u64s"));
+        }
+        Ok(blob
+            .chunks_exact(8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .collect())
+    }
+
     /// The links of a `get_links` op.
     pub fn links(&self, op: usize) -> Result<Vec<VisitorLink>, ResponseError> {
         table::decode_links(self.blob(&self.result(op)?["packed"])?).map_err(malformed)
@@ -482,8 +517,10 @@ impl Decoded {
     /// The result of import op `op`, as the core returns it.
     pub fn import(&self, op: usize) -> Result<ImportResult, ResponseError> {
         let value = self.result(op)?;
-        let report: ImportReport =
+        let mut report: ImportReport =
             serde_json::from_value(value["report"].clone()).map_err(malformed)?;
+        report.unmatched =
+            packed::decode_unmatched(self.blob(&value["unmatched"])?).map_err(malformed)?;
         let last_applied =
             serde_json::from_value(value["last_applied"].clone()).map_err(malformed)?;
         let lists = value["lists"]

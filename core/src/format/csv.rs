@@ -35,6 +35,12 @@ pub struct CsvReader<'a> {
     fields: Vec<Range<usize>>,
     /// Offset of each field's first raw byte (its opening quote, if quoted) in the record.
     starts: Vec<usize>,
+    /// Bytes of byte-order mark skipped at the start.
+    bom: usize,
+    /// The input is a part of a longer one ([`CsvReader::part`]).
+    more: bool,
+    /// A part's last record is cut off: reading stopped before it.
+    incomplete: bool,
 }
 
 /// One record, borrowed from the reader until the next call to [`CsvReader::next_record`].
@@ -50,15 +56,52 @@ pub struct RecordRef<'r> {
 impl<'a> CsvReader<'a> {
     /// A reader over `input` (decoded bytes).
     pub fn new(input: &'a [u8]) -> CsvReader<'a> {
+        let stripped = input.strip_prefix(BOM).unwrap_or(input);
         CsvReader {
-            input: input.strip_prefix(BOM).unwrap_or(input),
+            input: stripped,
             pos: 0,
             line: 1,
             empty_lines: 0,
             buf: Vec::new(),
             fields: Vec::new(),
             starts: Vec::new(),
+            bom: input.len() - stripped.len(),
+            more: false,
+            incomplete: false,
         }
+    }
+
+    /// A reader over the first part of a longer input (cut anywhere): a record counts only
+    /// when its line ending is in the part, so a record the cut splits — even inside a quoted
+    /// field — is left for the next part ([`CsvReader::consumed`] says where that starts).
+    /// Every record it returns is exactly what [`CsvReader::new`] returns for the whole input.
+    pub fn part(input: &'a [u8]) -> CsvReader<'a> {
+        CsvReader {
+            more: true,
+            ..CsvReader::new(input)
+        }
+    }
+
+    /// Bytes of the input read so far (byte-order mark included): after the last record
+    /// returned and the empty lines that follow it.
+    pub fn consumed(&self) -> usize {
+        self.bom + self.pos
+    }
+
+    /// Whether reading a part stopped at a record the cut splits.
+    pub fn is_incomplete(&self) -> bool {
+        self.incomplete
+    }
+
+    /// 1-based number of the line reading is on.
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// Numbers the lines from here on as if this one were line `line` (a part of a file
+    /// sent after a copy of its header).
+    pub fn set_line(&mut self, line: u64) {
+        self.line = line;
     }
 
     /// Empty lines skipped so far.
@@ -68,13 +111,27 @@ impl<'a> CsvReader<'a> {
 
     /// The next record, a bad record, or `None` at the end of the input.
     pub fn next_record(&mut self) -> Option<Result<RecordRef<'_>, BadRecord>> {
+        if self.incomplete {
+            return None;
+        }
         self.skip_empty_lines();
         if self.pos >= self.input.len() {
             return None;
         }
         let start = self.pos;
         let start_line = self.line;
-        match self.split_record() {
+        let split = self.split_record();
+        // In a part, a record (or bad record) is complete when its line ending was read; one
+        // that ran into the end of the part may go on in the next.
+        if self.more
+            && (self.incomplete || self.input.get(self.pos.wrapping_sub(1)) != Some(&b'\n'))
+        {
+            self.pos = start;
+            self.line = start_line;
+            self.incomplete = true;
+            return None;
+        }
+        match split {
             Ok(end) => Some(Ok(RecordRef {
                 line: start_line,
                 raw: self.input.get(start..end).unwrap_or_default(),
@@ -90,7 +147,9 @@ impl<'a> CsvReader<'a> {
         loop {
             let rest = self.input.get(self.pos..).unwrap_or_default();
             let skip = match rest {
-                [b'\n', ..] | [b'\r'] => 1,
+                // A CR that ends a part may start a record (`\ra`) in the next one.
+                [b'\n', ..] => 1,
+                [b'\r'] if !self.more => 1,
                 [b'\r', b'\n', ..] => 2,
                 _ => return,
             };
@@ -119,6 +178,8 @@ impl<'a> CsvReader<'a> {
                     let Some(q) = memchr::memchr(b'"', rest) else {
                         self.line += count_newlines(rest);
                         self.pos = input.len();
+                        // In a part, the closing quote may be in the next one.
+                        self.incomplete = self.more;
                         return Err(self.bad_at(
                             record_start,
                             field_start,
@@ -732,6 +793,58 @@ mod tests {
                 prop_assert!(line > last && line <= newlines + 1);
                 last = line;
             }
+        }
+
+        /// Reading a file in parts cut anywhere, each after a copy of the header line (as the
+        /// host sends a large file), gives exactly the records and lines of reading it whole.
+        #[test]
+        fn parts_read_what_the_whole_reads(
+            body in proptest::collection::vec(
+                prop_oneof![
+                    4 => Just(b'a'), 2 => Just(b','), 2 => Just(b'"'), 1 => Just(b'\r'),
+                    3 => Just(b'\n'),
+                ],
+                0..80,
+            ),
+            step in 1usize..24,
+        ) {
+            let header = b"h,i\n";
+            let whole: Vec<u8> = [&header[..], &body].concat();
+            let expected: Vec<Read> = read_all(&whole).into_iter().skip(1).collect();
+            let (mut pos, mut line, mut end) = (0, 2, step.min(body.len()));
+            let mut parts = Vec::new();
+            loop {
+                let last = end == body.len();
+                let payload: Vec<u8> = [&header[..], &body[pos..end]].concat();
+                let mut reader = if last {
+                    CsvReader::new(&payload)
+                } else {
+                    CsvReader::part(&payload)
+                };
+                let head = reader.next_record();
+                prop_assert!(matches!(head, Some(Ok(_))), "the header reads");
+                reader.set_line(line);
+                while let Some(next) = reader.next_record() {
+                    parts.push(match next {
+                        Ok(r) => Ok((r.line(), r.iter().map(<[u8]>::to_vec).collect())),
+                        Err(bad) => Err((bad.line, bad.column, bad.detail)),
+                    });
+                }
+                if last {
+                    prop_assert!(!reader.is_incomplete());
+                    break;
+                }
+                let consumed = reader.consumed() - header.len();
+                if consumed == 0 {
+                    // Not one whole record in this part: a longer one.
+                    end = (end + step).min(body.len());
+                    continue;
+                }
+                pos += consumed;
+                line = reader.line();
+                end = (pos + step).min(body.len());
+            }
+            prop_assert_eq!(parts, expected);
         }
     }
 }

@@ -33,16 +33,21 @@ pub fn decode<'a>(file: &str, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, FileErro
     let mut out = Vec::with_capacity(bytes.len().saturating_mul(4).min(1 << 26));
     match MultiGzDecoder::new(bytes).read_to_end(&mut out) {
         Ok(_) => Ok(Cow::Owned(out)),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(FileError::new(
+        Err(e) => Err(gzip_error(file, &e)),
+    }
+}
+
+/// The error of file `file` for a failure to decompress it (also for a host that decompresses
+/// a large file as a stream: the same words).
+pub fn gzip_error(file: &str, error: &std::io::Error) -> FileError {
+    if error.kind() == std::io::ErrorKind::UnexpectedEof {
+        FileError::new(
             file,
             FileReason::TruncatedGzip,
             "gzip stream ends early (truncated file)",
-        )),
-        Err(_) => Err(FileError::new(
-            file,
-            FileReason::BadGzip,
-            "not a valid gzip stream",
-        )),
+        )
+    } else {
+        FileError::new(file, FileReason::BadGzip, "not a valid gzip stream")
     }
 }
 

@@ -31,6 +31,7 @@
 //! all look like integers, an all-null non-string column, a non-finite float, ids given as
 //! strings that are all canonical integers, an empty string that is not null).
 
+use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
 use serde::{Deserialize, Serialize};
@@ -236,7 +237,7 @@ impl RecipientIds {
 }
 
 /// The type of an attribute column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ColumnType {
     /// `true` / `false`.
@@ -251,6 +252,32 @@ pub enum ColumnType {
     DateTime,
     /// Anything.
     String,
+}
+
+impl ColumnType {
+    /// Whether a column of this type can hold, without changing their meaning, values whose
+    /// own type is `found`: its own type, integers in a float column, anything in a string
+    /// column (kept verbatim).
+    pub fn holds(self, found: ColumnType) -> bool {
+        self == found
+            || self == ColumnType::String
+            || (self == ColumnType::Float && found == ColumnType::Int)
+    }
+
+    /// The type reading two parts of a column together gives, from the types each part's
+    /// values give on their own (`None`: no value): the typing rule of [`read`] is the same
+    /// on the whole as on the parts joined.
+    pub fn join(a: Option<ColumnType>, b: Option<ColumnType>) -> Option<ColumnType> {
+        match (a, b) {
+            (None, t) | (t, None) => t,
+            (Some(a), Some(b)) if a == b => Some(a),
+            (
+                Some(ColumnType::Int | ColumnType::Float),
+                Some(ColumnType::Int | ColumnType::Float),
+            ) => Some(ColumnType::Float),
+            _ => Some(ColumnType::String),
+        }
+    }
 }
 
 /// The values of one attribute column (`None`: null).
@@ -396,6 +423,42 @@ pub struct RecipientsFile {
     pub bad: Vec<BadRecord>,
     /// Counts.
     pub stats: RecipientsStats,
+    /// Where reading a part stopped, and the types its values call for.
+    pub extent: Extent,
+}
+
+/// How to read one part of a recipients file too large to read at once: the host sends it in
+/// parts, each but the first after a copy of the header line, as decoded (not gzip) bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PartSpec {
+    /// More of the file follows this part: a last record the cut splits is left for the next
+    /// part ([`Extent::consumed`] says where that starts).
+    pub more: bool,
+    /// The line in the whole file of the first line after the part's header (none: the part
+    /// starts the file).
+    pub first_line: Option<u64>,
+    /// Types to give columns by name (`id` too) whose values fit them
+    /// ([`ColumnType::holds`]): a string column keeps its cells verbatim, a float column takes
+    /// integers. A column whose values do not fit gets the type they call for (the caller
+    /// compares with [`Extent::inferred`]).
+    pub types: BTreeMap<String, ColumnType>,
+}
+
+/// Where reading stopped and what the values called for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extent {
+    /// Bytes of the input read (its header included): all of it, or up to the record a part's
+    /// cut splits. A part with no whole record after its header has read only the header; one
+    /// whose header the cut splits has read nothing (0: send a longer part).
+    pub consumed: u64,
+    /// Bytes of the header record with its line ending (0 when the cut splits it).
+    pub header_len: u64,
+    /// The line the first unread record starts on (the next part's `first_line`).
+    pub next_line: u64,
+    /// Each column, `id` first, in header order, with the type its accepted values call for on
+    /// their own (`None`: no value) — what [`ColumnType::join`] combines across parts.
+    pub inferred: Vec<(String, Option<ColumnType>)>,
 }
 
 /// The value of a canonical decimal i64: optional `-`, digits, no leading zero except `0`
@@ -508,26 +571,48 @@ impl Pending {
         }
     }
 
-    fn into_data(self) -> ColumnData {
+    /// The type the column's values call for on their own (`None`: no value).
+    fn inferred(&self) -> Option<ColumnType> {
+        if self.non_null == 0 {
+            None
+        } else if self.fits & BOOL != 0 {
+            Some(ColumnType::Bool)
+        } else if self.fits & INT != 0 {
+            Some(ColumnType::Int)
+        } else if self.fits & FLOAT != 0 {
+            Some(ColumnType::Float)
+        } else if self.fits & DATE != 0 {
+            Some(ColumnType::Date)
+        } else if self.fits & DATETIME != 0 {
+            Some(ColumnType::DateTime)
+        } else {
+            Some(ColumnType::String)
+        }
+    }
+
+    /// The column's data: of type `forced` when that holds the inferred type, else of the
+    /// inferred type (string when there is no value).
+    fn into_data(self, forced: Option<ColumnType>) -> ColumnData {
         fn typed<T>(cells: &Strings, parse: impl Fn(&str) -> Option<T>) -> Vec<Option<T>> {
             cells.iter().map(|c| c.and_then(&parse)).collect()
         }
+        let inferred = self.inferred();
+        let ty = match (forced, inferred) {
+            (Some(forced), None) => forced,
+            (Some(forced), Some(inferred)) if forced.holds(inferred) => forced,
+            (_, Some(inferred)) => inferred,
+            (None, None) => ColumnType::String,
+        };
         let cells = self.cells;
-        if self.non_null == 0 {
-            return ColumnData::String(cells);
-        }
-        if self.fits & BOOL != 0 {
-            ColumnData::Bool(typed(&cells, bool_value))
-        } else if self.fits & INT != 0 {
-            ColumnData::Int(typed(&cells, |c| canonical_i64(c.as_bytes())))
-        } else if self.fits & FLOAT != 0 {
-            ColumnData::Float(typed(&cells, |c| c.parse::<f64>().ok()))
-        } else if self.fits & DATE != 0 {
-            ColumnData::Date(typed(&cells, |c| Date::parse(c.as_bytes()).ok()))
-        } else if self.fits & DATETIME != 0 {
-            ColumnData::DateTime(typed(&cells, |c| Timestamp::parse(c.as_bytes()).ok()))
-        } else {
-            ColumnData::String(cells)
+        match ty {
+            ColumnType::Bool => ColumnData::Bool(typed(&cells, bool_value)),
+            ColumnType::Int => ColumnData::Int(typed(&cells, |c| canonical_i64(c.as_bytes()))),
+            ColumnType::Float => ColumnData::Float(typed(&cells, |c| c.parse::<f64>().ok())),
+            ColumnType::Date => ColumnData::Date(typed(&cells, |c| Date::parse(c.as_bytes()).ok())),
+            ColumnType::DateTime => {
+                ColumnData::DateTime(typed(&cells, |c| Timestamp::parse(c.as_bytes()).ok()))
+            }
+            ColumnType::String => ColumnData::String(cells),
         }
     }
 }
@@ -546,9 +631,53 @@ fn check_row(record: &RecordRef<'_>, header: &Header, id: usize) -> Result<(), B
 
 /// Reads a recipients CSV (plain or gzip); see the module documentation for the rules.
 pub fn read(file: &str, bytes: &[u8], options: ReadOptions) -> Result<RecipientsFile, FileError> {
+    read_part(file, bytes, options, &PartSpec::default())
+}
+
+/// Reads one part of a recipients CSV ([`PartSpec`]; the default spec reads a whole file, as
+/// [`read`]). Line numbers, bad records and the duplicate-id check are those of the part; the
+/// caller checks ids across parts.
+pub fn read_part(
+    file: &str,
+    bytes: &[u8],
+    options: ReadOptions,
+    part: &PartSpec,
+) -> Result<RecipientsFile, FileError> {
+    if part.more && input::is_gzip(bytes) {
+        return Err(FileError::new(
+            file,
+            FileReason::BadGzip,
+            "a part of a file is read decompressed",
+        ));
+    }
     let bytes = input::decode(file, bytes)?;
-    let mut reader = CsvReader::new(&bytes);
-    let header = Header::read(file, &mut reader)?;
+    let mut reader = if part.more {
+        CsvReader::part(&bytes)
+    } else {
+        CsvReader::new(&bytes)
+    };
+    let header = match Header::read(file, &mut reader) {
+        Err(e) if e.reason == FileReason::Empty && reader.is_incomplete() => {
+            return Ok(RecipientsFile {
+                table: RecipientsTable {
+                    ids: RecipientIds::Int(Vec::new()),
+                    columns: Vec::new(),
+                },
+                lines: Vec::new(),
+                bad: Vec::new(),
+                stats: RecipientsStats::default(),
+                extent: Extent {
+                    next_line: part.first_line.unwrap_or(1),
+                    ..Extent::default()
+                },
+            });
+        }
+        read => read?,
+    };
+    let header_len = reader.consumed() as u64;
+    if let Some(line) = part.first_line {
+        reader.set_line(line);
+    }
     let id = header.require(file, ID_COLUMN)?;
     let mut problems = Problems::new(file, options);
     let mut pending: Vec<Pending> = header
@@ -576,12 +705,41 @@ pub fn read(file: &str, bytes: &[u8], options: ReadOptions) -> Result<Recipients
         }
     }
     let empty_lines = reader.empty_lines();
+    let mut inferred: Vec<(String, Option<ColumnType>)> = header
+        .names
+        .iter()
+        .zip(&pending)
+        .map(|(name, column)| (name.clone(), column.inferred()))
+        .collect();
+    // `id` first: the type its values call for is int or string.
+    let id_inferred = inferred.remove(id);
+    inferred.insert(
+        0,
+        (
+            id_inferred.0,
+            id_inferred.1.map(|t| {
+                if t == ColumnType::Int {
+                    t
+                } else {
+                    ColumnType::String
+                }
+            }),
+        ),
+    );
+    let extent = Extent {
+        consumed: reader.consumed() as u64,
+        header_len,
+        next_line: reader.line(),
+        inferred,
+    };
 
     let mut columns = Vec::with_capacity(pending.len().saturating_sub(1));
     let mut ids = RecipientIds::Int(Vec::new());
     for (i, (column, name)) in pending.into_iter().zip(header.names).enumerate() {
+        let forced = part.types.get(&name).copied();
         if i == id {
-            ids = if column.fits & INT != 0 {
+            let int = column.fits & INT != 0 && forced != Some(ColumnType::String);
+            ids = if int {
                 let values = column.cells.iter();
                 RecipientIds::Int(
                     values
@@ -594,7 +752,7 @@ pub fn read(file: &str, bytes: &[u8], options: ReadOptions) -> Result<Recipients
         } else {
             columns.push(Column {
                 name,
-                data: column.into_data(),
+                data: column.into_data(forced),
             });
         }
     }
@@ -609,6 +767,7 @@ pub fn read(file: &str, bytes: &[u8], options: ReadOptions) -> Result<Recipients
         lines,
         bad: problems.bad,
         stats,
+        extent,
     })
 }
 
@@ -637,13 +796,19 @@ fn check_unique(file: &str, ids: &RecipientIds, lines: &[u64]) -> Result<(), Fil
     }
     match worst {
         None => Ok(()),
-        Some((repeat, first)) => Err(FileError::new(
-            file,
-            FileReason::DuplicateKey,
-            format!("recipient id on line {repeat} repeats line {first}"),
-        )
-        .at_line(repeat)),
+        Some((repeat, first)) => Err(duplicate_id(file, repeat, first)),
     }
+}
+
+/// [`FileReason::DuplicateKey`]: the recipient id on line `repeat` repeats line `first` (also
+/// for a caller that checks ids across the parts of a file).
+pub fn duplicate_id(file: &str, repeat: u64, first: u64) -> FileError {
+    FileError::new(
+        file,
+        FileReason::DuplicateKey,
+        format!("recipient id on line {repeat} repeats line {first}"),
+    )
+    .at_line(repeat)
 }
 
 /// Writes `table` as CSV: `id`, then the attributes in order, one line per row.
@@ -1137,7 +1302,145 @@ mod tests {
             })
     }
 
+    /// Appends `more`'s rows to `table` (same columns, same types).
+    fn append(table: &mut RecipientsTable, more: RecipientsTable) {
+        match (&mut table.ids, more.ids) {
+            (RecipientIds::Int(a), RecipientIds::Int(b)) => a.extend(b),
+            (RecipientIds::String(a), RecipientIds::String(b)) => b.iter().for_each(|v| a.push(v)),
+            (a, b) => panic!("id types differ: {a:?} and {b:?}"),
+        }
+        for (a, b) in table.columns.iter_mut().zip(more.columns) {
+            assert_eq!(a.name, b.name);
+            match (&mut a.data, b.data) {
+                (ColumnData::Bool(a), ColumnData::Bool(b)) => a.extend(b),
+                (ColumnData::Int(a), ColumnData::Int(b)) => a.extend(b),
+                (ColumnData::Float(a), ColumnData::Float(b)) => a.extend(b),
+                (ColumnData::Date(a), ColumnData::Date(b)) => a.extend(b),
+                (ColumnData::DateTime(a), ColumnData::DateTime(b)) => a.extend(b),
+                (ColumnData::String(a), ColumnData::String(b)) => b.iter().for_each(|v| a.push(v)),
+                (a, b) => panic!("column types differ: {a:?} and {b:?}"),
+            }
+        }
+    }
+
+    /// Reads `bytes` the way the host reads a large file: in parts of about `step` bytes,
+    /// each after a copy of the header; a first pass joins the types the parts call for, a
+    /// second reads them with those types forced. Returns the parts put together.
+    fn read_in_parts(bytes: &[u8], step: usize) -> Result<RecipientsFile, FileError> {
+        let pass =
+            |types: &BTreeMap<String, ColumnType>| -> Result<Vec<RecipientsFile>, FileError> {
+                let mut files = Vec::new();
+                let mut header: Vec<u8> = Vec::new();
+                let (mut pos, mut line, mut end) = (0, None, step.min(bytes.len()));
+                loop {
+                    let more = end < bytes.len();
+                    let payload = [&header[..], &bytes[pos..end]].concat();
+                    let spec = PartSpec {
+                        more,
+                        first_line: line,
+                        types: types.clone(),
+                    };
+                    let file = read_part("r.csv", &payload, ReadOptions::default(), &spec)?;
+                    let consumed = file.extent.consumed as usize - header.len();
+                    if header.is_empty() && file.extent.header_len > 0 {
+                        header = bytes[..file.extent.header_len as usize].to_vec();
+                    }
+                    let whole_records = file.extent.consumed > file.extent.header_len;
+                    line = Some(file.extent.next_line);
+                    if !more {
+                        files.push(file);
+                        return Ok(files);
+                    }
+                    if whole_records {
+                        files.push(file);
+                        pos += consumed;
+                        end = (pos + step).min(bytes.len());
+                    } else {
+                        // Not one whole record after the header: a longer part.
+                        if pos == 0 {
+                            header.clear();
+                            line = None;
+                        }
+                        end = (end + step).min(bytes.len());
+                    }
+                }
+            };
+        let mut types: BTreeMap<String, Option<ColumnType>> = BTreeMap::new();
+        for file in pass(&BTreeMap::new())? {
+            for (name, inferred) in file.extent.inferred {
+                let joined = ColumnType::join(types.get(&name).copied().flatten(), inferred);
+                types.insert(name, joined);
+            }
+        }
+        let forced = types
+            .into_iter()
+            .filter_map(|(n, t)| Some((n, t?)))
+            .collect();
+        let mut files = pass(&forced)?.into_iter();
+        let mut all = files.next().expect("a first part");
+        for file in files {
+            append(&mut all.table, file.table);
+            all.lines.extend(file.lines);
+            all.bad.extend(file.bad);
+            all.stats.rows += file.stats.rows;
+            all.stats.rejected += file.stats.rejected;
+            all.stats.empty_lines += file.stats.empty_lines;
+        }
+        Ok(all)
+    }
+
+    /// CSV text whose columns mix types from row to row (so parts call for different types)
+    /// and may hold bad rows and empty lines.
+    fn mixed_csv_text() -> impl Strategy<Value = String> {
+        let cell = prop_oneof![
+            3 => Just(String::new()),
+            2 => Just("true".to_owned()),
+            3 => (-50i64..50).prop_map(|n| n.to_string()),
+            2 => (-50i64..50).prop_map(|n| format!("{n}.5")),
+            1 => Just("2024-02-29".to_owned()),
+            1 => Just("x,\"y\"\nz".to_owned()),
+        ];
+        let row = (
+            prop_oneof![4 => (0u32..1000).prop_map(|n| n.to_string()), 1 => Just("a".to_owned())],
+            proptest::collection::vec(cell, 2),
+            0u8..12,
+        );
+        proptest::collection::vec(row, 0..16).prop_map(|rows| {
+            let mut out = b"id,a,b\n".to_vec();
+            let mut seen = std::collections::HashSet::new();
+            for (id, cells, extra) in rows {
+                let id = if seen.insert(id.clone()) {
+                    id
+                } else {
+                    format!("{id}-{}", seen.len())
+                };
+                seen.insert(id.clone());
+                match extra {
+                    0 => out.extend_from_slice(b"\n"),
+                    1 => out.extend_from_slice(b"too,few\n"),
+                    _ => {}
+                }
+                let mut record = vec![id];
+                record.extend(cells);
+                super::super::csv::write_record(&mut out, &record);
+            }
+            String::from_utf8(out).unwrap()
+        })
+    }
+
     proptest! {
+        /// A file read in parts (the host's way for large files) gives exactly what reading
+        /// it whole gives: table, types, lines, bad rows and counts.
+        #[test]
+        fn parts_read_what_the_whole_reads(text in mixed_csv_text(), step in 1usize..40) {
+            let whole = read("r.csv", text.as_bytes(), ReadOptions::default()).unwrap();
+            let parts = read_in_parts(text.as_bytes(), step).unwrap();
+            prop_assert_eq!(&parts.table, &whole.table);
+            prop_assert_eq!(&parts.lines, &whole.lines);
+            prop_assert_eq!(&parts.bad, &whole.bad);
+            prop_assert_eq!(parts.stats, whole.stats);
+        }
+
         #[test]
         fn read_write_read_is_stable(text in csv_text()) {
             let first = read("r.csv", text.as_bytes(), ReadOptions { strict: true }).unwrap();

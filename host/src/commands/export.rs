@@ -88,7 +88,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
 
     let progress = Progress::start(ctx, "exporting in the sandbox");
     let mut request = Request::new();
-    put_tables(&store, &mut request)?;
+    put_tables(&store, &data_source, &mut request)?;
     let payload = request.bytes(members_bytes);
     request.op(Op::SetList {
         name: MEMBERS.to_owned(),

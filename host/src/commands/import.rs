@@ -10,7 +10,9 @@ use tracing::debug;
 use audlink_core::format::aep::{AepColumns, AepFileName};
 use audlink_core::format::onboarding::OnboardingFileName;
 use audlink_core::format::outbound::OutboundFileName;
-use audlink_core::import::{AudienceFormat, ImportOptions, ImportReport, UnmatchedReason};
+use audlink_core::import::{
+    AudienceFormat, DEFAULT_LIST_PREFIX, ImportOptions, ImportReport, UnmatchedReason,
+};
 use audlink_wasm::dispatch::{ImportFileSpec, ImportSpec};
 use audlink_wasm::wire::{FileRef, Op, packed};
 use serde_json::{Value, json};
@@ -206,8 +208,19 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
     let started = Instant::now();
     let progress = Progress::start(ctx, "reading recipients, links and lists from the database");
     let mut request = Request::new();
-    put_tables(&store, &mut request)?;
-    let names: Vec<String> = store.lists()?.into_iter().map(|l| l.name).collect();
+    put_tables(&store, &data_source, &mut request)?;
+    // Only lists an import can change: those named by a mapping and those of the default
+    // `segment-<ID>` names (the core treats a list it is not given as empty, so others would
+    // only cost memory).
+    let names: Vec<String> = store
+        .lists()?
+        .into_iter()
+        .map(|l| l.name)
+        .filter(|name| {
+            name.starts_with(DEFAULT_LIST_PREFIX)
+                || spec.options.mappings.values().any(|list| list == name)
+        })
+        .collect();
     for (name, members) in store.lists_members(names.iter().map(String::as_str))? {
         let payload = request.bytes(packed::encode_keys(&members));
         request.op(Op::SetList { name, payload });

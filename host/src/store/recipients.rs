@@ -282,89 +282,45 @@ impl Store {
         &mut self,
         table: &RecipientsTable,
     ) -> Result<RecipientsUpsert, StoreError> {
-        check_table(table)?;
+        let mut write = self.begin_recipients()?;
+        write.write(table)?;
+        write.commit()
+    }
+
+    /// Starts writing recipients in parts, all in one transaction ([`RecipientsWrite`]):
+    /// nothing is visible until [`RecipientsWrite::commit`], and dropping it writes nothing.
+    pub fn begin_recipients(&mut self) -> Result<RecipientsWrite<'_>, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let t = tables();
-        let mut registered = registry(&tx)?;
-        let id = match (registered.first().map(|c| c.ty), &table.ids) {
-            (None, RecipientIds::Int(_)) => {
-                create_tables(&tx, IdType::Int)?;
-                IdType::Int
-            }
-            (None, RecipientIds::String(_)) => {
-                create_tables(&tx, IdType::Text)?;
-                IdType::Text
-            }
-            (Some(Type::Int), RecipientIds::Int(_)) => IdType::Int,
-            (Some(Type::Int), RecipientIds::String(_)) => {
-                return Err(StoreError::ColumnType {
-                    column: ID_COLUMN.to_owned(),
-                    stored: Type::Int.describe(),
-                    found: Type::String.describe(),
-                });
-            }
-            (Some(_), _) => IdType::Text,
-        };
-        if registered.is_empty() {
-            registered = registry(&tx)?;
-        }
-        // The stored type of each of the table's columns; new columns added.
-        let mut stored = Vec::with_capacity(table.columns.len());
-        let mut added_columns = Vec::new();
-        let mut next_position = registered.len();
-        for column in &table.columns {
-            let found = column.data.column_type();
-            let empty = all_null(&column.data);
-            if let Some(existing) = registered.iter().find(|c| c.name == column.name) {
-                if !fits(existing.ty, found, empty) {
-                    return Err(StoreError::ColumnType {
-                        column: column.name.clone(),
-                        stored: existing.ty.describe(),
-                        found: Type::from(found).describe(),
-                    });
-                }
-                stored.push(existing.ty);
-                continue;
-            }
-            if let Some(existing) = registered
-                .iter()
-                .find(|c| c.name.eq_ignore_ascii_case(&column.name))
-            {
-                return Err(StoreError::ColumnNameClash {
-                    column: column.name.clone(),
-                    existing: existing.name.clone(),
-                });
-            }
-            let ty = Type::from(found);
-            tx.execute_batch(&format!(
-                "ALTER TABLE {} ADD COLUMN {} {}",
-                q(&t.recipients),
-                q(&column.name),
-                sql_type(ty)
-            ))?;
-            tx.execute(
-                "INSERT INTO recipient_columns (name, type, position) VALUES (?1, ?2, ?3)",
-                (&column.name, type_code(ty), next_position as i64),
-            )?;
-            next_position += 1;
-            added_columns.push(column.name.clone());
-            stored.push(ty);
-        }
-        let (inserted, updated) = write_rows(&tx, table, id, &stored)?;
-        tx.commit()?;
-        Ok(RecipientsUpsert {
-            inserted,
-            updated,
-            added_columns,
+        Ok(RecipientsWrite {
+            tx,
+            done: RecipientsUpsert::default(),
         })
     }
 
     /// The whole recipients table, ordered by id (numerically or bytewise), columns in
     /// registry order; an empty integer-id table before the first load.
     pub fn recipients_table(&self) -> Result<RecipientsTable, StoreError> {
-        let registered = registry(&self.conn)?;
+        self.read_recipients(None)
+    }
+
+    /// The recipients table with only the attribute columns named in `wanted` (those that
+    /// exist, in registry order): what an import or export needs, without the rest.
+    pub fn recipients_columns(&self, wanted: &[&str]) -> Result<RecipientsTable, StoreError> {
+        self.read_recipients(Some(wanted))
+    }
+
+    fn read_recipients(&self, wanted: Option<&[&str]>) -> Result<RecipientsTable, StoreError> {
+        let mut registered = registry(&self.conn)?;
+        if let Some(wanted) = wanted {
+            let mut position = 0;
+            registered.retain(|c| {
+                // The id column comes first and always stays.
+                position += 1;
+                position == 1 || wanted.contains(&c.name.as_str())
+            });
+        }
         let Some(id) = id_type(&self.conn)? else {
             return Ok(RecipientsTable {
                 ids: RecipientIds::Int(Vec::new()),
@@ -501,6 +457,121 @@ impl Store {
         }
         Ok(links)
     }
+}
+
+/// Recipients being written in parts, in one transaction ([`Store::begin_recipients`]).
+#[derive(Debug)]
+pub struct RecipientsWrite<'s> {
+    tx: Transaction<'s>,
+    done: RecipientsUpsert,
+}
+
+impl RecipientsWrite<'_> {
+    /// The stored type of every registered column, `id` first (int or string); empty before
+    /// the first load.
+    pub fn types(&self) -> Result<Vec<(String, ColumnType)>, StoreError> {
+        Ok(registry(&self.tx)?
+            .into_iter()
+            .filter_map(|c| Some((c.name, column_type(c.ty)?)))
+            .collect())
+    }
+
+    /// Upserts `table`'s rows, as [`Store::upsert_recipients`] does, into this transaction;
+    /// on error the caller drops the write.
+    pub fn write(&mut self, table: &RecipientsTable) -> Result<(), StoreError> {
+        check_table(table)?;
+        let tx = &self.tx;
+        let t = tables();
+        let mut registered = registry(tx)?;
+        let id = match (registered.first().map(|c| c.ty), &table.ids) {
+            (None, RecipientIds::Int(_)) => {
+                create_tables(tx, IdType::Int)?;
+                IdType::Int
+            }
+            (None, RecipientIds::String(_)) => {
+                create_tables(tx, IdType::Text)?;
+                IdType::Text
+            }
+            (Some(Type::Int), RecipientIds::Int(_)) => IdType::Int,
+            (Some(Type::Int), RecipientIds::String(_)) => {
+                return Err(StoreError::ColumnType {
+                    column: ID_COLUMN.to_owned(),
+                    stored: Type::Int.describe(),
+                    found: Type::String.describe(),
+                });
+            }
+            (Some(_), _) => IdType::Text,
+        };
+        if registered.is_empty() {
+            registered = registry(tx)?;
+        }
+        // The stored type of each of the table's columns; new columns added.
+        let mut stored = Vec::with_capacity(table.columns.len());
+        let mut added_columns = Vec::new();
+        let mut next_position = registered.len();
+        for column in &table.columns {
+            let found = column.data.column_type();
+            let empty = all_null(&column.data);
+            if let Some(existing) = registered.iter().find(|c| c.name == column.name) {
+                if !fits(existing.ty, found, empty) {
+                    return Err(StoreError::ColumnType {
+                        column: column.name.clone(),
+                        stored: existing.ty.describe(),
+                        found: Type::from(found).describe(),
+                    });
+                }
+                stored.push(existing.ty);
+                continue;
+            }
+            if let Some(existing) = registered
+                .iter()
+                .find(|c| c.name.eq_ignore_ascii_case(&column.name))
+            {
+                return Err(StoreError::ColumnNameClash {
+                    column: column.name.clone(),
+                    existing: existing.name.clone(),
+                });
+            }
+            let ty = Type::from(found);
+            tx.execute_batch(&format!(
+                "ALTER TABLE {} ADD COLUMN {} {}",
+                q(&t.recipients),
+                q(&column.name),
+                sql_type(ty)
+            ))?;
+            tx.execute(
+                "INSERT INTO recipient_columns (name, type, position) VALUES (?1, ?2, ?3)",
+                (&column.name, type_code(ty), next_position as i64),
+            )?;
+            next_position += 1;
+            added_columns.push(column.name.clone());
+            stored.push(ty);
+        }
+        let (inserted, updated) = write_rows(tx, table, id, &stored)?;
+        self.done.inserted += inserted;
+        self.done.updated += updated;
+        self.done.added_columns.extend(added_columns);
+        Ok(())
+    }
+
+    /// Commits everything written; returns what the parts did together.
+    pub fn commit(self) -> Result<RecipientsUpsert, StoreError> {
+        self.tx.commit()?;
+        Ok(self.done)
+    }
+}
+
+/// The reader's type of values stored as `ty`.
+fn column_type(ty: Type) -> Option<ColumnType> {
+    Some(match ty {
+        Type::Bool => ColumnType::Bool,
+        Type::Int => ColumnType::Int,
+        Type::Float => ColumnType::Float,
+        Type::Date => ColumnType::Date,
+        Type::DateTime => ColumnType::DateTime,
+        Type::String => ColumnType::String,
+        Type::Duration | Type::Null => return None,
+    })
 }
 
 /// Inserts or updates every row; returns (inserted, updated).
@@ -707,6 +778,23 @@ mod tests {
         store.upsert_recipients(&generated).unwrap();
         assert_eq!(store.recipients_table().unwrap(), generated);
         assert_eq!(store.schema().unwrap(), Schema::of(&generated));
+    }
+
+    #[test]
+    fn only_the_wanted_columns_are_read() {
+        let (_dir, mut store) = store("columns");
+        let generated = sample::recipients_table(3, 200);
+        store.upsert_recipients(&generated).unwrap();
+        let wanted = ["vip", "no_such_column", "email"];
+        let narrow = store.recipients_columns(&wanted).unwrap();
+        let expected: Vec<&Column> = generated
+            .columns
+            .iter()
+            .filter(|c| wanted.contains(&c.name.as_str()))
+            .collect();
+        assert_eq!(expected.len(), 2, "the sample has both columns");
+        assert_eq!(narrow.ids, generated.ids);
+        assert_eq!(narrow.columns.iter().collect::<Vec<_>>(), expected);
     }
 
     #[test]

@@ -12,8 +12,13 @@
 //!
 //! Text keys are read in canonical form: `"5"` is the integer key 5 (see
 //! [`RecipientKey::canonical`]). Lines (`lines`): UTF-8 text, every item followed by `\n`.
+//! An import's unmatched identifiers (`unmatched`): see [`encode_unmatched`].
+
+use std::collections::HashMap;
 
 use audlink_core::format::recipients::RecipientKey;
+use audlink_core::id::IdReason;
+use audlink_core::import::{UnmatchedId, UnmatchedReason};
 
 /// Tag of an all-integer key column.
 pub const KEYS_INT: u32 = 1;
@@ -170,10 +175,171 @@ pub fn decode_lines(bytes: &[u8]) -> Result<Vec<String>, PackedError> {
     Ok(body.split('\n').map(str::to_owned).collect())
 }
 
+/// Packs an import's unmatched identifiers (see the module documentation of
+/// [`crate::wire`]'s `unmatched`): file and segment names once each, then one fixed-size row
+/// per identifier and the identifiers' bytes.
+///
+/// ```text
+/// u32 files,    then per file:    u32 byte length, UTF-8 name
+/// u32 segments, then per segment: u32 byte length, UTF-8 name
+/// u32 rows,     then per row:     u32 file, u32 segment, u64 line, u8 reason, u8 rule (0: none),
+///                                 u32 byte length of the identifier
+/// the identifiers' bytes back to back
+/// ```
+///
+/// `reason` is the index in [`UnmatchedReason::ALL`], `rule` one more than the index in
+/// [`IdReason::ALL`].
+pub fn encode_unmatched(rows: &[UnmatchedId]) -> Vec<u8> {
+    fn names<'r>(all: impl Iterator<Item = &'r str>) -> (Vec<&'r str>, HashMap<&'r str, u32>) {
+        let mut order = Vec::new();
+        let mut index = HashMap::new();
+        for name in all {
+            index.entry(name).or_insert_with(|| {
+                order.push(name);
+                order.len() as u32 - 1
+            });
+        }
+        (order, index)
+    }
+    let (files, file_index) = names(rows.iter().map(|r| r.file.as_str()));
+    let (segments, segment_index) = names(rows.iter().map(|r| r.segment.as_str()));
+    let ids: usize = rows.iter().map(|r| r.id.len()).sum();
+    let mut out = Vec::with_capacity(12 + rows.len() * 22 + ids);
+    for names in [&files, &segments] {
+        out.extend_from_slice(&(names.len() as u32).to_le_bytes());
+        for name in names.iter() {
+            out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            out.extend_from_slice(name.as_bytes());
+        }
+    }
+    out.extend_from_slice(&(rows.len() as u32).to_le_bytes());
+    for row in rows {
+        out.extend_from_slice(&file_index[row.file.as_str()].to_le_bytes());
+        out.extend_from_slice(&segment_index[row.segment.as_str()].to_le_bytes());
+        out.extend_from_slice(&row.line.to_le_bytes());
+        let reason = UnmatchedReason::ALL.iter().position(|&r| r == row.reason);
+        out.push(reason.expect("every reason is listed") as u8);
+        let rule = row
+            .rule
+            .and_then(|rule| IdReason::ALL.iter().position(|&r| r == rule));
+        out.push(rule.map_or(0, |i| i as u8 + 1));
+        out.extend_from_slice(&(row.id.len() as u32).to_le_bytes());
+    }
+    for row in rows {
+        out.extend_from_slice(row.id.as_bytes());
+    }
+    out
+}
+
+/// Reads unmatched identifiers packed by [`encode_unmatched`].
+pub fn decode_unmatched(bytes: &[u8]) -> Result<Vec<UnmatchedId>, PackedError> {
+    let mut r = Reader::new("unmatched", bytes);
+    let mut names = || -> Result<Vec<String>, PackedError> {
+        let count = r.u32()? as usize;
+        let mut names = Vec::with_capacity(count.min(r.rest()));
+        for _ in 0..count {
+            let len = r.u32()? as usize;
+            let name =
+                std::str::from_utf8(r.take(len)?).map_err(|_| r.error("a name is not UTF-8"))?;
+            names.push(name.to_owned());
+        }
+        Ok(names)
+    };
+    let files = names()?;
+    let segments = names()?;
+    let count = r.u32()? as usize;
+    let fixed = r.take(
+        count
+            .checked_mul(22)
+            .ok_or_else(|| r.error("count too large"))?,
+    )?;
+    let mut rows = Vec::with_capacity(count);
+    for (i, row) in fixed.chunks_exact(22).enumerate() {
+        let u32_at = |at: usize| u32::from_le_bytes(row[at..at + 4].try_into().expect("4 bytes"));
+        let name = |names: &[String], index: u32, what: &str| {
+            names
+                .get(index as usize)
+                .cloned()
+                .ok_or_else(|| r.error(format!("row {i}: {what} {index} does not exist")))
+        };
+        let file = name(&files, u32_at(0), "file")?;
+        let segment = name(&segments, u32_at(4), "segment")?;
+        let line = u64::from_le_bytes(row[8..16].try_into().expect("8 bytes"));
+        let reason = *UnmatchedReason::ALL
+            .get(row[16] as usize)
+            .ok_or_else(|| r.error(format!("row {i}: unknown reason {}", row[16])))?;
+        let rule = match row[17] {
+            0 => None,
+            n => Some(
+                *IdReason::ALL
+                    .get(n as usize - 1)
+                    .ok_or_else(|| r.error(format!("row {i}: unknown rule {n}")))?,
+            ),
+        };
+        let len = u32_at(18) as usize;
+        rows.push((file, segment, line, reason, rule, len));
+    }
+    let mut out = Vec::with_capacity(count);
+    for (file, segment, line, reason, rule, len) in rows {
+        let id = String::from_utf8_lossy(r.take(len)?).into_owned();
+        out.push(UnmatchedId {
+            file,
+            line,
+            segment,
+            id,
+            reason,
+            rule,
+        });
+    }
+    if r.rest() != 0 {
+        return Err(r.error(format!("{} bytes after the last identifier", r.rest())));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn unmatched_rows_round_trip() {
+        let rows = vec![
+            UnmatchedId {
+                file: "a.sync".into(),
+                line: 7,
+                segment: "77".into(),
+                id: "not-an-id".into(),
+                reason: UnmatchedReason::InvalidFormat,
+                rule: Some(IdReason::ALL[3]),
+            },
+            UnmatchedId {
+                file: "b.sync".into(),
+                line: u64::MAX,
+                segment: "77".into(),
+                id: String::new(),
+                reason: UnmatchedReason::ALL[1],
+                rule: None,
+            },
+            UnmatchedId {
+                file: "a.sync".into(),
+                line: 1,
+                segment: "é".into(),
+                id: "12345678901234567890123456789012345678".into(),
+                reason: UnmatchedReason::ALL[3],
+                rule: None,
+            },
+        ];
+        let bytes = encode_unmatched(&rows);
+        assert_eq!(decode_unmatched(&bytes).unwrap(), rows);
+        assert_eq!(decode_unmatched(&encode_unmatched(&[])).unwrap(), []);
+        for cut in 0..bytes.len() {
+            assert!(decode_unmatched(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert!(decode_unmatched(&extra).is_err());
+    }
 
     #[test]
     fn integer_keys_pack_as_i64() {
