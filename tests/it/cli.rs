@@ -1369,8 +1369,11 @@ fn in_parts(dir: &Path, part_bytes: Option<usize>, args: &[&str]) -> Output {
         .expect("cannot run the audlink binary")
 }
 
+/// Stored recipients as text rows, and the column registry (name, type, position).
+type RecipientsDump = (Vec<Vec<String>>, Vec<(String, String, i64)>);
+
 /// Every stored recipient as text, ordered by id, and the column registry.
-fn dump_recipients(dir: &Path) -> (Vec<Vec<String>>, Vec<(String, String, i64)>) {
+fn dump_recipients(dir: &Path) -> RecipientsDump {
     let db = rusqlite::Connection::open(dir.join(DB)).expect("the database opens");
     let mut registry = db
         .prepare("SELECT name, type, position FROM recipient_columns ORDER BY position")

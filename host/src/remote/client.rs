@@ -460,8 +460,10 @@ mod tests {
         );
         let error = client.scrub_error(RemoteError::Failed("x tok-two".to_owned()));
         assert_eq!(error, RemoteError::Failed("x [redacted]".to_owned()));
-        let mut bad = Settings::default();
-        bad.aam_url = "aam.adobe.io".to_owned();
+        let bad = Settings {
+            aam_url: "aam.adobe.io".to_owned(),
+            ..Settings::default()
+        };
         let credentials = Credentials {
             client_id: "cid".to_owned(),
             client_secret: Secret::new("s"),
