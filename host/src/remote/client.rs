@@ -20,7 +20,7 @@ use serde_json::Value;
 use tracing::{debug, trace};
 
 use super::clock::Clock;
-use super::credentials::Credentials;
+use super::credentials::{Credentials, Secret};
 use super::ims::{self, Token};
 use super::retry::{self, parse_retry_after, retryable_status};
 use super::{RemoteError, Settings};
@@ -60,8 +60,9 @@ pub struct Client {
     credentials: Credentials,
     clock: Arc<dyn Clock>,
     token: tokio::sync::Mutex<Option<Token>>,
-    /// Every token received, so no error message can carry one.
-    seen: Mutex<Vec<String>>,
+    /// Every token received, so no error message can carry one (secrets: `Debug` of the
+    /// client shows none).
+    seen: Mutex<Vec<Secret>>,
 }
 
 impl Client {
@@ -355,7 +356,7 @@ impl Client {
 
     fn remember(&self, token: &Token) {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        seen.push(token.value.expose().to_owned());
+        seen.push(token.value.clone());
     }
 
     /// `text` with the secret and every token seen replaced by `[redacted]`.
@@ -366,8 +367,8 @@ impl Client {
             out = out.replace(secret, "[redacted]");
         }
         let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        for token in seen.iter().filter(|t| !t.is_empty()) {
-            out = out.replace(token.as_str(), "[redacted]");
+        for token in seen.iter().map(Secret::expose).filter(|t| !t.is_empty()) {
+            out = out.replace(token, "[redacted]");
         }
         out
     }
@@ -437,7 +438,6 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::remote::clock::FakeClock;
-    use crate::remote::credentials::Secret;
 
     #[test]
     fn messages_are_scrubbed_of_the_secret_and_every_token() {
@@ -460,6 +460,11 @@ mod tests {
         );
         let error = client.scrub_error(RemoteError::Failed("x tok-two".to_owned()));
         assert_eq!(error, RemoteError::Failed("x [redacted]".to_owned()));
+        let debug = format!("{client:?}");
+        assert!(
+            !debug.contains("tok-one") && !debug.contains("hunter2"),
+            "{debug}"
+        );
         let bad = Settings {
             aam_url: "aam.adobe.io".to_owned(),
             ..Settings::default()
