@@ -295,10 +295,11 @@ fn a_platform_that_keeps_failing_is_an_error_after_bounded_retries_and_creates_n
     counts(&emu, &[(Route::TraitsGet, 1)]);
 }
 
-/// A client whose attempts time out after 750 ms (the slow faults wait 30 s).
+/// A client whose attempts time out after one second (the slow faults wait 30 s; a normal
+/// loopback exchange takes milliseconds).
 fn impatient(emu: &Emulator, clock: &FakeClock) -> Client {
     let mut s = settings(emu);
-    s.timeout = Duration::from_millis(750);
+    s.timeout = Duration::from_secs(1);
     client_with(clock, s, credentials())
 }
 
