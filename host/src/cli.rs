@@ -64,6 +64,16 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Serve the browser preview page (static files) and print its URL.
     Serve(ServeArgs),
+    /// The platform: credentials and data sources as Audience Manager sees them.
+    #[command(subcommand)]
+    Remote(RemoteCommand),
+}
+
+/// `audlink remote …`.
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Get a token and list the configured data sources as the platform sees them.
+    Check,
 }
 
 /// `audlink recipients …`.
@@ -199,6 +209,9 @@ pub struct ExportArgs {
     /// The unix timestamp in the file names (default: now; a retried run reuses its own).
     #[arg(long)]
     pub timestamp: Option<u64>,
+    /// Then find or create the audience's onboarded trait and segment on the platform.
+    #[arg(long)]
+    pub remote: bool,
 }
 
 /// `audlink report`.
@@ -356,6 +369,20 @@ mod tests {
         assert!(Cli::try_parse_from(base).is_err());
         let mut with_list = base.to_vec();
         with_list.extend(["--list", "vip"]);
-        assert!(Cli::try_parse_from(with_list).is_ok());
+        assert!(Cli::try_parse_from(&with_list).is_ok());
+        with_list.push("--remote");
+        let cli = Cli::try_parse_from(&with_list).unwrap();
+        let Command::Audience(AudienceCommand::Export(args)) = cli.command else {
+            panic!("not an export");
+        };
+        assert!(args.remote);
+    }
+
+    #[test]
+    fn remote_check_parses() {
+        let cli = Cli::try_parse_from(["audlink", "-vv", "remote", "check", "--json"]).unwrap();
+        assert!(matches!(cli.command, Command::Remote(RemoteCommand::Check)));
+        assert!(cli.json);
+        assert_eq!(cli.verbose, 2);
     }
 }

@@ -10,6 +10,7 @@ mod import;
 mod load;
 mod misc;
 pub mod serve;
+mod remote;
 
 pub use misc::{GENERATED_AEP, GENERATED_OUTBOUND};
 
@@ -26,7 +27,8 @@ use audlink_wasm::wire::{Decoded, Op, ResponseError, table};
 use serde_json::Value;
 
 use crate::cli::{
-    AudienceCommand, Cli, Command, ListCommand, RecipientsCommand, SegmentCommand, VisitorsCommand,
+    AudienceCommand, Cli, Command, ListCommand, RecipientsCommand, RemoteCommand, SegmentCommand,
+    VisitorsCommand,
 };
 use crate::config::{Config, ConfigError};
 use crate::guest::{GuestError, Request};
@@ -72,6 +74,15 @@ impl From<StoreError> for Failure {
 impl From<ConfigError> for Failure {
     fn from(error: ConfigError) -> Failure {
         Failure::usage(error.0)
+    }
+}
+
+impl From<crate::remote::RemoteError> for Failure {
+    fn from(error: crate::remote::RemoteError) -> Failure {
+        match error {
+            crate::remote::RemoteError::Config(m) => Failure::usage(m),
+            crate::remote::RemoteError::Failed(m) => Failure::job(m),
+        }
     }
 }
 
@@ -313,5 +324,6 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Segment(SegmentCommand::Preview(args)) => misc::preview(&mut ctx, args),
         Command::Generate(args) => misc::generate(&mut ctx, args),
         Command::Serve(args) => serve::run(args),
+        Command::Remote(RemoteCommand::Check) => remote::check(&mut ctx),
     }
 }

@@ -18,9 +18,12 @@
 //! # country_code = 31      # for national phone numbers (sha256-phone)
 //! ```
 //!
+//! An optional `[remote]` table says where the platform is and how the integration talks to it
+//! (see [`RemoteConfig`]); the credentials themselves are never in this file.
+//!
 //! Unknown keys are errors, so a typo does not silently change what is matched.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use audlink_core::datasource::{
     AmbiguityPolicy, DataSource, DataSourceConfig, DataSourceKind, KeyEncoding,
@@ -45,6 +48,23 @@ dpid = 22
 key = "email"
 encoding = "sha256-email"  # plain | sha256-email | sha256-phone
 # profile = "adobe-v1"     # adobe-v1 | google-v1 | uid2-v1 | meta-v1
+
+# The platform (`audlink remote check`, `audlink audience export --remote`). Credentials come
+# from AUDLINK_CLIENT_ID / AUDLINK_CLIENT_SECRET (and AUDLINK_ORG_ID) or from credentials_file,
+# never from this file.
+# [remote]
+# org_id = "0123456789ABCDEF01234567@AdobeOrg"  # the suffix may be left out
+# credentials_file = "audlink-credentials.toml" # client_id, client_secret[, org_id]; mode 0600
+# trait_folder_id = 12345      # where exported audiences' traits go
+# segment_folder_id = 678      # where their segments go
+# trait_ttl = 120              # days a qualification lasts (0: forever)
+# ims_url = "https://ims-na1.adobelogin.com"
+# aam_url = "https://aam.adobe.io"
+# scopes = ["openid", "AdobeID", "read_organizations", "additional_info.projectedProductContext", "additional_info.roles"]
+# timeout_ms = 30000           # one attempt: request and whole response
+# max_retries = 4              # transient failures (timeouts, 429, 5xx) retried with backoff
+# backoff_base_ms = 500        # first backoff; doubles, with jitter, capped at 30 s
+# page_size = 200              # items per page when listing
 "#;
 
 /// One `[[datasource]]` table as written.
@@ -73,6 +93,8 @@ struct DataSourceToml {
 struct ConfigToml {
     #[serde(default)]
     datasource: Vec<DataSourceToml>,
+    #[serde(default)]
+    remote: Option<RemoteConfig>,
 }
 
 /// The configuration.
@@ -80,6 +102,110 @@ struct ConfigToml {
 pub struct Config {
     /// The data sources, in file order.
     pub datasources: Vec<DataSource>,
+    /// The `[remote]` table (all defaults when absent).
+    pub remote: RemoteConfig,
+}
+
+/// The `[remote]` table: where the platform is and how patiently to talk to it. Every key is
+/// optional; the credentials are not here (environment or `credentials_file`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteConfig {
+    /// The IMS base URL.
+    pub ims_url: String,
+    /// The Audience Manager API base URL.
+    pub aam_url: String,
+    /// The IMS organization (with or without `@AdobeOrg`).
+    pub org_id: Option<String>,
+    /// The scopes of the token.
+    pub scopes: Vec<String>,
+    /// A TOML file with `client_id`, `client_secret` and optionally `org_id` (relative to
+    /// this configuration file; readable by its owner only).
+    pub credentials_file: Option<PathBuf>,
+    /// The trait folder exported audiences' traits go to.
+    pub trait_folder_id: Option<u64>,
+    /// The segment folder their segments go to.
+    pub segment_folder_id: Option<u64>,
+    /// Days a trait qualification lasts (0: forever).
+    pub trait_ttl: u32,
+    /// Milliseconds one attempt (request and whole response) may take.
+    pub timeout_ms: u64,
+    /// Retries of a transient failure.
+    pub max_retries: u32,
+    /// Milliseconds of the first backoff.
+    pub backoff_base_ms: u64,
+    /// Items per page when listing.
+    pub page_size: u32,
+}
+
+impl Default for RemoteConfig {
+    fn default() -> RemoteConfig {
+        let settings = crate::remote::Settings::default();
+        RemoteConfig {
+            ims_url: settings.ims_url,
+            aam_url: settings.aam_url,
+            org_id: None,
+            scopes: settings.scopes,
+            credentials_file: None,
+            trait_folder_id: None,
+            segment_folder_id: None,
+            trait_ttl: 120,
+            timeout_ms: settings.timeout.as_millis() as u64,
+            max_retries: settings.retry.max_retries,
+            backoff_base_ms: settings.retry.base.as_millis() as u64,
+            page_size: settings.page_size,
+        }
+    }
+}
+
+impl RemoteConfig {
+    /// The client settings these values give.
+    pub fn settings(&self) -> crate::remote::Settings {
+        let defaults = crate::remote::Settings::default();
+        crate::remote::Settings {
+            ims_url: self.ims_url.clone(),
+            aam_url: self.aam_url.clone(),
+            scopes: self.scopes.clone(),
+            timeout: std::time::Duration::from_millis(self.timeout_ms),
+            retry: crate::remote::retry::RetryPolicy {
+                max_retries: self.max_retries,
+                base: std::time::Duration::from_millis(self.backoff_base_ms),
+                max_delay: defaults.retry.max_delay,
+            },
+            page_size: self.page_size,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, url) in [("ims_url", &self.ims_url), ("aam_url", &self.aam_url)] {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConfigError(format!(
+                    "[remote] {key} {url:?} is not an http(s) URL"
+                )));
+            }
+        }
+        if self.scopes.is_empty()
+            || self
+                .scopes
+                .iter()
+                .any(|s| s.trim().is_empty() || s.contains(','))
+        {
+            return Err(ConfigError(
+                "[remote] scopes must be a non-empty list of scope names".to_owned(),
+            ));
+        }
+        if self.timeout_ms == 0 {
+            return Err(ConfigError(
+                "[remote] timeout_ms must be positive".to_owned(),
+            ));
+        }
+        if !(1..=1000).contains(&self.page_size) {
+            return Err(ConfigError(
+                "[remote] page_size must be in 1..=1000".to_owned(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A configuration that cannot be used (exit code 2).
@@ -125,7 +251,12 @@ impl Config {
             };
             datasources.push(DataSource::try_from(config).map_err(|e| ConfigError(e.to_string()))?);
         }
-        Ok(Config { datasources })
+        let remote = raw.remote.unwrap_or_default();
+        remote.validate()?;
+        Ok(Config {
+            datasources,
+            remote,
+        })
     }
 
     /// The data source called `name`, with `policy` overriding the file's when given.
@@ -205,10 +336,81 @@ mod tests {
                 .contains("defined twice")
         );
         let config = Config::parse(TEMPLATE).unwrap();
+        assert_eq!(config.remote, RemoteConfig::default());
         let err = config.datasource("nope", None).unwrap_err();
         assert!(
             err.0.contains("unknown data source \"nope\"") && err.0.contains("ecid"),
             "{err}"
         );
+    }
+
+    /// The template's commented `[remote]` table, uncommented, is valid and means what it says.
+    #[test]
+    fn the_templates_remote_table_uncommented_parses() {
+        let uncommented: String = TEMPLATE
+            .lines()
+            .skip_while(|l| !l.starts_with("# [remote]"))
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = Config::parse(&uncommented).unwrap();
+        let remote = &config.remote;
+        assert_eq!(
+            remote.org_id.as_deref(),
+            Some("0123456789ABCDEF01234567@AdobeOrg")
+        );
+        assert_eq!(remote.trait_folder_id, Some(12345));
+        assert_eq!(remote.segment_folder_id, Some(678));
+        assert_eq!(
+            remote.credentials_file.as_deref(),
+            Some(Path::new("audlink-credentials.toml"))
+        );
+        // Everything else written there is the default.
+        let defaults = RemoteConfig::default();
+        assert_eq!(
+            (
+                &remote.ims_url,
+                &remote.aam_url,
+                &remote.scopes,
+                remote.timeout_ms
+            ),
+            (
+                &defaults.ims_url,
+                &defaults.aam_url,
+                &defaults.scopes,
+                defaults.timeout_ms
+            )
+        );
+        assert_eq!(
+            (
+                remote.max_retries,
+                remote.backoff_base_ms,
+                remote.page_size,
+                remote.trait_ttl
+            ),
+            (
+                defaults.max_retries,
+                defaults.backoff_base_ms,
+                defaults.page_size,
+                defaults.trait_ttl
+            )
+        );
+        let settings = remote.settings();
+        assert_eq!(settings.retry.base, std::time::Duration::from_millis(500));
+    }
+
+    #[test]
+    fn bad_remote_tables_are_refused() {
+        for (text, what) in [
+            ("[remote]\nims_url = \"ftp://x\"\n", "ims_url"),
+            ("[remote]\nscopes = []\n", "scopes"),
+            ("[remote]\nscopes = [\"a,b\"]\n", "scopes"),
+            ("[remote]\ntimeout_ms = 0\n", "timeout_ms"),
+            ("[remote]\npage_size = 0\n", "page_size"),
+            ("[remote]\nclient_secret = \"x\"\n", "client_secret"),
+        ] {
+            let err = Config::parse(text).unwrap_err();
+            assert!(err.0.contains(what), "{text}: {err}");
+        }
     }
 }

@@ -12,12 +12,16 @@
 //! - [`cli`]: the command line (clap); [`config`]: `audlink.toml` and its data sources;
 //!   [`commands`]: what each command does.
 //!
-//! Object storage and the API client arrive with the following issues.
+//! - [`remote`]: the Experience Cloud client — IMS OAuth server-to-server tokens and the
+//!   Audience Manager calls (data sources, traits, segments), retried and never duplicating.
+//!
+//! Object storage arrives with the following issue.
 
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod guest;
 pub mod parts;
+pub mod remote;
 pub mod sandbox;
 pub mod store;

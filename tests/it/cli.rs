@@ -32,8 +32,8 @@ use serde_json::{Value, json};
 use crate::built::{modified, newest_source, root};
 
 /// The database and configuration file names inside a test's directory.
-const DB: &str = "audlink.db";
-const CONFIG: &str = "audlink.toml";
+pub(crate) const DB: &str = "audlink.db";
+pub(crate) const CONFIG: &str = "audlink.toml";
 /// A fixed `now()` for rules.
 const NOW: &str = "2026-01-01T00:00:00Z";
 /// A fixed timestamp for export file names.
@@ -55,7 +55,7 @@ encoding = "plain"
 
 /// `target/debug/audlink` next to this test executable (`target/debug/deps/it-…`), checked to
 /// exist and to be newer than the sources it is built from.
-fn binary() -> &'static Path {
+pub(crate) fn binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let exe = std::env::current_exe().expect("the test executable's path");
@@ -89,10 +89,10 @@ fn binary() -> &'static Path {
 
 /// A fresh directory under the system's temporary directory, removed when dropped (kept, and
 /// named on stderr, when the test failed).
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new(name: &str) -> TempDir {
+    pub(crate) fn new(name: &str) -> TempDir {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "audlink-cli-{}-{}-{name}",
@@ -104,11 +104,11 @@ impl TempDir {
         TempDir(dir)
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 
-    fn join(&self, name: &str) -> PathBuf {
+    pub(crate) fn join(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
 }
@@ -125,7 +125,7 @@ impl Drop for TempDir {
 
 /// The binary with `--db` and `--config` in `dir` (the configuration file given), run in
 /// `dir`.
-fn command(dir: &Path, config: &Path) -> Command {
+pub(crate) fn command(dir: &Path, config: &Path) -> Command {
     let mut command = Command::new(binary());
     command
         .current_dir(dir)
@@ -149,7 +149,7 @@ fn audlink_with_config(dir: &Path, config: &Path, args: &[&str]) -> Output {
         .expect("cannot run the audlink binary")
 }
 
-fn describe(args: &[&str], output: &Output) -> String {
+pub(crate) fn describe(args: &[&str], output: &Output) -> String {
     format!(
         "audlink {}\nexit: {}\n--- stdout\n{}\n--- stderr\n{}",
         args.join(" "),
@@ -178,7 +178,7 @@ fn json(dir: &Path, args: &[&str]) -> Value {
 
 /// Checks a failed run: exit `code`, empty stdout, exactly one non-empty line on stderr
 /// (returned).
-fn check_failure(args: &[&str], output: &Output, code: i32) -> String {
+pub(crate) fn check_failure(args: &[&str], output: &Output, code: i32) -> String {
     let context = describe(args, output);
     assert_eq!(output.status.code(), Some(code), "{context}");
     assert!(
@@ -209,14 +209,14 @@ fn n(value: &Value, what: &str) -> u64 {
 // ---------------------------------------------------------------------------------------------
 // Setups and state
 
-fn write(path: &Path, bytes: impl AsRef<[u8]>) {
+pub(crate) fn write(path: &Path, bytes: impl AsRef<[u8]>) {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).expect("mkdir");
     }
     fs::write(path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
 
-fn append_config(dir: &Path, text: &str) {
+pub(crate) fn append_config(dir: &Path, text: &str) {
     let mut file = fs::OpenOptions::new()
         .append(true)
         .open(dir.join(CONFIG))
@@ -240,7 +240,7 @@ fn crm_csv(n: u64) -> String {
 
 /// A database with `n` generated recipients (plus a `crm_id` column and the `crm` data source)
 /// and their visitor links; the generated files in `data/`.
-fn demo_db(name: &str, n: u64, seed: u64) -> TempDir {
+pub(crate) fn demo_db(name: &str, n: u64, seed: u64) -> TempDir {
     let dir = TempDir::new(name);
     let p = dir.path();
     let (count, seed) = (n.to_string(), seed.to_string());
@@ -316,7 +316,7 @@ fn state(dir: &Path) -> State {
 }
 
 /// The names of the files in `dir` (none when it does not exist).
-fn file_names(dir: &Path) -> BTreeSet<String> {
+pub(crate) fn file_names(dir: &Path) -> BTreeSet<String> {
     match fs::read_dir(dir) {
         Ok(entries) => entries
             .map(|e| {
@@ -1369,8 +1369,11 @@ fn in_parts(dir: &Path, part_bytes: Option<usize>, args: &[&str]) -> Output {
         .expect("cannot run the audlink binary")
 }
 
+/// Stored recipients as text rows, and the column registry (name, type, position).
+type RecipientsDump = (Vec<Vec<String>>, Vec<(String, String, i64)>);
+
 /// Every stored recipient as text, ordered by id, and the column registry.
-fn dump_recipients(dir: &Path) -> (Vec<Vec<String>>, Vec<(String, String, i64)>) {
+fn dump_recipients(dir: &Path) -> RecipientsDump {
     let db = rusqlite::Connection::open(dir.join(DB)).expect("the database opens");
     let mut registry = db
         .prepare("SELECT name, type, position FROM recipient_columns ORDER BY position")

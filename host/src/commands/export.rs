@@ -33,6 +33,15 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
         (None, Some(list)) => list.clone(),
         (None, None) => return Err(Failure::usage("--where needs --audience NAME")),
     };
+    // Credentials and folders are checked before any work, so a configuration error writes
+    // nothing.
+    let remote = if args.remote {
+        let remote = super::remote::connect(ctx, &config)?;
+        super::remote::folders(&remote)?;
+        Some(remote)
+    } else {
+        None
+    };
     let mut store = ctx.store()?;
     let members = match (&args.list, &args.rule) {
         (Some(list), _) => store.list_members(list)?,
@@ -126,6 +135,21 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
     }
     drop(progress);
 
+    // The files are written and the run recorded: a platform failure now leaves a run that a
+    // retry resumes (same timestamp) and completes.
+    let platform = match &remote {
+        Some(remote) => {
+            let _progress = Progress::start(ctx, "finding or creating the trait and segment");
+            Some(super::remote::ensure_audience(
+                remote,
+                &audience,
+                &data_source,
+                args.trait_id,
+            )?)
+        }
+        None => None,
+    };
+
     let by_reason: serde_json::Map<String, serde_json::Value> = NotExportedReason::ALL
         .iter()
         .map(|r| {
@@ -135,7 +159,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
             )
         })
         .collect();
-    let json = json!({
+    let mut json = json!({
         "export_id": started.id,
         "audience": audience,
         "data_source": data_source.name,
@@ -172,6 +196,10 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
             args.out.join(&file.name).display(),
             file.lines
         );
+    }
+    if let Some((remote_json, remote_human)) = platform {
+        json["remote"] = remote_json;
+        human.push_str(&remote_human);
     }
     print(ctx, &json, &human)
 }
