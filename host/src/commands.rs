@@ -9,8 +9,8 @@ mod export;
 mod import;
 mod load;
 mod misc;
-pub mod serve;
 mod remote;
+pub mod serve;
 
 pub use misc::{GENERATED_AEP, GENERATED_OUTBOUND};
 
