@@ -23,6 +23,7 @@ mod table;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use hashbrown::HashMap;
 use rustc_hash::FxBuildHasher;
@@ -789,6 +790,8 @@ fn deliveries<'a>(request: &ImportRequest<'a>) -> Result<Vec<Delivery<'a>>, Impo
 #[derive(Debug, Default)]
 struct SegmentState {
     report: SegmentReport,
+    /// The segment's name, shared by its unmatched rows.
+    name: Arc<str>,
     /// Recipients added (this delivery) and removed (this delivery).
     adds: Vec<u32>,
     removes: Vec<u32>,
@@ -900,7 +903,7 @@ struct Run<'a, I: MatchIndex> {
     /// The delivery being applied.
     timestamp: Option<i64>,
     full: bool,
-    file: String,
+    file: Arc<str>,
     /// Lists a full delivery already reset.
     reset_lists: std::collections::BTreeSet<String>,
     /// Whether outbound visitor-id files may take `fast::read_visitor_outbound`.
@@ -929,7 +932,7 @@ where
             last_applied: request.last_applied.clone(),
             timestamp: None,
             full: false,
-            file: String::new(),
+            file: Arc::from(""),
             reset_lists: std::collections::BTreeSet::new(),
             fast_path: true,
         }
@@ -988,6 +991,7 @@ where
         }
         let mut state = SegmentState::default();
         state.report.segment = name.to_owned();
+        state.name = name.into();
         state.report.list = self.list_name(name);
         self.segments.push(state);
         self.start_segment(id);
@@ -1024,7 +1028,7 @@ where
         }
         for file in &delivery.files {
             self.report.totals.files += 1;
-            self.file = file.name.to_owned();
+            self.file = file.name.into();
             self.read_file(file)?;
         }
         for id in 0..self.segments.len() {
@@ -1470,9 +1474,9 @@ where
                 self.report.totals.unmatched += 1;
                 if self.request.options.list_unmatched {
                     self.report.unmatched.push(UnmatchedId {
-                        file: self.file.clone(),
+                        file: Arc::clone(&self.file),
                         line,
-                        segment: self.segments[id as usize].report.segment.clone(),
+                        segment: Arc::clone(&self.segments[id as usize].name),
                         id: String::from_utf8_lossy(raw).into_owned(),
                         reason,
                         rule,
@@ -1553,9 +1557,18 @@ where
                 .segments
                 .insert(state.report.segment.clone(), state.report);
         }
-        self.report
+        // Rows come in file order, line by line: usually sorted already, and checking is
+        // cheaper than sorting.
+        let order = |a: &UnmatchedId, b: &UnmatchedId| {
+            (&a.file, a.line, &a.segment).cmp(&(&b.file, b.line, &b.segment))
+        };
+        if !self
+            .report
             .unmatched
-            .sort_by(|a, b| (&a.file, a.line, &a.segment).cmp(&(&b.file, b.line, &b.segment)));
+            .is_sorted_by(|a, b| order(a, b).is_le())
+        {
+            self.report.unmatched.sort_by(order);
+        }
         ImportResult {
             lists,
             last_applied: self.last_applied,

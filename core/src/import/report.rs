@@ -1,6 +1,8 @@
 //! The import report: totals, per segment outcomes by reason, per data source, and on request
 //! every unmatched identifier. Serializable and stable (maps are ordered; lists are sorted).
 
+use std::sync::Arc;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -133,12 +135,12 @@ pub struct DataSourceSummary {
 /// One unmatched unit, listed on request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnmatchedId {
-    /// File it came from.
-    pub file: String,
+    /// File it came from (shared by every row of the file: no copy per row).
+    pub file: Arc<str>,
     /// 1-based line.
     pub line: u64,
-    /// Segment of the unit.
-    pub segment: String,
+    /// Segment of the unit (shared by every row of the segment).
+    pub segment: Arc<str>,
     /// The identifier as written (lossy UTF-8; empty when the line held none).
     pub id: String,
     /// Why it did not match.

@@ -272,9 +272,9 @@ impl Store {
         for row in rows {
             let (file, line, segment, identifier, reason, rule) = row?;
             unmatched.push(UnmatchedId {
-                file,
+                file: file.into(),
                 line: u64::try_from(line).unwrap_or(0),
-                segment,
+                segment: segment.into(),
                 id: identifier,
                 reason: from_code::<UnmatchedReason>(reason, "an unmatched reason")?,
                 rule: match rule {
@@ -399,9 +399,9 @@ mod tests {
 
     fn unmatched_row(line: u64) -> UnmatchedId {
         UnmatchedId {
-            file: "a.sync".to_owned(),
+            file: "a.sync".into(),
             line,
-            segment: "7".to_owned(),
+            segment: "7".into(),
             id: "x".to_owned(),
             reason: UnmatchedReason::InvalidFormat,
             rule: Some(IdReason::BadLength),
@@ -413,7 +413,7 @@ mod tests {
         let (_dir, mut store) = loaded("unmatched-parts");
         let rows: Vec<UnmatchedId> = (0..UNMATCHED_PER_PART as u64 * 2 + 17)
             .map(|line| UnmatchedId {
-                segment: (line % 5).to_string(),
+                segment: (line % 5).to_string().into(),
                 id: format!("id-{line}"),
                 rule: None,
                 reason: UnmatchedReason::ALL[(line % 4) as usize],

@@ -15,6 +15,7 @@
 //! An import's unmatched identifiers (`unmatched`): see [`encode_unmatched`].
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use audlink_core::format::recipients::RecipientKey;
 use audlink_core::id::IdReason;
@@ -190,19 +191,37 @@ pub fn decode_lines(bytes: &[u8]) -> Result<Vec<String>, PackedError> {
 /// `reason` is the index in [`UnmatchedReason::ALL`], `rule` one more than the index in
 /// [`IdReason::ALL`].
 pub fn encode_unmatched(rows: &[UnmatchedId]) -> Vec<u8> {
-    fn names<'r>(all: impl Iterator<Item = &'r str>) -> (Vec<&'r str>, HashMap<&'r str, u32>) {
-        let mut order = Vec::new();
-        let mut index = HashMap::new();
-        for name in all {
-            index.entry(name).or_insert_with(|| {
+    /// Numbers names in order of first appearance; rows share their names' `Arc`s, so a
+    /// repeat of the previous row's name costs a pointer comparison, not a hash.
+    #[derive(Default)]
+    struct Names<'r> {
+        order: Vec<&'r str>,
+        index: HashMap<&'r str, u32>,
+        last: Option<(&'r Arc<str>, u32)>,
+    }
+    impl<'r> Names<'r> {
+        fn number(&mut self, name: &'r Arc<str>) -> u32 {
+            if let Some((last, i)) = self.last
+                && Arc::ptr_eq(last, name)
+            {
+                return i;
+            }
+            let order = &mut self.order;
+            let i = *self.index.entry(name).or_insert_with(|| {
                 order.push(name);
                 order.len() as u32 - 1
             });
+            self.last = Some((name, i));
+            i
         }
-        (order, index)
     }
-    let (files, file_index) = names(rows.iter().map(|r| r.file.as_str()));
-    let (segments, segment_index) = names(rows.iter().map(|r| r.segment.as_str()));
+    let mut files = Names::default();
+    let mut segments = Names::default();
+    let numbered: Vec<(u32, u32)> = rows
+        .iter()
+        .map(|r| (files.number(&r.file), segments.number(&r.segment)))
+        .collect();
+    let (files, segments) = (files.order, segments.order);
     let ids: usize = rows.iter().map(|r| r.id.len()).sum();
     let mut out = Vec::with_capacity(12 + rows.len() * 22 + ids);
     for names in [&files, &segments] {
@@ -213,9 +232,9 @@ pub fn encode_unmatched(rows: &[UnmatchedId]) -> Vec<u8> {
         }
     }
     out.extend_from_slice(&(rows.len() as u32).to_le_bytes());
-    for row in rows {
-        out.extend_from_slice(&file_index[row.file.as_str()].to_le_bytes());
-        out.extend_from_slice(&segment_index[row.segment.as_str()].to_le_bytes());
+    for (row, (file, segment)) in rows.iter().zip(numbered) {
+        out.extend_from_slice(&file.to_le_bytes());
+        out.extend_from_slice(&segment.to_le_bytes());
         out.extend_from_slice(&row.line.to_le_bytes());
         let reason = UnmatchedReason::ALL.iter().position(|&r| r == row.reason);
         out.push(reason.expect("every reason is listed") as u8);
@@ -234,14 +253,14 @@ pub fn encode_unmatched(rows: &[UnmatchedId]) -> Vec<u8> {
 /// Reads unmatched identifiers packed by [`encode_unmatched`].
 pub fn decode_unmatched(bytes: &[u8]) -> Result<Vec<UnmatchedId>, PackedError> {
     let mut r = Reader::new("unmatched", bytes);
-    let mut names = || -> Result<Vec<String>, PackedError> {
+    let mut names = || -> Result<Vec<Arc<str>>, PackedError> {
         let count = r.u32()? as usize;
         let mut names = Vec::with_capacity(count.min(r.rest()));
         for _ in 0..count {
             let len = r.u32()? as usize;
             let name =
                 std::str::from_utf8(r.take(len)?).map_err(|_| r.error("a name is not UTF-8"))?;
-            names.push(name.to_owned());
+            names.push(Arc::from(name));
         }
         Ok(names)
     };
@@ -256,7 +275,7 @@ pub fn decode_unmatched(bytes: &[u8]) -> Result<Vec<UnmatchedId>, PackedError> {
     let mut rows = Vec::with_capacity(count);
     for (i, row) in fixed.chunks_exact(22).enumerate() {
         let u32_at = |at: usize| u32::from_le_bytes(row[at..at + 4].try_into().expect("4 bytes"));
-        let name = |names: &[String], index: u32, what: &str| {
+        let name = |names: &[Arc<str>], index: u32, what: &str| {
             names
                 .get(index as usize)
                 .cloned()
