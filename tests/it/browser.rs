@@ -26,13 +26,13 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use audlink_host::commands::{GENERATED_AEP, GENERATED_OUTBOUND};
 use serde_json::{Value, json};
 
 use crate::built::{modified, newest_source, root};
+use crate::cli::binary;
 
 const NOW: &str = "2026-01-01T00:00:00Z";
 const TIMESTAMP: u64 = 1_767_300_000;
@@ -41,35 +41,6 @@ const RECIPIENTS: &str = "3000";
 
 // ---------------------------------------------------------------------------------------------
 // What the tests need, checked (never skipped)
-
-/// `target/debug/audlink` next to this test executable, newer than its sources.
-fn binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test executable's path");
-        let dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>/deps");
-        let binary = dir.join(format!("audlink{}", std::env::consts::EXE_SUFFIX));
-        assert!(
-            binary.is_file(),
-            "{} is missing: build it with `cargo build -p audlink-host` (make test does)",
-            binary.display()
-        );
-        for sources in ["host/src", "core/src", "wasm/src"] {
-            if let Some((time, path)) = newest_source(&root().join(sources)) {
-                assert!(
-                    time <= modified(&binary),
-                    "{} is older than {}: `cargo build -p audlink-host` (make test does)",
-                    binary.display(),
-                    path.display()
-                );
-            }
-        }
-        binary
-    })
-}
 
 /// Chromium, Playwright and the page's wasm package are there (fails with the fix otherwise).
 fn require_browser() {
