@@ -25,14 +25,13 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{Child, Command, Stdio};
 
 use audlink_host::commands::{GENERATED_AEP, GENERATED_OUTBOUND};
 use serde_json::{Value, json};
 
 use crate::built::{modified, newest_source, root};
-use crate::cli::binary;
+use crate::cli::{TempDir, binary, describe};
 
 const NOW: &str = "2026-01-01T00:00:00Z";
 const TIMESTAMP: u64 = 1_767_300_000;
@@ -83,51 +82,9 @@ fn chromium() -> PathBuf {
 // ---------------------------------------------------------------------------------------------
 // A test's directory, the CLI and the server
 
-/// A fresh directory, removed when dropped (kept and named when the test failed).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "audlink-browser-{}-{}-{name}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("kept {} for inspection", self.0.display());
-        } else {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-fn describe(args: &[&str], output: &Output) -> String {
-    format!(
-        "audlink {}\nexit: {}\n--- stdout\n{}\n--- stderr\n{}",
-        args.join(" "),
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// Runs `audlink --json --db DIR/audlink.db --config CONFIG ARGS…` in `dir`; its JSON.
 fn cli(dir: &TempDir, config: &Path, args: &[&str]) -> Value {
     let output = Command::new(binary())
-        .current_dir(&dir.0)
+        .current_dir(dir.path())
         .env_remove("AUDLINK_DB")
         .args(["--json", "-q", "--db"])
         .arg(dir.join("audlink.db"))
