@@ -19,6 +19,6 @@ run init init
 run "recipients load" recipients load data/recipients.csv
 run "visitors load" visitors load data/visitors.csv
 run "audience import" -v audience import data/S3_1_iter_1767225600000.sync --datasource ecid
-grep -o 'read_s=[0-9.]* sandbox_s=[0-9.]* write_s=[0-9.]*' err.txt | sed 's/^/  import phases: /'
+grep -o 'read_s=.*' err.txt | sed 's/^/  import phases: /'
 grep -o 'copy_in_s=.*' err.txt | sed 's/^/  sandboxed call: /'
 head -1 out.txt | sed 's/^/  /'

@@ -21,6 +21,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod guest;
+pub mod memory;
 pub mod parts;
 pub mod remote;
 pub mod sandbox;

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use super::{Context, Failure, Progress, base_name, now, print, put_tables, readable};
 use crate::cli::{AepMode, ImportArgs, InputFormat, ReportArgs};
 use crate::guest::Request;
+use crate::memory::take_peak;
 use crate::store::{ImportRun, InputKeyHasher};
 
 /// How the file `name` is read, from `--format` or its name.
@@ -206,6 +207,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
     }
 
     let started = Instant::now();
+    let _ = take_peak();
     let progress = Progress::start(ctx, "reading recipients, links and lists from the database");
     let mut request = Request::new();
     put_tables(&store, &data_source, &mut request)?;
@@ -235,12 +237,14 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
     let op = request.op(Op::Import { spec, files: refs });
     progress.step(format!("importing {} file(s) in the sandbox", files.len()));
     let read = started.elapsed();
+    let read_peak = take_peak();
     let decoded = ctx.call(&request)?;
     let result = decoded
         .import(op)
         .map_err(|e| Failure::job(e.to_string()))?;
 
     let sandboxed = started.elapsed() - read;
+    let sandbox_peak = take_peak();
     progress.step("writing the lists and the report");
     let mut stored_report = report_json(&result.report);
     let id = store.record_import(&ImportRun {
@@ -254,10 +258,15 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
     })?;
     drop(progress);
     let written = started.elapsed() - read - sandboxed;
+    let write_peak = take_peak();
+    let mib = |peak: Option<u64>| peak.map_or(-1, |b| (b >> 20) as i64);
     debug!(
         read_s = read.as_secs_f64(),
         sandbox_s = sandboxed.as_secs_f64(),
         write_s = written.as_secs_f64(),
+        read_peak_mib = mib(read_peak),
+        sandbox_peak_mib = mib(sandbox_peak),
+        write_peak_mib = mib(write_peak),
         "import phases"
     );
     stored_report["import_id"] = json!(id);
