@@ -15,11 +15,13 @@
 //! - [`remote`]: the Experience Cloud client — IMS OAuth server-to-server tokens and the
 //!   Audience Manager calls (data sources, traits, segments), retried and never duplicating.
 //!
-//! Object storage arrives with the following issue.
+//! - [`exchange`]: the file exchange — object storage (a local folder by default, or an
+//!   S3-compatible bucket) and the ledger that processes each listed object once.
 
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod exchange;
 pub mod guest;
 pub mod memory;
 pub mod parts;

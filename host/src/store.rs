@@ -23,7 +23,10 @@
 //!   identifier, reason, rule)`;
 //! - `audiences(id, name, data_source, snapshot_at)`, `audience_identifiers(audience_id,
 //!   identifier)` (the export snapshot) and `export_runs(id, audience_id, run_key, mode,
-//!   timestamp, created_at, finished_at, files, report)`.
+//!   timestamp, created_at, finished_at, files, report)`;
+//! - `processed_objects(location, key, etag, size, sha256, processed_at)` — the file
+//!   exchange's ledger: which object of which folder or bucket was processed, as it was then
+//!   (schema version 3).
 //!
 //! Created by the first recipients load, once the `id` column's type is known:
 //!
@@ -43,6 +46,7 @@
 mod exports;
 mod imports;
 mod lists;
+mod objects;
 mod query;
 mod recipients;
 mod schema;
@@ -59,6 +63,7 @@ use rusqlite::{Connection, OpenFlags, ToSql};
 pub use exports::{ExportStart, ExportStarted};
 pub use imports::{ImportRun, InputKey, InputKeyHasher, StoredImport};
 pub use lists::ListSummary;
+pub use objects::ProcessedObject;
 pub use recipients::{LinkRejection, LinksUpsert, RecipientsUpsert, RecipientsWrite, RejectedLink};
 pub use schema::SCHEMA_VERSION;
 

@@ -81,6 +81,16 @@ const MIGRATIONS: &[&str] = &[
         packed BLOB NOT NULL,
         UNIQUE (import_id, first_seq)
     );",
+    // 3: the file exchange's ledger of processed objects, per location (folder or bucket).
+    "CREATE TABLE processed_objects (
+        location TEXT NOT NULL,
+        key TEXT NOT NULL,
+        etag TEXT,
+        size INTEGER NOT NULL,
+        sha256 BLOB NOT NULL,
+        processed_at INTEGER NOT NULL,
+        PRIMARY KEY (location, key)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes: the number of migration steps.
