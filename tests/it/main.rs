@@ -5,6 +5,7 @@ mod built;
 mod cli;
 mod core_purity;
 mod emulator;
+mod exchange;
 mod fuzz_corpus;
 mod js_node;
 mod remote;

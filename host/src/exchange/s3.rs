@@ -177,7 +177,7 @@ impl S3Bucket {
     }
 
     fn failed(&self, op: &'static str, key: &str, error: object_store::Error) -> ExchangeError {
-        if matches!(error, object_store::Error::NotFound { .. }) {
+        if op == "get" && matches!(error, object_store::Error::NotFound { .. }) {
             return ExchangeError::NotFound {
                 key: key.to_owned(),
                 location: self.location.clone(),
