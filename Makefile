@@ -18,6 +18,7 @@ test: setup fmt-check lint js browser-setup unit
 
 ## Installs the toolchain pieces the checks need (idempotent). wasm-bindgen-cli is installed
 ## without --locked: its lock file names a webpki-roots release the registry mirror lacks.
+## moto (PyPI) is the S3-compatible server tests/it/exchange.rs starts on loopback.
 setup:
 	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
 	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy
@@ -25,6 +26,7 @@ setup:
 	@test -n '$(WASM_BINDGEN_VERSION)' || { echo "no wasm-bindgen in Cargo.lock"; exit 1; }
 	@wasm-bindgen --version 2>/dev/null | grep -qx 'wasm-bindgen $(WASM_BINDGEN_VERSION)' || \
 	  $(CARGO) install wasm-bindgen-cli --version '=$(WASM_BINDGEN_VERSION)'
+	@python3 -c 'import moto' 2>/dev/null || pip install --quiet 'moto[server]==5.2.5'
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

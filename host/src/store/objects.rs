@@ -118,6 +118,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Store;
     use super::super::testing::store;
     use super::*;
 
@@ -129,6 +130,26 @@ mod tests {
             size,
             sha256: [fill; 32],
         }
+    }
+
+    #[test]
+    fn a_version_2_database_gains_the_ledger() {
+        let (dir, store) = store("ledger-migrate");
+        store
+            .conn
+            .execute_batch("DROP TABLE processed_objects; PRAGMA user_version = 2;")
+            .unwrap();
+        store
+            .conn
+            .execute("INSERT INTO lists (name) VALUES ('kept')", [])
+            .unwrap();
+        drop(store);
+        let store = Store::open(&dir.db()).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(store.lists().unwrap().len(), 1);
+        let first = object(None, 1, 1);
+        store.record_processed(&first, 1).unwrap();
+        assert!(store.was_processed(&first).unwrap());
     }
 
     #[test]
