@@ -67,6 +67,30 @@ pub enum Command {
     /// The platform: credentials and data sources as Audience Manager sees them.
     #[command(subcommand)]
     Remote(RemoteCommand),
+    /// The file exchange (`[exchange]`: a local folder or an S3 bucket).
+    #[command(subcommand)]
+    Exchange(ExchangeCommand),
+}
+
+/// `audlink exchange …`.
+#[derive(Debug, Subcommand)]
+pub enum ExchangeCommand {
+    /// List the objects under a prefix: key, size, ETag.
+    Ls {
+        /// Key prefix (everything when absent).
+        #[arg(default_value = "")]
+        prefix: String,
+    },
+    /// Upload files; an onboarding file (`ftp_dpm_…`) goes under
+    /// `<onboarding_prefix>/date=<yyyy-mm-dd>/<name>`, any other file needs `--key`.
+    Put {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The key (one file only).
+        #[arg(long)]
+        key: Option<String>,
+    },
 }
 
 /// `audlink remote …`.

@@ -5,6 +5,7 @@
 //! the core cannot read, a database error), 2 for usage and configuration errors. Record-level
 //! problems inside a readable file are outcomes in the report, not failures.
 
+mod exchange;
 mod export;
 mod import;
 mod load;
@@ -325,5 +326,6 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Generate(args) => misc::generate(&mut ctx, args),
         Command::Serve(args) => serve::run(args),
         Command::Remote(RemoteCommand::Check) => remote::check(&mut ctx),
+        Command::Exchange(command) => exchange::run(&mut ctx, command),
     }
 }

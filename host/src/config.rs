@@ -65,6 +65,16 @@ encoding = "sha256-email"  # plain | sha256-email | sha256-phone
 # max_retries = 4              # transient failures (timeouts, 429, 5xx) retried with backoff
 # backoff_base_ms = 500        # first backoff; doubles, with jitter, capped at 30 s
 # page_size = 200              # items per page when listing
+
+## The file exchange: a local folder (default: `exchange` beside this file) or an S3-compatible
+## bucket (credentials from AUDLINK_S3_ACCESS_KEY_ID / AUDLINK_S3_SECRET_ACCESS_KEY).
+# [exchange]
+# folder = "exchange"
+## bucket = "my-audience-bucket"            # instead of folder, with:
+## endpoint = "https://s3.eu-west-1.amazonaws.com"
+## region = "eu-west-1"
+# onboarding_prefix = "onboarding"          # uploads: <prefix>/date=<yyyy-mm-dd>/ftp_dpm_…
+## max_retries = 4                          # 5xx, 429, timeouts; backoff from backoff_base_ms
 "#;
 
 /// One `[[datasource]]` table as written.
@@ -95,6 +105,8 @@ struct ConfigToml {
     datasource: Vec<DataSourceToml>,
     #[serde(default)]
     remote: Option<RemoteConfig>,
+    #[serde(default)]
+    exchange: Option<ExchangeConfig>,
 }
 
 /// The configuration.
@@ -104,6 +116,83 @@ pub struct Config {
     pub datasources: Vec<DataSource>,
     /// The `[remote]` table (all defaults when absent).
     pub remote: RemoteConfig,
+    /// The `[exchange]` table (the local folder `exchange/` when absent).
+    pub exchange: ExchangeConfig,
+}
+
+/// The `[exchange]` table: where files are exchanged — a local folder (`folder`, the default
+/// `exchange` beside `audlink.toml`) or an S3-compatible bucket (`bucket` and the keys after
+/// it). The credentials are not here (`AUDLINK_S3_ACCESS_KEY_ID` / `AUDLINK_S3_SECRET_ACCESS_KEY`
+/// or `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExchangeConfig {
+    /// The local folder (relative to `audlink.toml`); not with `bucket`.
+    pub folder: Option<PathBuf>,
+    /// The S3 bucket.
+    pub bucket: Option<String>,
+    /// The S3 endpoint (AWS's own when absent).
+    pub endpoint: Option<String>,
+    /// The signing region (`us-east-1` when absent).
+    pub region: Option<String>,
+    /// Virtual-hosted style addressing instead of path style.
+    pub virtual_hosted_style: bool,
+    /// Whether a plain `http://` endpoint is allowed.
+    pub allow_http: bool,
+    /// Retries of a transient failure (4 when absent).
+    pub max_retries: Option<usize>,
+    /// Milliseconds of the first backoff (100 when absent).
+    pub backoff_base_ms: Option<u64>,
+    /// Milliseconds one attempt may take (30000 when absent).
+    pub timeout_ms: Option<u64>,
+    /// The key prefix onboarding files are uploaded under (`onboarding` when absent).
+    pub onboarding_prefix: Option<String>,
+}
+
+impl ExchangeConfig {
+    /// The exchange these values name; `config_path` is the `audlink.toml` a relative folder is
+    /// resolved against. S3 credentials are read from the environment here.
+    pub fn open(&self, config_path: &Path) -> Result<crate::exchange::Exchange, ConfigError> {
+        use crate::exchange::{Exchange, LocalFolder, S3Bucket, S3Settings};
+        let Some(bucket) = &self.bucket else {
+            let folder = self
+                .folder
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("exchange"));
+            let base = config_path.parent().unwrap_or(Path::new("."));
+            return Ok(Exchange::Local(LocalFolder::new(base.join(folder))));
+        };
+        if self.folder.is_some() {
+            return Err(ConfigError(
+                "[exchange] has both folder and bucket; keep one".to_owned(),
+            ));
+        }
+        let mut settings =
+            S3Settings::from_env(bucket.clone()).map_err(|e| ConfigError(e.to_string()))?;
+        settings.endpoint = self.endpoint.clone();
+        if let Some(region) = &self.region {
+            settings.region = region.clone();
+        }
+        settings.virtual_hosted_style = self.virtual_hosted_style;
+        settings.allow_http = self.allow_http;
+        if let Some(n) = self.max_retries {
+            settings.max_retries = n;
+        }
+        if let Some(ms) = self.backoff_base_ms {
+            settings.backoff_base_ms = ms;
+        }
+        if let Some(ms) = self.timeout_ms {
+            settings.timeout_ms = ms;
+        }
+        S3Bucket::new(&settings)
+            .map(Exchange::S3)
+            .map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// The prefix onboarding files go under.
+    pub fn onboarding_prefix(&self) -> &str {
+        self.onboarding_prefix.as_deref().unwrap_or("onboarding")
+    }
 }
 
 /// The `[remote]` table: where the platform is and how patiently to talk to it. Every key is
@@ -256,6 +345,7 @@ impl Config {
         Ok(Config {
             datasources,
             remote,
+            exchange: raw.exchange.unwrap_or_default(),
         })
     }
 
@@ -361,6 +451,12 @@ mod tests {
         );
         assert_eq!(remote.trait_folder_id, Some(12345));
         assert_eq!(remote.segment_folder_id, Some(678));
+        assert_eq!(
+            config.exchange.folder.as_deref(),
+            Some(Path::new("exchange"))
+        );
+        assert_eq!(config.exchange.bucket, None);
+        assert_eq!(config.exchange.onboarding_prefix(), "onboarding");
         assert_eq!(
             remote.credentials_file.as_deref(),
             Some(Path::new("audlink-credentials.toml"))

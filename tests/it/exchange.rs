@@ -29,7 +29,7 @@ use audlink_host::exchange::{
 use audlink_host::remote::credentials::Secret;
 use audlink_host::store::Store;
 
-use crate::cli::TempDir;
+use crate::cli::{TempDir, binary};
 
 const BUCKET: &str = "audlink-exchange";
 const INSTALL: &str = "pip install 'moto[server]==5.2.5'";
@@ -510,4 +510,105 @@ fn s3_unreachable_endpoint_fails_clearly() {
         text.contains(&format!("127.0.0.1:{port}")) && text.contains(BUCKET),
         "{text}"
     );
+}
+
+/// `audlink exchange put` / `ls` on `[exchange]`: the local folder by default, then a bucket
+/// (moto) with credentials from the environment; the same export put twice is one object.
+#[test]
+fn cli_exchange_put_and_ls_on_folder_and_bucket() {
+    let moto = Moto::start("cli", Auth::Open);
+    let dir = TempDir::new("exchange-cli");
+    let export = dir.join("ftp_dpm_21_1767225600.sync");
+    std::fs::write(&export, b"1234\td_sid=4242\n").unwrap();
+    let run = |config: &str, args: &[&str]| {
+        let config_path = dir.join(config);
+        Command::new(binary())
+            .current_dir(dir.path())
+            .env_remove("AUDLINK_S3_ACCESS_KEY_ID")
+            .env_remove("AUDLINK_S3_SECRET_ACCESS_KEY")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .envs(if config == "s3.toml" {
+                vec![
+                    ("AUDLINK_S3_ACCESS_KEY_ID", moto.key_id.as_str()),
+                    ("AUDLINK_S3_SECRET_ACCESS_KEY", moto.secret.as_str()),
+                ]
+            } else {
+                vec![]
+            })
+            .arg("--db")
+            .arg(dir.join("audlink.db"))
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--json")
+            .args(args)
+            .output()
+            .expect("run audlink")
+    };
+    std::fs::write(dir.join("local.toml"), "").unwrap();
+    std::fs::write(
+        dir.join("s3.toml"),
+        format!(
+            "[exchange]\nbucket = \"{BUCKET}\"\nendpoint = \"{}\"\nallow_http = true\nmax_retries = 1\nbackoff_base_ms = 1\n",
+            moto.endpoint
+        ),
+    )
+    .unwrap();
+    let key = "onboarding/date=2026-01-01/ftp_dpm_21_1767225600.sync";
+    for config in ["local.toml", "s3.toml"] {
+        let file = export.to_str().unwrap();
+        for _ in 0..2 {
+            let out = run(config, &["exchange", "put", file]);
+            assert!(
+                out.status.success(),
+                "{config}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let put: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(put["uploaded"][0]["key"], key, "{put}");
+        }
+        let out = run(config, &["exchange", "ls", "onboarding/"]);
+        assert!(
+            out.status.success(),
+            "{config}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ls: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let objects = ls["objects"].as_array().unwrap();
+        assert_eq!(objects.len(), 1, "{config}: {ls}");
+        assert_eq!(objects[0]["key"], key);
+        assert_eq!(objects[0]["size"], 16);
+        assert_eq!(objects[0]["etag"].is_string(), config == "s3.toml", "{ls}");
+    }
+    assert!(
+        dir.join("exchange").join(key).is_file(),
+        "the default folder is beside audlink.toml"
+    );
+
+    // Not an onboarding file and no --key: usage error (exit 2), nothing uploaded.
+    let other = dir.join("notes.txt");
+    std::fs::write(&other, b"x").unwrap();
+    let out = run("local.toml", &["exchange", "put", other.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--key"));
+
+    // A bucket without credentials in the environment: exit 2 naming the variables.
+    let out = Command::new(binary())
+        .current_dir(dir.path())
+        .env_remove("AUDLINK_S3_ACCESS_KEY_ID")
+        .env_remove("AUDLINK_S3_SECRET_ACCESS_KEY")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args([
+            "--db",
+            "audlink.db",
+            "--config",
+            "s3.toml",
+            "exchange",
+            "ls",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AUDLINK_S3_SECRET_ACCESS_KEY"));
 }
