@@ -11,8 +11,9 @@
 //! uses plain keys, and the other tests run moto without checks. When moto is missing these tests
 //! fail (never skip) and say how to install it.
 //!
-//! Faults moto cannot make (500/503) come from a small axum fake on loopback that counts the
-//! requests, so the bounded retries are asserted exactly. Backoffs are a millisecond: no test
+//! Faults moto cannot make (500/503, dropped connections) come from a small axum fake and a
+//! plain listener on loopback that count the requests, so the bounded retries are asserted
+//! exactly. Backoffs are a millisecond: no test
 //! sleeps.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -611,4 +612,47 @@ fn cli_exchange_put_and_ls_on_folder_and_bucket() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("AUDLINK_S3_SECRET_ACCESS_KEY"));
+}
+
+/// A loopback listener that reads each request's head and closes the connection without an
+/// answer, counting connections.
+fn dropping_server() -> (SocketAddr, Arc<AtomicUsize>) {
+    use std::io::Read;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            drop(stream);
+        }
+    });
+    (addr, count)
+}
+
+#[test]
+fn s3_dropped_connections_are_retried_a_bounded_number_of_times_then_fail_clearly() {
+    let (addr, count) = dropping_server();
+    let bucket = fake_bucket(format!("http://{addr}"));
+    let rt = runtime();
+    let err = rt.block_on(bucket.put("in/a", b"x".to_vec())).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, ExchangeError::Backend { op: "put", .. }),
+        "{text}"
+    );
+    assert!(text.contains("\"in/a\"") && text.contains(BUCKET), "{text}");
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        3,
+        "one attempt and two retries: {text}"
+    );
+    let before = count.load(Ordering::SeqCst);
+    let err = rt.block_on(bucket.list("in/")).unwrap_err().to_string();
+    assert!(err.starts_with("cannot list \"in/\""), "{err}");
+    assert_eq!(count.load(Ordering::SeqCst) - before, 3, "{err}");
 }
