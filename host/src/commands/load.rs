@@ -292,7 +292,10 @@ pub(super) fn recipients(ctx: &mut Context<'_>, file: &Path) -> Result<(), Failu
         Written::NeedsTypes(types) => {
             match write_parts(ctx, file, &name, &types, false, &mut write, &progress)? {
                 Written::All(totals) => totals,
-                Written::NeedsTypes(_) => unreachable!("only a probe asks for types"),
+                // Only a probe stops for types; never reached, but no panic either.
+                Written::NeedsTypes(_) => {
+                    return Err(Failure::job(format!("{name}: column types did not settle")));
+                }
             }
         }
     };

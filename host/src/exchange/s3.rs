@@ -256,11 +256,7 @@ fn scrub(error: &dyn std::error::Error, secret: &Secret) -> String {
         }
         source = cause.source();
     }
-    let secret = secret.expose();
-    if !secret.is_empty() {
-        text = text.replace(secret, "[redacted]");
-    }
-    text
+    secret.redact(&text)
 }
 
 #[cfg(test)]

@@ -361,14 +361,10 @@ impl Client {
 
     /// `text` with the secret and every token seen replaced by `[redacted]`.
     fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        let secret = self.credentials.client_secret.expose();
-        if !secret.is_empty() {
-            out = out.replace(secret, "[redacted]");
-        }
+        let mut out = self.credentials.client_secret.redact(text);
         let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        for token in seen.iter().map(Secret::expose).filter(|t| !t.is_empty()) {
-            out = out.replace(token, "[redacted]");
+        for token in seen.iter() {
+            out = token.redact(&out);
         }
         out
     }

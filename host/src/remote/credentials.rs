@@ -38,6 +38,16 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// `text` with every occurrence of the value replaced by `[redacted]` (an empty value
+    /// replaces nothing): what every error message that may quote a request goes through.
+    pub fn redact(&self, text: &str) -> String {
+        if self.0.is_empty() {
+            text.to_owned()
+        } else {
+            text.replace(&self.0, "[redacted]")
+        }
+    }
 }
 
 impl fmt::Debug for Secret {
