@@ -70,6 +70,37 @@ pub enum Command {
     /// The file exchange (`[exchange]`: a local folder or an S3 bucket).
     #[command(subcommand)]
     Exchange(ExchangeCommand),
+    /// Run the `[[job]]`s of audlink.toml: once, or on their intervals until SIGINT/SIGTERM.
+    Sync(SyncArgs),
+}
+
+/// `audlink sync [--once] [--job NAME]...` and `audlink sync status`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SyncArgs {
+    /// Show runs instead of running jobs.
+    #[command(subcommand)]
+    pub command: Option<SyncCommand>,
+    /// Run every job once (in file order) and exit: non-zero when a job failed.
+    #[arg(long)]
+    pub once: bool,
+    /// Run only this job (repeatable).
+    #[arg(long = "job", value_name = "NAME")]
+    pub jobs: Vec<String>,
+}
+
+/// `audlink sync status`.
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// The last runs of the jobs, newest first.
+    Status {
+        /// At most this many runs.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Only the runs of this job.
+        #[arg(long = "job", value_name = "NAME")]
+        job: Option<String>,
+    },
 }
 
 /// `audlink exchange …`.

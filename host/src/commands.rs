@@ -12,6 +12,7 @@ mod load;
 mod misc;
 mod remote;
 pub mod serve;
+mod sync;
 
 pub use misc::{GENERATED_AEP, GENERATED_OUTBOUND};
 
@@ -327,5 +328,6 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Serve(args) => serve::run(args),
         Command::Remote(RemoteCommand::Check) => remote::check(&mut ctx),
         Command::Exchange(command) => exchange::run(&mut ctx, command),
+        Command::Sync(args) => sync::run(&mut ctx, args),
     }
 }

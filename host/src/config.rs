@@ -1,4 +1,5 @@
-//! `audlink.toml`: the data sources (and, later, jobs and credentials' locations).
+//! `audlink.toml`: the data sources, the platform (`[remote]`), the file exchange
+//! (`[exchange]`) and the jobs of `audlink sync` (`[[job]]`).
 //!
 //! ```toml
 //! [[datasource]]
@@ -21,7 +22,11 @@
 //! An optional `[remote]` table says where the platform is and how the integration talks to it
 //! (see [`RemoteConfig`]); the credentials themselves are never in this file.
 //!
+//! `[[job]]` tables declare what `audlink sync` runs (see [`job`]).
+//!
 //! Unknown keys are errors, so a typo does not silently change what is matched.
+
+pub mod job;
 
 use std::path::{Path, PathBuf};
 
@@ -75,6 +80,23 @@ encoding = "sha256-email"  # plain | sha256-email | sha256-phone
 ## region = "eu-west-1"
 # onboarding_prefix = "onboarding"          # uploads: <prefix>/date=<yyyy-mm-dd>/ftp_dpm_…
 ## max_retries = 4                          # 5xx, 429, timeouts; backoff from backoff_base_ms
+
+## Jobs of `audlink sync` (`--once`: each once; without: each on its interval until stopped).
+# [[job]]
+# name = "platform-in"                      # unique
+# kind = "import"                           # exchange objects under prefix -> lists
+# every = "15m"                             # s, m, h, d: "30s", "1h30m", "1d"
+# datasource = "ecid"
+# prefix = "outbound/"                      # each object imported once (changed: again)
+# map = { "4321" = "vip" }                  # segment -> list (default: segment-<ID>)
+# [[job]]
+# name = "vip-out"
+# kind = "export"                           # a list (or where = "rule") -> the exchange
+# every = "1h"
+# datasource = "ecid"
+# list = "vip"
+# trait_id = 4242
+# mode = "delta"                            # sync | overwrite | delta
 "#;
 
 /// One `[[datasource]]` table as written.
@@ -107,6 +129,8 @@ struct ConfigToml {
     remote: Option<RemoteConfig>,
     #[serde(default)]
     exchange: Option<ExchangeConfig>,
+    #[serde(default)]
+    job: Vec<toml::Spanned<job::JobToml>>,
 }
 
 /// The configuration.
@@ -118,6 +142,10 @@ pub struct Config {
     pub remote: RemoteConfig,
     /// The `[exchange]` table (the local folder `exchange/` when absent).
     pub exchange: ExchangeConfig,
+    /// Whether the file has a `[remote]` table (export jobs then use the platform by default).
+    pub has_remote: bool,
+    /// The `[[job]]` tables, in file order.
+    pub jobs: Vec<job::Job>,
 }
 
 /// The `[exchange]` table: where files are exchanged — a local folder (`folder`, the default
@@ -340,12 +368,16 @@ impl Config {
             };
             datasources.push(DataSource::try_from(config).map_err(|e| ConfigError(e.to_string()))?);
         }
+        let has_remote = raw.remote.is_some();
         let remote = raw.remote.unwrap_or_default();
         remote.validate()?;
+        let jobs = job::validate(text, raw.job, &datasources, has_remote)?;
         Ok(Config {
             datasources,
             remote,
             exchange: raw.exchange.unwrap_or_default(),
+            has_remote,
+            jobs,
         })
     }
 
@@ -375,6 +407,7 @@ impl Config {
     }
 }
 
+/// ` (line N)` of a parse error, when it has a place.
 fn location(text: &str, error: &toml::de::Error) -> String {
     match error.span() {
         Some(span) => {
@@ -437,10 +470,16 @@ mod tests {
     /// The template's commented `[remote]` table, uncommented, is valid and means what it says.
     #[test]
     fn the_templates_remote_table_uncommented_parses() {
+        // The data sources as they are, everything from `# [remote]` on uncommented.
         let uncommented: String = TEMPLATE
             .lines()
-            .skip_while(|l| !l.starts_with("# [remote]"))
-            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .take_while(|l| !l.starts_with("# [remote]"))
+            .chain(
+                TEMPLATE
+                    .lines()
+                    .skip_while(|l| !l.starts_with("# [remote]"))
+                    .map(|l| l.strip_prefix("# ").unwrap_or(l)),
+            )
             .collect::<Vec<_>>()
             .join("\n");
         let config = Config::parse(&uncommented).unwrap();
@@ -457,6 +496,9 @@ mod tests {
         );
         assert_eq!(config.exchange.bucket, None);
         assert_eq!(config.exchange.onboarding_prefix(), "onboarding");
+        let names: Vec<&str> = config.jobs.iter().map(|j| j.name.as_str()).collect();
+        assert_eq!(names, ["platform-in", "vip-out"]);
+        assert_eq!(config.jobs[0].every, std::time::Duration::from_secs(900));
         assert_eq!(
             remote.credentials_file.as_deref(),
             Some(Path::new("audlink-credentials.toml"))

@@ -32,7 +32,7 @@ use std::future::Future;
 use audlink_core::format::onboarding::OnboardingFileName;
 use audlink_core::time::Timestamp;
 
-pub use ledger::{ProcessSummary, process_new, sha256};
+pub use ledger::{Examined, ProcessSummary, examine, list_once, process_new, sha256};
 pub use local::LocalFolder;
 pub use s3::{S3Bucket, S3Settings};
 

@@ -26,7 +26,10 @@
 //!   timestamp, created_at, finished_at, files, report)`;
 //! - `processed_objects(location, key, etag, size, sha256, processed_at)` — the file
 //!   exchange's ledger: which object of which folder or bucket was processed, as it was then
-//!   (schema version 3).
+//!   (schema version 3);
+//! - `sync_runs(id, job, kind, started_at, finished_at, status, report, error)` and
+//!   `sync_run_objects(run_id, seq, action, location, key, size)` — the runs of `audlink
+//!   sync`'s jobs and the objects each imported or uploaded (schema version 4).
 //!
 //! Created by the first recipients load, once the `id` column's type is known:
 //!
@@ -50,6 +53,7 @@ mod objects;
 mod query;
 mod recipients;
 mod schema;
+mod sync_runs;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -63,9 +67,10 @@ use rusqlite::{Connection, OpenFlags, ToSql};
 pub use exports::{ExportStart, ExportStarted};
 pub use imports::{ImportRun, InputKey, InputKeyHasher, StoredImport};
 pub use lists::ListSummary;
-pub use objects::ProcessedObject;
+pub use objects::{ObjectSource, ProcessedObject};
 pub use recipients::{LinkRejection, LinksUpsert, RecipientsUpsert, RecipientsWrite, RejectedLink};
 pub use schema::SCHEMA_VERSION;
+pub use sync_runs::{RunObject, RunStatus, SyncRun};
 
 /// Why the store could not do what was asked; nothing was written.
 #[derive(Debug, thiserror::Error)]

@@ -32,7 +32,7 @@ use audlink_host::store::Store;
 
 use crate::cli::{TempDir, binary};
 
-const BUCKET: &str = "audlink-exchange";
+pub(crate) const BUCKET: &str = "audlink-exchange";
 const INSTALL: &str = "pip install 'moto[server]==5.2.5'";
 
 /// Creates an IAM user with an access key allowed everything, and the test bucket with it;
@@ -54,7 +54,7 @@ print(key["AccessKeyId"], key["SecretAccessKey"])
 
 /// Whether moto checks signatures.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Auth {
+pub(crate) enum Auth {
     /// Every request after the bootstrap is authenticated.
     Checked,
     /// moto's default: anything goes.
@@ -62,16 +62,16 @@ enum Auth {
 }
 
 /// A moto server on a loopback port, killed on drop.
-struct Moto {
+pub(crate) struct Moto {
     child: Child,
-    endpoint: String,
-    key_id: String,
-    secret: String,
+    pub(crate) endpoint: String,
+    pub(crate) key_id: String,
+    pub(crate) secret: String,
     dir: TempDir,
 }
 
 impl Moto {
-    fn start(name: &str, auth: Auth) -> Moto {
+    pub(crate) fn start(name: &str, auth: Auth) -> Moto {
         let probe = Command::new("python3")
             .args(["-c", "import moto, boto3"])
             .output();
@@ -162,7 +162,7 @@ impl Moto {
         s
     }
 
-    fn bucket(&self) -> S3Bucket {
+    pub(crate) fn bucket(&self) -> S3Bucket {
         S3Bucket::new(&self.settings(BUCKET, &self.secret)).expect("bucket client")
     }
 }
@@ -174,12 +174,12 @@ impl Drop for Moto {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
     listener.local_addr().expect("address").port()
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -3,15 +3,16 @@
 
 use std::fmt::Write as _;
 
-use audlink_core::export::{ExportMode, FileLimits, NotExportedReason};
+use audlink_core::export::{ExportMode, FileLimits, NotExportedReason, RenderedFile};
 use audlink_wasm::dispatch::{ExportSpec, Members};
 use audlink_wasm::wire::{Op, packed};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{Context, Failure, Progress, QUERY_DEADLINE, now, now_or, print, put_tables, rule_sql};
 use crate::cli::{ExportArgs, Mode};
+use crate::config::Config;
 use crate::guest::Request;
-use crate::store::{ExportStart, InputKeyHasher};
+use crate::store::{ExportStart, InputKeyHasher, Store};
 
 /// The name the members go by inside the request.
 const MEMBERS: &str = "members";
@@ -27,12 +28,10 @@ fn mode(mode: Mode) -> ExportMode {
 /// `audlink audience export`.
 pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failure> {
     let config = ctx.config()?;
-    let data_source = config.datasource(&args.datasource, None)?;
-    let audience = match (&args.audience, &args.list) {
-        (Some(name), _) => name.clone(),
-        (None, Some(list)) => list.clone(),
-        (None, None) => return Err(Failure::usage("--where needs --audience NAME")),
-    };
+    config.datasource(&args.datasource, None)?;
+    if args.audience.is_none() && args.list.is_none() {
+        return Err(Failure::usage("--where needs --audience NAME"));
+    }
     // Credentials and folders are checked before any work, so a configuration error writes
     // nothing.
     let remote = if args.remote {
@@ -43,18 +42,95 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
         None
     };
     let mut store = ctx.store()?;
+    let out = &args.out;
+    let exported = export(
+        ctx,
+        &config,
+        &mut store,
+        args,
+        false,
+        &mut |files: &[RenderedFile]| {
+            std::fs::create_dir_all(out)
+                .map_err(|e| Failure::job(format!("{}: {e}", out.display())))?;
+            let mut lines = Vec::with_capacity(files.len());
+            for file in files {
+                let path = out.join(&file.name);
+                let partial = out.join(format!(".{}.partial", file.name));
+                std::fs::write(&partial, &file.bytes)
+                    .and_then(|()| std::fs::rename(&partial, &path))
+                    .map_err(|e| Failure::job(format!("{}: {e}", path.display())))?;
+                lines.push(format!("  wrote {} ({} lines)", path.display(), file.lines));
+            }
+            Ok(lines)
+        },
+    )?;
+    let (mut json, mut human) = (exported.json, exported.human);
+    // The files are written and the run recorded: a platform failure now leaves a run that a
+    // retry resumes (same timestamp) and completes.
+    if let Some(remote) = &remote {
+        let _progress = Progress::start(ctx, "finding or creating the trait and segment");
+        let data_source = config.datasource(&args.datasource, None)?;
+        let (remote_json, remote_human) = super::remote::ensure_audience(
+            remote,
+            &exported.audience,
+            &data_source,
+            args.trait_id,
+        )?;
+        json["remote"] = remote_json;
+        human.push_str(&remote_human);
+    }
+    print(ctx, &json, &human)
+}
+
+/// Where [`export`] puts the files: written to a folder, or uploaded; a human line each.
+pub(super) type Deliver<'a> = dyn FnMut(&[RenderedFile]) -> Result<Vec<String>, Failure> + 'a;
+
+/// What [`export`] did.
+#[derive(Debug)]
+pub(super) struct Exported {
+    /// The audience's name.
+    pub(super) audience: String,
+    /// The contract's JSON (`export_id`, `files`, `report`, …).
+    pub(super) json: Value,
+    /// The human text.
+    pub(super) human: String,
+    /// Whether nothing was sent because the audience would not change (`skip_unchanged`).
+    pub(super) unchanged: bool,
+}
+
+/// Exports what `args` selects (its `out`, `remote` and `timestamp` are the caller's): the one
+/// code path of `audience export` and of `audlink sync`'s export jobs. The run is begun (a
+/// retry with the same members and snapshot finds its timestamp, so the same file names), the
+/// core renders the files in the sandbox, `deliver` puts them where they go (returning a human
+/// line each), and only then is the run finished with the audience's new snapshot — so a run
+/// interrupted before its files were delivered is resumed, not lost. With `skip_unchanged`, an
+/// export whose new snapshot equals the last one delivers nothing (sending the same audience
+/// again would change nothing on the platform).
+pub(super) fn export(
+    ctx: &mut Context<'_>,
+    config: &Config,
+    store: &mut Store,
+    args: &ExportArgs,
+    skip_unchanged: bool,
+    deliver: &mut Deliver<'_>,
+) -> Result<Exported, Failure> {
+    let data_source = config.datasource(&args.datasource, None)?;
+    let audience = match (&args.audience, &args.list) {
+        (Some(name), _) => name.clone(),
+        (None, Some(list)) => list.clone(),
+        (None, None) => return Err(Failure::usage("--where needs --audience NAME")),
+    };
     let members = match (&args.list, &args.rule) {
         (Some(list), _) => store.list_members(list)?,
         (None, Some(rule)) => {
             let now = now_or(args.now.as_deref())?;
-            let compiled = rule_sql(ctx, &store, rule, now)?;
+            let compiled = rule_sql(ctx, store, rule, now)?;
             store.rule_ids(&compiled.clause, QUERY_DEADLINE)?
         }
         (None, None) => return Err(Failure::usage("give --list NAME or --where RULE")),
     };
-    let previous = store
-        .snapshot(&audience, &data_source.name)?
-        .unwrap_or_default();
+    let last = store.snapshot(&audience, &data_source.name)?;
+    let previous = last.clone().unwrap_or_default();
     let limits = FileLimits {
         gzip: args.gzip,
         max_lines: args.max_lines.unwrap_or(FileLimits::default().max_lines),
@@ -88,7 +164,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
 
     let progress = Progress::start(ctx, "exporting in the sandbox");
     let mut request = Request::new();
-    put_tables(&store, &data_source, &mut request)?;
+    put_tables(store, &data_source, &mut request)?;
     let payload = request.bytes(members_bytes);
     request.op(Op::SetList {
         name: MEMBERS.to_owned(),
@@ -111,18 +187,18 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
         .export(op)
         .map_err(|e| Failure::job(e.to_string()))?;
 
-    progress.step(format!("writing files to {}", args.out.display()));
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| Failure::job(format!("{}: {e}", args.out.display())))?;
-    let mut names = Vec::with_capacity(result.files.len());
-    for file in &result.files {
-        let path = args.out.join(&file.name);
-        let partial = args.out.join(format!(".{}.partial", file.name));
-        std::fs::write(&partial, &file.bytes)
-            .and_then(|()| std::fs::rename(&partial, &path))
-            .map_err(|e| Failure::job(format!("{}: {e}", path.display())))?;
-        names.push(file.name.clone());
-    }
+    let unchanged = skip_unchanged && last.as_ref() == Some(&result.snapshot);
+    let delivered = if unchanged {
+        Vec::new()
+    } else {
+        progress.step("delivering the files");
+        deliver(&result.files)?
+    };
+    let names: Vec<String> = if unchanged {
+        Vec::new()
+    } else {
+        result.files.iter().map(|f| f.name.clone()).collect()
+    };
     let report = serde_json::to_value(&result.report).expect("json");
     if !started.finished {
         store.finish_export(
@@ -135,21 +211,6 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
     }
     drop(progress);
 
-    // The files are written and the run recorded: a platform failure now leaves a run that a
-    // retry resumes (same timestamp) and completes.
-    let platform = match &remote {
-        Some(remote) => {
-            let _progress = Progress::start(ctx, "finding or creating the trait and segment");
-            Some(super::remote::ensure_audience(
-                remote,
-                &audience,
-                &data_source,
-                args.trait_id,
-            )?)
-        }
-        None => None,
-    };
-
     let by_reason: serde_json::Map<String, serde_json::Value> = NotExportedReason::ALL
         .iter()
         .map(|r| {
@@ -159,13 +220,14 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
             )
         })
         .collect();
-    let mut json = json!({
+    let sent: &[RenderedFile] = if unchanged { &[] } else { &result.files };
+    let json = json!({
         "export_id": started.id,
         "audience": audience,
         "data_source": data_source.name,
         "timestamp": started.timestamp,
         "resumed": started.resumed,
-        "files": result.files.iter().map(|f| json!({"name": f.name, "lines": f.lines, "bytes": f.bytes.len()})).collect::<Vec<_>>(),
+        "files": sent.iter().map(|f| json!({"name": f.name, "lines": f.lines, "bytes": f.bytes.len()})).collect::<Vec<_>>(),
         "report": report,
         "not_exported_by_reason": by_reason,
         "not_exported": result.not_exported.iter().take(100).collect::<Vec<_>>(),
@@ -186,20 +248,18 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
             let _ = writeln!(human, "  not exported, {}: {count}", reason.code());
         }
     }
-    if result.files.is_empty() {
+    if unchanged {
+        let _ = writeln!(human, "  unchanged since the last export: nothing sent");
+    } else if result.files.is_empty() {
         let _ = writeln!(human, "  nothing to send: no file written");
     }
-    for file in &result.files {
-        let _ = writeln!(
-            human,
-            "  wrote {} ({} lines)",
-            args.out.join(&file.name).display(),
-            file.lines
-        );
+    for line in delivered {
+        let _ = writeln!(human, "{line}");
     }
-    if let Some((remote_json, remote_human)) = platform {
-        json["remote"] = remote_json;
-        human.push_str(&remote_human);
-    }
-    print(ctx, &json, &human)
+    Ok(Exported {
+        audience,
+        json,
+        human,
+        unchanged,
+    })
 }

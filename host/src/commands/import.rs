@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use tracing::debug;
@@ -19,12 +20,13 @@ use serde_json::{Value, json};
 
 use super::{Context, Failure, Progress, base_name, now, print, put_tables, readable};
 use crate::cli::{AepMode, ImportArgs, InputFormat, ReportArgs};
+use crate::config::Config;
 use crate::guest::Request;
 use crate::memory::take_peak;
-use crate::store::{ImportRun, InputKeyHasher};
+use crate::store::{ImportRun, InputKeyHasher, ObjectSource, Store};
 
 /// How the file `name` is read, from `--format` or its name.
-fn format_of(name: &str, args: &ImportArgs) -> Result<AudienceFormat, Failure> {
+pub(super) fn format_of(name: &str, args: &ImportArgs) -> Result<AudienceFormat, Failure> {
     let aep = || -> Result<AudienceFormat, Failure> {
         let identity = args.identity_column.clone().ok_or_else(|| {
             Failure::usage(format!(
@@ -104,7 +106,8 @@ fn report_json(report: &ImportReport) -> Value {
     })
 }
 
-fn human(report: &Value) -> String {
+/// The human text of an import report (with `import_id` and `skipped`).
+pub(super) fn human(report: &Value) -> String {
     let mut out = String::new();
     let skipped = report["skipped"].as_bool().unwrap_or(false);
     let _ = writeln!(
@@ -161,18 +164,61 @@ fn human(report: &Value) -> String {
     out
 }
 
+/// One input of an import: a file streamed into the sandbox, and the name the core reads it
+/// by (names carry the format, segment and delivery time).
+#[derive(Debug, Clone)]
+pub(super) struct ImportInput {
+    /// The name (a file's base name, an object key's last segment).
+    pub(super) name: String,
+    /// Where the bytes are.
+    pub(super) path: PathBuf,
+}
+
 /// `audlink audience import FILE... --datasource NAME`.
 pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failure> {
+    // Configuration, then each file, then the database: the first problem is the one told.
     let config = ctx.config()?;
-    let data_source = config.datasource(&args.datasource, args.policy)?;
-    let mut files = Vec::with_capacity(args.files.len());
+    config.datasource(&args.datasource, args.policy)?;
+    let mut inputs = Vec::with_capacity(args.files.len());
     for path in &args.files {
         readable(path)?;
         let name = base_name(path);
-        let format = format_of(&name, args)?;
-        files.push((path, ImportFileSpec { name, format }));
+        format_of(&name, args)?;
+        inputs.push(ImportInput {
+            name,
+            path: path.clone(),
+        });
     }
     let mut store = ctx.store()?;
+    let report = import(ctx, &config, &mut store, args, &inputs, &[])?;
+    print(ctx, &report, &human(&report))
+}
+
+/// Imports `inputs` with the options of `args` (its `files` are not read): the one code path
+/// of `audience import` and of `audlink sync`'s import jobs. The lists, the run and every
+/// object of `sources` are written in one transaction. An input imported before is not applied
+/// again: its stored report comes back with `"skipped": true` (and `sources` are recorded).
+/// Returns the report with `import_id` and `skipped`.
+pub(super) fn import(
+    ctx: &mut Context<'_>,
+    config: &Config,
+    store: &mut Store,
+    args: &ImportArgs,
+    inputs: &[ImportInput],
+    sources: &[ObjectSource<'_>],
+) -> Result<Value, Failure> {
+    let data_source = config.datasource(&args.datasource, args.policy)?;
+    let mut files = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let format = format_of(&input.name, args)?;
+        files.push((
+            &input.path,
+            ImportFileSpec {
+                name: input.name.clone(),
+                format,
+            },
+        ));
+    }
     let spec = ImportSpec {
         data_source: data_source.clone(),
         options: ImportOptions {
@@ -198,19 +244,20 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
     }
     let input_key = hasher.finish();
     if let Some(id) = store.import_by_input_key(&input_key)? {
+        store.record_sources(sources)?;
         let stored = store.import_report(id, 0)?;
         let mut report: Value = serde_json::from_str(&stored.report)
             .map_err(|e| Failure::job(format!("stored report {id}: {e}")))?;
         report["import_id"] = json!(id);
         report["skipped"] = json!(true);
-        return print(ctx, &report, &human(&report));
+        return Ok(report);
     }
 
     let started = Instant::now();
     let _ = take_peak();
     let progress = Progress::start(ctx, "reading recipients, links and lists from the database");
     let mut request = Request::new();
-    put_tables(&store, &data_source, &mut request)?;
+    put_tables(store, &data_source, &mut request)?;
     // Only lists an import can change: those named by a mapping and those of the default
     // `segment-<ID>` names (the core treats a list it is not given as empty, so others would
     // only cost memory).
@@ -247,15 +294,18 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
     let sandbox_peak = take_peak();
     progress.step("writing the lists and the report");
     let mut stored_report = report_json(&result.report);
-    let id = store.record_import(&ImportRun {
-        data_source: &data_source.name,
-        input_key: &input_key,
-        created_at: now(),
-        lists: &result.lists,
-        last_applied: &result.last_applied,
-        report: &stored_report.to_string(),
-        unmatched: &result.report.unmatched,
-    })?;
+    let id = store.record_import_from(
+        &ImportRun {
+            data_source: &data_source.name,
+            input_key: &input_key,
+            created_at: now(),
+            lists: &result.lists,
+            last_applied: &result.last_applied,
+            report: &stored_report.to_string(),
+            unmatched: &result.report.unmatched,
+        },
+        sources,
+    )?;
     drop(progress);
     let written = started.elapsed() - read - sandboxed;
     let write_peak = take_peak();
@@ -271,7 +321,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
     );
     stored_report["import_id"] = json!(id);
     stored_report["skipped"] = json!(false);
-    print(ctx, &stored_report, &human(&stored_report))
+    Ok(stored_report)
 }
 
 /// `audlink report IMPORT_ID [--unmatched] [--limit N]`.

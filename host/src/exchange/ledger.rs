@@ -10,6 +10,10 @@
 //! 3. otherwise the caller processes the bytes, and only when that succeeds is the object
 //!    recorded. A failure stops the walk: objects recorded before it stay recorded, the failed
 //!    one and those after it are processed by the next run.
+//!
+//! [`list_once`] and [`examine`] are the two halves of that walk for callers that record the
+//! object themselves, in the same transaction as what processing it wrote (`audlink sync`'s
+//! import jobs).
 
 use sha2::{Digest, Sha256};
 
@@ -32,6 +36,75 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     out
 }
 
+/// What the ledger says about one listed object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Examined {
+    /// Processed before as it is now: skip it.
+    Unchanged,
+    /// Not processed yet, or changed since: its bytes and the ledger row to record once it
+    /// was processed.
+    New {
+        /// The object's bytes.
+        bytes: Vec<u8>,
+        /// What the ledger records for it.
+        object: ProcessedObject,
+    },
+}
+
+/// The objects under `prefix`, sorted by key, each key once (a listing that returns a key
+/// twice gives it once).
+pub async fn list_once<S: Storage>(
+    storage: &S,
+    prefix: &str,
+) -> Result<Vec<ObjectInfo>, ExchangeError> {
+    let mut listing = storage.list(prefix).await?;
+    listing.sort_by(|a, b| a.key.cmp(&b.key));
+    listing.dedup_by(|later, first| later.key == first.key);
+    Ok(listing)
+}
+
+/// Decides whether `object` (listed in `storage`, whose location is `location`) needs
+/// processing: skipped without a download on the same ETag and size, else downloaded and
+/// skipped on the same size and hash (the row then takes the new ETag, at `now_ms`).
+pub async fn examine<S: Storage>(
+    store: &Store,
+    storage: &S,
+    location: &str,
+    object: &ObjectInfo,
+    now_ms: i64,
+) -> Result<Examined, ExchangeError> {
+    if store.listed_unchanged(location, &object.key, object.etag.as_deref(), object.size)? {
+        return Ok(Examined::Unchanged);
+    }
+    let bytes = storage.get(&object.key).await?;
+    let seen = ProcessedObject {
+        location: location.to_owned(),
+        key: object.key.clone(),
+        // The bytes read decide; the listed ETag describes them only when the size agrees
+        // (an object replaced between listing and download is recorded without one).
+        etag: object
+            .etag
+            .clone()
+            .filter(|_| bytes.len() as u64 == object.size),
+        size: bytes.len() as u64,
+        sha256: sha256(&bytes),
+    };
+    if store.was_processed(&seen)? {
+        return Ok(Examined::Unchanged);
+    }
+    if let Some(row) = store.processed_object(location, &object.key)?
+        && row.size == seen.size
+        && row.sha256 == seen.sha256
+    {
+        store.record_processed(&seen, now_ms)?;
+        return Ok(Examined::Unchanged);
+    }
+    Ok(Examined::New {
+        bytes,
+        object: seen,
+    })
+}
+
 /// Lists `prefix` in `storage` and hands every object not processed yet (or changed since) to
 /// `process` with its bytes, recording each in `store` after `process` succeeded, at `now_ms`
 /// (unix milliseconds).
@@ -47,40 +120,16 @@ where
     F: FnMut(&ObjectInfo, &[u8]) -> anyhow::Result<()>,
 {
     let location = storage.location();
-    let mut listing = storage.list(prefix).await?;
-    listing.sort_by(|a, b| a.key.cmp(&b.key));
-    listing.dedup_by(|later, first| later.key == first.key);
     let mut summary = ProcessSummary::default();
-    for object in listing {
-        if store.listed_unchanged(&location, &object.key, object.etag.as_deref(), object.size)? {
+    for object in list_once(storage, prefix).await? {
+        let Examined::New {
+            bytes,
+            object: seen,
+        } = examine(store, storage, &location, &object, now_ms).await?
+        else {
             summary.skipped.push(object.key);
             continue;
-        }
-        let bytes = storage.get(&object.key).await?;
-        let seen = ProcessedObject {
-            location: location.clone(),
-            key: object.key.clone(),
-            // The bytes read decide; the listed ETag describes them only when the size agrees
-            // (an object replaced between listing and download is recorded without one).
-            etag: object
-                .etag
-                .clone()
-                .filter(|_| bytes.len() as u64 == object.size),
-            size: bytes.len() as u64,
-            sha256: sha256(&bytes),
         };
-        if store.was_processed(&seen)? {
-            summary.skipped.push(object.key);
-            continue;
-        }
-        if let Some(row) = store.processed_object(&location, &object.key)?
-            && row.size == seen.size
-            && row.sha256 == seen.sha256
-        {
-            store.record_processed(&seen, now_ms)?;
-            summary.skipped.push(object.key);
-            continue;
-        }
         let listed = ObjectInfo {
             key: object.key.clone(),
             size: seen.size,

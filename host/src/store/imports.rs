@@ -13,6 +13,7 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
 use super::lists::apply_list_changes;
+use super::objects::{ObjectSource, record_source};
 use super::{Store, StoreError, corrupt, json_error};
 
 /// Unmatched identifiers packed into one row of `import_unmatched_parts` at most.
@@ -186,6 +187,16 @@ impl Store {
     /// timestamps, the run with its report and unmatched rows. Returns the import id. An input
     /// key recorded before is [`StoreError::AlreadyImported`]; on any error nothing is written.
     pub fn record_import(&mut self, run: &ImportRun<'_>) -> Result<i64, StoreError> {
+        self.record_import_from(run, &[])
+    }
+
+    /// [`Store::record_import`] of exchange objects: each of `sources` is recorded in the
+    /// ledger (and its sync run) in the same transaction as the lists it changed.
+    pub fn record_import_from(
+        &mut self,
+        run: &ImportRun<'_>,
+        sources: &[ObjectSource<'_>],
+    ) -> Result<i64, StoreError> {
         serde_json::from_str::<serde::de::IgnoredAny>(run.report)
             .map_err(json_error("the import report"))?;
         let tx = self
@@ -227,6 +238,9 @@ impl Store {
                 let first = (i * UNMATCHED_PER_PART) as i64;
                 part.execute((id, first, rows.len() as i64, packed::encode_unmatched(rows)))?;
             }
+        }
+        for source in sources {
+            record_source(&tx, source)?;
         }
         tx.commit()?;
         Ok(id)

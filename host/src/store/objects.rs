@@ -6,9 +6,68 @@
 //! written by [`Store::record_processed`] only after the object's processing succeeded, so an
 //! interrupted run processes the object again rather than never.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::sync_runs::{RunObject, add_object};
 use super::{Store, StoreError, corrupt};
+
+/// An exchange object an import read: recorded in the ledger (and in its sync run) inside the
+/// import's own transaction ([`Store::record_import_from`](super::Store::record_import_from)),
+/// so no kill can leave it imported but not recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectSource<'a> {
+    /// The object as read.
+    pub object: &'a ProcessedObject,
+    /// When it was processed (unix milliseconds).
+    pub at_ms: i64,
+    /// The sync run that imported it, if any.
+    pub run: Option<i64>,
+}
+
+/// Records `source` in the ledger and its run, on `conn` (a caller's transaction).
+pub(super) fn record_source(
+    conn: &Connection,
+    source: &ObjectSource<'_>,
+) -> Result<(), StoreError> {
+    insert_processed(conn, source.object, source.at_ms)?;
+    if let Some(run) = source.run {
+        add_object(
+            conn,
+            run,
+            &RunObject {
+                action: "imported".to_owned(),
+                location: source.object.location.clone(),
+                key: source.object.key.clone(),
+                size: source.object.size,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+fn insert_processed(
+    conn: &Connection,
+    object: &ProcessedObject,
+    at_ms: i64,
+) -> Result<(), StoreError> {
+    let size = i64::try_from(object.size).map_err(|_| corrupt("an object larger than i64"))?;
+    conn.prepare_cached(
+        "INSERT INTO processed_objects (location, key, etag, size, sha256, processed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (location, key) DO UPDATE SET
+             etag = excluded.etag, size = excluded.size, sha256 = excluded.sha256,
+             processed_at = excluded.processed_at",
+    )?
+    .execute(params![
+        object.location,
+        object.key,
+        object.etag,
+        size,
+        &object.sha256[..],
+        at_ms
+    ])?;
+    Ok(())
+}
 
 /// An object as the ledger records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,22 +155,19 @@ impl Store {
     /// Records `object` as processed at `at_ms` (unix milliseconds), replacing an earlier row
     /// of the same location and key.
     pub fn record_processed(&self, object: &ProcessedObject, at_ms: i64) -> Result<(), StoreError> {
-        let size = i64::try_from(object.size).map_err(|_| corrupt("an object larger than i64"))?;
-        self.conn.execute(
-            "INSERT INTO processed_objects (location, key, etag, size, sha256, processed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (location, key) DO UPDATE SET
-                 etag = excluded.etag, size = excluded.size, sha256 = excluded.sha256,
-                 processed_at = excluded.processed_at",
-            params![
-                object.location,
-                object.key,
-                object.etag,
-                size,
-                &object.sha256[..],
-                at_ms
-            ],
-        )?;
+        insert_processed(&self.conn, object, at_ms)
+    }
+
+    /// Records objects whose content was applied before (the same input imported already), in
+    /// one transaction.
+    pub fn record_sources(&mut self, sources: &[ObjectSource<'_>]) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for source in sources {
+            record_source(&tx, source)?;
+        }
+        tx.commit()?;
         Ok(())
     }
 }
@@ -137,7 +193,10 @@ mod tests {
         let (dir, store) = store("ledger-migrate");
         store
             .conn
-            .execute_batch("DROP TABLE processed_objects; PRAGMA user_version = 2;")
+            .execute_batch(
+                "DROP TABLE sync_run_objects; DROP TABLE sync_runs; DROP TABLE processed_objects;
+                 PRAGMA user_version = 2;",
+            )
             .unwrap();
         store
             .conn
@@ -145,7 +204,10 @@ mod tests {
             .unwrap();
         drop(store);
         let store = Store::open(&dir.db()).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(
+            store.schema_version().unwrap(),
+            super::super::SCHEMA_VERSION
+        );
         assert_eq!(store.lists().unwrap().len(), 1);
         let first = object(None, 1, 1);
         store.record_processed(&first, 1).unwrap();

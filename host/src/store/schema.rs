@@ -91,6 +91,27 @@ const MIGRATIONS: &[&str] = &[
         processed_at INTEGER NOT NULL,
         PRIMARY KEY (location, key)
     ) WITHOUT ROWID;",
+    // 4: the runs of `audlink sync`'s jobs and the objects each imported or uploaded.
+    "CREATE TABLE sync_runs (
+        id INTEGER PRIMARY KEY,
+        job TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        status TEXT NOT NULL,
+        report TEXT,
+        error TEXT
+    );
+    CREATE INDEX sync_runs_by_job ON sync_runs (job, id);
+    CREATE TABLE sync_run_objects (
+        run_id INTEGER NOT NULL REFERENCES sync_runs (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        location TEXT NOT NULL,
+        key TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes: the number of migration steps.
