@@ -556,6 +556,53 @@ mod tests {
         assert_eq!(store.last_applied("ecid").unwrap(), applied2);
     }
 
+    /// An exchange object is recorded (ledger and sync run) with the import that read it, and
+    /// not at all when that import fails.
+    #[test]
+    fn objects_are_recorded_in_the_import_transaction_or_not_at_all() {
+        use super::super::ProcessedObject;
+        use super::super::objects::ObjectSource;
+        let (_dir, mut store) = loaded("import-objects");
+        let sync_run = store
+            .begin_run("in", "import", Timestamp::from_unix_seconds(1).unwrap())
+            .unwrap();
+        let object = |key: &str| ProcessedObject {
+            location: "folder /x".to_owned(),
+            key: key.to_owned(),
+            etag: None,
+            size: 3,
+            sha256: [7; 32],
+        };
+        let (good, bad) = (object("out/a.sync"), object("out/b.sync"));
+        let source = |object| ObjectSource {
+            object,
+            at_ms: 5,
+            run: Some(sync_run),
+        };
+        let applied = BTreeMap::new();
+        let failing = [change("a", &[11], &[], 1)];
+        let err = store
+            .record_import_from(
+                &run(&InputKey::from_bytes([3; 32]), &failing, &applied, &[]),
+                &[source(&bad)],
+            )
+            .unwrap_err();
+        assert!(matches!(err, StoreError::UnknownMember { .. }), "{err}");
+        assert!(!store.was_processed(&bad).unwrap());
+        let lists = [change("a", &[1], &[], 1)];
+        store
+            .record_import_from(
+                &run(&InputKey::from_bytes([4; 32]), &lists, &applied, &[]),
+                &[source(&good)],
+            )
+            .unwrap();
+        assert!(store.was_processed(&good).unwrap());
+        let recorded = store.run(sync_run).unwrap().unwrap();
+        let keys: Vec<&str> = recorded.objects.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, ["out/a.sync"]);
+        assert_eq!(recorded.objects[0].action, "imported");
+    }
+
     #[test]
     fn a_failing_import_leaves_every_list_and_timestamp_as_it_was() {
         let (dir, mut store) = loaded("atomic");
