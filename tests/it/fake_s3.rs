@@ -1,6 +1,6 @@
 //! An in-memory S3 subset on loopback — PutObject, GetObject, HeadObject, ListObjectsV2 on one
-//! bucket — that fails on purpose: queued error statuses, PUTs stored and then never answered
-//! (a process killed while waiting is "killed between upload and record"), listings that
+//! bucket — that fails on purpose: queued error statuses, PUTs stored and then held unanswered
+//! until released (a process killed while waiting is "killed between upload and record"), listings that
 //! return every object twice, and connections dropped before any answer (a front listener that
 //! closes the next N connections and forwards the others). PUTs are counted; nothing is
 //! checked about signatures (moto does that in `exchange.rs`).
@@ -97,7 +97,7 @@ impl FakeS3 {
         self.shared.double_listing.store(on, Ordering::SeqCst);
     }
 
-    /// Stores PUTs, then never answers them.
+    /// Stores PUTs, then answers them only once this is switched off again.
     pub(crate) fn hang_puts(&self, on: bool) {
         self.shared.hang_puts.store(on, Ordering::SeqCst);
     }
@@ -244,8 +244,8 @@ async fn handle(
         shared.puts.fetch_add(1, Ordering::SeqCst);
         let tag = etag(&body);
         shared.objects().insert(key, body.to_vec());
-        if shared.hang_puts.load(Ordering::SeqCst) {
-            std::future::pending::<()>().await;
+        while shared.hang_puts.load(Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         return (StatusCode::OK, [(header::ETAG, tag)]).into_response();
     }

@@ -12,7 +12,8 @@
 //! platform's file imported into a list that equals what was placed, a second run that imports
 //! nothing and uploads no second copy); faults (500, 503, dropped connections, a doubled
 //! listing, an object changed between runs, a process SIGKILLed between an upload and its
-//! record); the looping `sync` stopped by SIGTERM; `sync status`; configuration errors.
+//! record); the looping `sync` stopped by SIGTERM, idle or in the middle of an upload; `sync
+//! status`; configuration errors.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -615,6 +616,74 @@ fn sync_stops_cleanly_on_sigterm() {
     assert_eq!(runs.len(), 2);
     assert!(runs.iter().all(|r| r["status"] == "ok"), "{runs:?}");
     assert!(runs.iter().all(|r| r["finished_at"].is_string()));
+}
+
+/// A signal that arrives while an upload is under way lets that step finish — the upload is
+/// answered, the run recorded `ok` with its object and the snapshot stored — and then `sync`
+/// exits 0 without starting the next job.
+#[test]
+fn a_signal_during_an_upload_lets_the_step_finish_then_sync_exits_0() {
+    use std::io::BufRead;
+    let fake = FakeS3::start();
+    let dir = setup("sync-signal", &fake_config(&fake));
+    let p = dir.path();
+    fake.hang_puts(true);
+    let mut child = audlink(p, &FAKE_ENV)
+        .args(["--json", "sync"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    wait_until("the upload to reach the bucket", || !fake.keys().is_empty());
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    // The process says it got the signal while its PUT is still unanswered; then release it.
+    loop {
+        let line = received
+            .recv_timeout(Duration::from_secs(60))
+            .expect("sync said nothing about the signal");
+        if line.contains("signal received") {
+            break;
+        }
+    }
+    fake.hang_puts(false);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&["sync"], &out));
+    let printed: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        printed.len(),
+        1,
+        "the next job was not started: {printed:?}"
+    );
+    assert_eq!(printed[0]["job"], "vip-out");
+    assert_eq!(printed[0]["status"], "ok");
+    let runs = status(p);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["objects"][0]["key"], json!(fake.keys()[0]));
+    // The snapshot was stored: the next export sends nothing.
+    let args = ["--json", "sync", "--once", "--job", "vip-out"];
+    let out = run(p, &FAKE_ENV, &args);
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again["runs"][0]["report"]["unchanged"], true, "{again}");
+    assert_eq!(fake.puts(), 1);
 }
 
 /// Bad `[[job]]` tables are exit 2 with one line naming the job, the key and its line.
