@@ -7,7 +7,9 @@
 //! [`super::read`]'s: by visitor id, then recipient key, one link per (visitor, recipient) pair.
 //! The sort is a bucket pass on the high bits of the visitor id (ids are spread over
 //! their range) followed by a sort of each bucket, so it stays correct for any distribution;
-//! links are parsed straight into their final vector (no second copy).
+//! links are parsed straight into their final vector (no second copy). Files of the usual
+//! column order (`recipient_id,visitor_id,last_seen`, integer times) are read a row at a time
+//! in one pass; any row that does not fit that shape takes the field-by-field path.
 
 use super::{Columns, LinksFile, LinksStats, VisitorLink, cells, columns};
 use crate::format::csv::{CsvReader, Header};
