@@ -19,6 +19,17 @@ pub(crate) fn peak_rss_mib() -> f64 {
     status_mib("VmHWM:")
 }
 
+/// Seconds this thread has run on a CPU so far (`/proc/self/schedstat`; NaN where there is
+/// none). On a machine shared with other work, phases compare better by this than by wall time,
+/// which also counts the time spent waiting for a CPU.
+#[allow(dead_code)]
+pub(crate) fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(f64::NAN, |ns| ns / 1e9)
+}
+
 /// Current resident set size.
 #[allow(dead_code)]
 pub(crate) fn rss_mib() -> f64 {

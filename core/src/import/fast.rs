@@ -1,8 +1,10 @@
 //! A fast path for Audience Manager outbound files of visitor ids: lines of the usual shape
 //! (`<38 digits><spaces or tabs><segments>[<spaces or tabs><removed>]`, segment lists of
-//! printable ASCII without empty entries) are split here in one pass; any other line is handed
-//! to [`outbound::read`] alone, so its record, bad record or strict error is exactly the
-//! general one (line numbers shifted to the file's). Files where a line could be read
+//! printable ASCII without empty entries) are split here; the commonest of them (one separator,
+//! one segment list, nothing after it) in a single pass straight into the batch, the others by
+//! [`outbound::split_plain_visitor_line`]. Any other line is handed to [`outbound::read`] alone,
+//! so its record, bad record or strict error is exactly the general one (line numbers shifted
+//! to the file's). Files where a line could be read
 //! differently alone (a byte 0x1F, a gzip magic's first byte, or 0xEF, a byte-order mark's,
 //! anywhere after the start) are left to [`outbound::read`] whole.
 
@@ -11,7 +13,7 @@ use crate::datasource::MatchKey;
 use crate::format::input::{self, Lines};
 use crate::format::outbound::{self, ReadSummary};
 use crate::format::{FileError, ReadOptions};
-use crate::id::UserIdKind;
+use crate::id::{UserIdKind, VisitorId};
 
 /// Reads an outbound file of visitor ids into `run` as [`outbound::read`] plus
 /// `Run::outbound_record` would; `None` when the file is left to the general reader.
@@ -33,6 +35,13 @@ where
     for line in Lines::new(&data) {
         if line.bytes.iter().all(|&b| outbound::is_separator(b)) {
             summary.blank_lines += 1;
+            continue;
+        }
+        if let Some((id, list)) = split_usual_line(line.bytes)
+            && let Some(key) = I::Key::from_match(MatchKey::Visitor(id.as_u128()))
+        {
+            summary.records += 1;
+            run.outbound_listed(line.number, &line.bytes[..VisitorId::LEN], key, list);
             continue;
         }
         if let Some((id, segments, removed)) = outbound::split_plain_visitor_line(line.bytes) {
@@ -83,6 +92,33 @@ where
         }
     }
     Ok(Some(summary))
+}
+
+/// The usual line, split in one pass: 38 digits, one space or tab, then one segment list of
+/// printable ASCII (no space) without empty entries up to the end of the line. Its id and
+/// segment list; `None` for any other line. For the lines it accepts,
+/// [`outbound::split_plain_visitor_line`] gives the same id and list and no removed segments.
+#[inline]
+fn split_usual_line(bytes: &[u8]) -> Option<(VisitorId, &str)> {
+    let (digits, rest) = bytes.split_first_chunk::<{ VisitorId::LEN }>()?;
+    let (&separator, list) = rest.split_first()?;
+    if !outbound::is_separator(separator) {
+        return None;
+    }
+    // A comma before the first byte: a leading comma, two in a row or a trailing one (or an
+    // empty list) is an empty entry.
+    let mut previous = b',';
+    for &b in list {
+        if !(0x21..=0x7E).contains(&b) || (b == b',' && previous == b',') {
+            return None;
+        }
+        previous = b;
+    }
+    if previous == b',' {
+        return None;
+    }
+    let id = VisitorId::parse(digits).ok()?;
+    Some((id, std::str::from_utf8(list).ok()?))
 }
 
 #[cfg(test)]
@@ -174,6 +210,54 @@ mod tests {
             for strict in [false, true] {
                 let (fast, general) = run_both(&body, strict, true, false);
                 assert_eq!(fast, general, "{body:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn usual_lines_and_the_others() {
+        let id = "00000000000000000000000000000000000001";
+        for (line, list) in [
+            (format!("{id} 7"), Some("7")),
+            (format!("{id}\t7,a_b,~!"), Some("7,a_b,~!")),
+            (format!("{id} 7 8"), None),
+            (format!("{id}  7"), None),
+            (format!("{id} 7,"), None),
+            (format!("{id} ,7"), None),
+            (format!("{id} 7,,8"), None),
+            (format!("{id} "), None),
+            (id.to_owned(), None),
+            (format!("{id} 7\r"), None),
+            (format!("{id} 7\u{1}"), None),
+            (format!("{id} é"), None),
+            (format!("{id}7 8"), None),
+            ("123456789012345678901234567890123456X8 7".to_owned(), None),
+        ] {
+            let split = super::split_usual_line(line.as_bytes());
+            assert_eq!(split.map(|(_, l)| l), list, "{line:?}");
+            if let Some((id, list)) = split {
+                assert_eq!(
+                    super::outbound::split_plain_visitor_line(line.as_bytes()),
+                    Some((id, list, ""))
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_usual_line_splits_as_the_plain_split(
+            prefixed in any::<bool>(),
+            fragments in proptest::collection::vec(fragment(), 0..12),
+        ) {
+            // Half the lines start like a usual one, so both answers are exercised.
+            let prefix = if prefixed { "00000000000000000000000000000000000001 " } else { "" };
+            let line = format!("{prefix}{}", fragments.concat());
+            if let Some((id, list)) = super::split_usual_line(line.as_bytes()) {
+                prop_assert_eq!(
+                    super::outbound::split_plain_visitor_line(line.as_bytes()),
+                    Some((id, list, ""))
+                );
             }
         }
     }

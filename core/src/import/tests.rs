@@ -602,7 +602,9 @@ proptest! {
 
     #[test]
     fn export_then_import_gives_back_the_list_of_declared_keys(
-        keys in proptest::collection::vec(proptest::option::of("[A-Za-z0-9_.@-]{1,12}"), 1..20),
+        // Keys start with a letter so the column is always typed as text (a column of keys
+        // such as "0.0" would be inferred as numbers, which export refuses as a key column).
+        keys in proptest::collection::vec(proptest::option::of("k[A-Za-z0-9_.@-]{0,11}"), 1..20),
         chosen in proptest::collection::vec(any::<bool>(), 20),
     ) {
         // Keep keys unique so every key has one recipient.

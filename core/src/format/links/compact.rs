@@ -7,7 +7,9 @@
 //! [`super::read`]'s: by visitor id, then recipient key, one link per (visitor, recipient) pair.
 //! The sort is a bucket pass on the high bits of the visitor id (ids are spread over
 //! their range) followed by a sort of each bucket, so it stays correct for any distribution;
-//! links are parsed straight into their final vector (no second copy).
+//! links are parsed straight into their final vector (no second copy). Files of the usual
+//! column order (`recipient_id,visitor_id,last_seen`, integer times) are read a row at a time
+//! in one pass; any row that does not fit that shape takes the field-by-field path.
 
 use super::{Columns, LinksFile, LinksStats, VisitorLink, cells, columns};
 use crate::format::csv::{CsvReader, Header};
@@ -216,8 +218,19 @@ fn simple_rows(
     let mut empty = empty_before;
     let mut links = Vec::with_capacity(body.len() / 40 + 1);
     let mut commas = [0usize; 4];
+    // The usual file: `recipient_id,visitor_id,last_seen` in that order.
+    let usual = columns.width == 3
+        && columns.recipient == 0
+        && columns.visitor == 1
+        && columns.last_seen == Some(2);
     while pos < body.len() {
         let rest = &body[pos..];
+        if usual && let Some((link, taken)) = usual_row(rest) {
+            links.push(link);
+            pos += taken;
+            line += 1;
+            continue;
+        }
         let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
         let raw = &rest[..end];
         pos += end + 1;
@@ -287,6 +300,59 @@ fn simple_rows(
         }
     }
     Ok(Some((links, empty)))
+}
+
+/// The usual row at the start of `rest`, read in one pass: a recipient id, a visitor id and a
+/// last-seen time in seconds, each as [`digits_i64`] and [`visitor_halves`] accept them,
+/// separated by single commas, up to a line feed or the end of the input. The link and the bytes
+/// taken (the line feed included); `None` for anything else (the general line reading then
+/// decides, and gives the same link for the rows this accepts).
+#[inline]
+fn usual_row(rest: &[u8]) -> Option<(CompactLink, usize)> {
+    let (recipient, mut at) = leading_digits_i64(rest)?;
+    if rest.get(at) != Some(&b',') {
+        return None;
+    }
+    at += 1;
+    let visitor = visitor_halves(rest.get(at..at + VisitorId::LEN)?)?;
+    at += VisitorId::LEN;
+    if rest.get(at) != Some(&b',') {
+        return None;
+    }
+    at += 1;
+    let (seconds, len) = leading_digits_i64(&rest[at..])?;
+    at += len;
+    if rest.get(at).is_some_and(|&b| b != b'\n') {
+        return None;
+    }
+    let last_seen = Timestamp::from_unix_seconds(seconds)?.unix_micros();
+    Some((
+        CompactLink {
+            visitor,
+            recipient,
+            last_seen,
+        },
+        at + 1,
+    ))
+}
+
+/// The run of ASCII digits `bytes` starts with, as [`digits_i64`] reads it, and its length;
+/// `None` when there is no digit or [`digits_i64`] would refuse the run.
+#[inline]
+fn leading_digits_i64(bytes: &[u8]) -> Option<(i64, usize)> {
+    // 19 digits never overflow a u64; 18 always fit an i64.
+    let mut value = 0u64;
+    let mut len = 0;
+    for &b in bytes.iter().take(19) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        value = value * 10 + u64::from(d);
+        len += 1;
+    }
+    let leading_zero = len > 1 && bytes[0] == b'0';
+    (len > 0 && len <= 18 && !leading_zero).then_some((value as i64, len))
 }
 
 /// A canonical non-negative integer of at most 18 digits (what [`canonical_i64`] gives for
@@ -486,6 +552,83 @@ mod tests {
             if let Some(v) = digits_i64(&bytes[..(n.rem_euclid(20)) as usize]) {
                 prop_assert_eq!(Some(v), canonical_i64(&bytes[..(n.rem_euclid(20)) as usize]));
             }
+        }
+    }
+
+    fn usual_fragment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => Just("12345678901234567890123456789012345678".to_owned()),
+            1 => Just("1234567890123456789012345678901234567".to_owned()),
+            4 => (0u64..30).prop_map(|n| n.to_string()),
+            1 => Just("1700000000".to_owned()),
+            1 => prop_oneof![Just("0"), Just("007"), Just("123456789012345678"),
+                Just("1234567890123456789"), Just("99999999999999"), Just("-1"), Just("x"),
+                Just(" "), Just("2026-01-31T12:00:00Z")].prop_map(str::to_owned),
+            4 => Just(",".to_owned()),
+            2 => Just("\n".to_owned()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_usual_row_path_agrees_with_read(
+            rows in proptest::collection::vec(
+                (0u64..40, 0u64..2_000_000_000, proptest::collection::vec(usual_fragment(), 0..8)),
+                0..30,
+            ),
+            strict in any::<bool>(),
+        ) {
+            // Usual rows, and rows of fragments around them.
+            let mut bytes = b"recipient_id,visitor_id,last_seen\n".to_vec();
+            for (recipient, seen, fragments) in rows {
+                bytes.extend_from_slice(
+                    format!("{recipient},12345678901234567890123456789012345678,{seen}\n").as_bytes(),
+                );
+                bytes.extend_from_slice(fragments.concat().as_bytes());
+            }
+            compact_agrees(&bytes, ReadOptions { strict });
+        }
+
+        #[test]
+        fn leading_digits_read_as_digits_i64(
+            bytes in proptest::collection::vec(
+                prop_oneof![Just(b'0'), Just(b'7'), Just(b'9'), Just(b','), Just(b'\n'), any::<u8>()],
+                0..24,
+            ),
+        ) {
+            let run = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+            prop_assert_eq!(
+                leading_digits_i64(&bytes),
+                digits_i64(&bytes[..run]).map(|v| (v, run))
+            );
+        }
+    }
+
+    #[test]
+    fn usual_rows() {
+        let v = "12345678901234567890123456789012345678";
+        let row = |text: &str| {
+            usual_row(text.as_bytes()).map(|(l, taken)| (l.recipient, l.last_seen, taken))
+        };
+        assert_eq!(row(&format!("7,{v},5\nmore")), Some((7, 5_000_000, 43)));
+        // At the end of the input: one past it, as if a line feed followed.
+        assert_eq!(
+            row(&format!("0,{v},1700000000")),
+            Some((0, 1_700_000_000_000_000, 52))
+        );
+        for other in [
+            format!("07,{v},5\n"),
+            format!("7,{v},\n"),
+            format!("7,{v}\n"),
+            format!("7,{v},5,\n"),
+            format!("7,{v}1,5\n"),
+            format!("7,{v},5 \n"),
+            format!("7,{v},5\r\n"),
+            format!("-7,{v},5\n"),
+            format!("1234567890123456789,{v},5\n"),
+            format!("7,{v},2026-01-31T12:00:00Z\n"),
+        ] {
+            assert_eq!(row(&other), None, "{other:?}");
         }
     }
 
