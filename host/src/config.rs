@@ -107,6 +107,8 @@ struct ConfigToml {
     remote: Option<RemoteConfig>,
     #[serde(default)]
     exchange: Option<ExchangeConfig>,
+    #[serde(default)]
+    serve: Option<ServeConfig>,
 }
 
 /// The configuration.
@@ -118,6 +120,90 @@ pub struct Config {
     pub remote: RemoteConfig,
     /// The `[exchange]` table (the local folder `exchange/` when absent).
     pub exchange: ExchangeConfig,
+    /// The `[serve]` table (`audlink serve`'s limits; all defaults when absent).
+    pub serve: ServeConfig,
+}
+
+/// The `[serve]` table: the limits of `audlink serve`'s API. The tokens are not here: they come
+/// from `AUDLINK_SERVE_TOKENS` or from `tokens_file` (see `crate::serve::auth`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// A file of tokens, one `name:role:token` a line (relative to this configuration file;
+    /// readable by its owner only).
+    pub tokens_file: Option<PathBuf>,
+    /// Largest JSON request body, in bytes.
+    pub max_body_bytes: u64,
+    /// Largest upload (all files of one import), in bytes.
+    pub max_upload_bytes: u64,
+    /// Requests one token may have in flight; more get 429.
+    pub concurrency_per_token: u32,
+    /// Origins allowed to call the API from a browser (CORS); none: no CORS headers at all.
+    pub cors_origins: Vec<String>,
+    /// Sandbox instances that may exist at once (the pooling allocator's slots).
+    pub instances: u32,
+    /// Memory cap of one sandboxed call, in MiB.
+    pub sandbox_memory_mib: u64,
+    /// Deadline of one sandboxed call, in milliseconds.
+    pub sandbox_deadline_ms: u64,
+    /// Deadline of one database query of a preview or export rule, in milliseconds.
+    pub query_deadline_ms: u64,
+    /// How long shutdown waits for running jobs before marking them interrupted, in
+    /// milliseconds.
+    pub shutdown_wait_ms: u64,
+    /// Where jobs keep their uploads and files (relative to this configuration file; default:
+    /// `<database>.jobs` beside the database).
+    pub jobs_dir: Option<PathBuf>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> ServeConfig {
+        ServeConfig {
+            tokens_file: None,
+            max_body_bytes: 1 << 20,
+            max_upload_bytes: 256 << 20,
+            concurrency_per_token: 8,
+            cors_origins: Vec::new(),
+            instances: 16,
+            sandbox_memory_mib: 1024,
+            sandbox_deadline_ms: 60_000,
+            query_deadline_ms: 60_000,
+            shutdown_wait_ms: 10_000,
+            jobs_dir: None,
+        }
+    }
+}
+
+impl ServeConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("max_body_bytes", self.max_body_bytes),
+            ("max_upload_bytes", self.max_upload_bytes),
+            (
+                "concurrency_per_token",
+                u64::from(self.concurrency_per_token),
+            ),
+            ("instances", u64::from(self.instances)),
+            ("sandbox_deadline_ms", self.sandbox_deadline_ms),
+            ("query_deadline_ms", self.query_deadline_ms),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(ConfigError(format!("[serve] {key} must be positive")));
+            }
+        }
+        if !(16..=4096).contains(&self.sandbox_memory_mib) {
+            return Err(ConfigError(
+                "[serve] sandbox_memory_mib must be in 16..=4096".to_owned(),
+            ));
+        }
+        if self.instances > 1000 {
+            return Err(ConfigError(
+                "[serve] instances must be at most 1000".to_owned(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The `[exchange]` table: where files are exchanged — a local folder (`folder`, the default
@@ -342,10 +428,13 @@ impl Config {
         }
         let remote = raw.remote.unwrap_or_default();
         remote.validate()?;
+        let serve = raw.serve.unwrap_or_default();
+        serve.validate()?;
         Ok(Config {
             datasources,
             remote,
             exchange: raw.exchange.unwrap_or_default(),
+            serve,
         })
     }
 

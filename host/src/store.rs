@@ -26,7 +26,9 @@
 //!   timestamp, created_at, finished_at, files, report)`;
 //! - `processed_objects(location, key, etag, size, sha256, processed_at)` — the file
 //!   exchange's ledger: which object of which folder or bucket was processed, as it was then
-//!   (schema version 3).
+//!   (schema version 3);
+//! - `serve_jobs(id, kind, status, step, created_at, finished_at, result, error, files)` —
+//!   `audlink serve`'s import and export jobs (`jobs.rs`, schema version 4).
 //!
 //! Created by the first recipients load, once the `id` column's type is known:
 //!
@@ -45,6 +47,7 @@
 
 mod exports;
 mod imports;
+mod jobs;
 mod lists;
 mod objects;
 mod query;
@@ -62,6 +65,7 @@ use rusqlite::{Connection, OpenFlags, ToSql};
 
 pub use exports::{ExportStart, ExportStarted};
 pub use imports::{ImportRun, InputKey, InputKeyHasher, StoredImport};
+pub use jobs::{Job, JobStatus};
 pub use lists::ListSummary;
 pub use objects::ProcessedObject;
 pub use recipients::{LinkRejection, LinksUpsert, RecipientsUpsert, RecipientsWrite, RejectedLink};

@@ -11,3 +11,4 @@ mod js_node;
 mod remote;
 mod rule_sql;
 mod sandbox;
+mod serve;

@@ -6,12 +6,17 @@ use std::fmt::Write as _;
 use audlink_core::export::{ExportMode, FileLimits, NotExportedReason};
 use audlink_wasm::dispatch::{ExportSpec, Members};
 use audlink_wasm::wire::{Op, packed};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::{Context, Failure, Progress, QUERY_DEADLINE, now, now_or, print, put_tables, rule_sql};
+use super::{
+    Context, Failure, Progress, QUERY_DEADLINE, StepError, compile_rule, now, now_or, print,
+    put_tables,
+};
 use crate::cli::{ExportArgs, Mode};
+use crate::config::Config;
 use crate::guest::Request;
-use crate::store::{ExportStart, InputKeyHasher};
+use crate::sandbox::Sandbox;
+use crate::store::{ExportStart, InputKeyHasher, Store};
 
 /// The name the members go by inside the request.
 const MEMBERS: &str = "members";
@@ -28,11 +33,9 @@ fn mode(mode: Mode) -> ExportMode {
 pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failure> {
     let config = ctx.config()?;
     let data_source = config.datasource(&args.datasource, None)?;
-    let audience = match (&args.audience, &args.list) {
-        (Some(name), _) => name.clone(),
-        (None, Some(list)) => list.clone(),
-        (None, None) => return Err(Failure::usage("--where needs --audience NAME")),
-    };
+    if args.audience.is_none() && args.list.is_none() {
+        return Err(Failure::usage("--where needs --audience NAME"));
+    }
     // Credentials and folders are checked before any work, so a configuration error writes
     // nothing.
     let remote = if args.remote {
@@ -43,14 +46,55 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
         None
     };
     let mut store = ctx.store()?;
+    let progress = Progress::start(ctx, "exporting in the sandbox");
+    let sandbox = ctx.sandbox()?;
+    let (mut json, mut human) = apply(sandbox, &mut store, &config, args, &|step| {
+        progress.step(step)
+    })?;
+    drop(progress);
+
+    // The files are written and the run recorded: a platform failure now leaves a run that a
+    // retry resumes (same timestamp) and completes.
+    if let Some(remote) = &remote {
+        let _progress = Progress::start(ctx, "finding or creating the trait and segment");
+        let audience = json["audience"].as_str().unwrap_or_default().to_owned();
+        let (remote_json, remote_human) =
+            super::remote::ensure_audience(remote, &audience, &data_source, args.trait_id)?;
+        json["remote"] = remote_json;
+        human.push_str(&remote_human);
+    }
+    print(ctx, &json, &human)
+}
+
+/// Exports a list or a rule's recipients as onboarding files in `args.out` (the platform is
+/// not called: `--remote` is the command's), the run and the audience's snapshot stored: the
+/// work of `audlink audience export` and of the server's export jobs; `step` hears what is
+/// being done. The JSON of `--json` and the human text.
+pub fn apply(
+    sandbox: &Sandbox,
+    store: &mut Store,
+    config: &Config,
+    args: &ExportArgs,
+    step: &dyn Fn(&str),
+) -> Result<(Value, String), StepError> {
+    let data_source = config.datasource(&args.datasource, None)?;
+    let audience = match (&args.audience, &args.list) {
+        (Some(name), _) => name.clone(),
+        (None, Some(list)) => list.clone(),
+        (None, None) => return Err(StepError::Usage("--where needs --audience NAME".to_owned())),
+    };
     let members = match (&args.list, &args.rule) {
         (Some(list), _) => store.list_members(list)?,
         (None, Some(rule)) => {
             let now = now_or(args.now.as_deref())?;
-            let compiled = rule_sql(ctx, &store, rule, now)?;
+            let compiled = compile_rule(sandbox, store, rule, now)?;
             store.rule_ids(&compiled.clause, QUERY_DEADLINE)?
         }
-        (None, None) => return Err(Failure::usage("give --list NAME or --where RULE")),
+        (None, None) => {
+            return Err(StepError::Usage(
+                "give --list NAME or --where RULE".to_owned(),
+            ));
+        }
     };
     let previous = store
         .snapshot(&audience, &data_source.name)?
@@ -74,7 +118,9 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
     hasher.add_file("snapshot", &snapshot_bytes);
     let run_key = hasher.finish();
     let timestamp = match args.timestamp {
-        Some(t) => i64::try_from(t).map_err(|_| Failure::usage("--timestamp is too large"))?,
+        Some(t) => {
+            i64::try_from(t).map_err(|_| StepError::Usage("--timestamp is too large".to_owned()))?
+        }
         None => now().unix_seconds(),
     };
     let started = store.begin_export(&ExportStart {
@@ -86,9 +132,9 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
         created_at: now(),
     })?;
 
-    let progress = Progress::start(ctx, "exporting in the sandbox");
+    step("exporting in the sandbox");
     let mut request = Request::new();
-    put_tables(&store, &data_source, &mut request)?;
+    put_tables(store, &data_source, &mut request)?;
     let payload = request.bytes(members_bytes);
     request.op(Op::SetList {
         name: MEMBERS.to_owned(),
@@ -106,12 +152,11 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
         },
         snapshot: Some(snapshot),
     });
-    let result = ctx
-        .call(&request)?
+    let result = crate::guest::call(sandbox, &request)?
         .export(op)
-        .map_err(|e| Failure::job(e.to_string()))?;
+        .map_err(|e| StepError::Job(e.to_string()))?;
 
-    progress.step(format!("writing files to {}", args.out.display()));
+    step(&format!("writing files to {}", args.out.display()));
     std::fs::create_dir_all(&args.out)
         .map_err(|e| Failure::job(format!("{}: {e}", args.out.display())))?;
     let mut names = Vec::with_capacity(result.files.len());
@@ -133,22 +178,6 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
             now(),
         )?;
     }
-    drop(progress);
-
-    // The files are written and the run recorded: a platform failure now leaves a run that a
-    // retry resumes (same timestamp) and completes.
-    let platform = match &remote {
-        Some(remote) => {
-            let _progress = Progress::start(ctx, "finding or creating the trait and segment");
-            Some(super::remote::ensure_audience(
-                remote,
-                &audience,
-                &data_source,
-                args.trait_id,
-            )?)
-        }
-        None => None,
-    };
 
     let by_reason: serde_json::Map<String, serde_json::Value> = NotExportedReason::ALL
         .iter()
@@ -159,7 +188,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
             )
         })
         .collect();
-    let mut json = json!({
+    let json = json!({
         "export_id": started.id,
         "audience": audience,
         "data_source": data_source.name,
@@ -197,9 +226,5 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
             file.lines
         );
     }
-    if let Some((remote_json, remote_human)) = platform {
-        json["remote"] = remote_json;
-        human.push_str(&remote_human);
-    }
-    print(ctx, &json, &human)
+    Ok((json, human))
 }

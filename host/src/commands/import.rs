@@ -17,11 +17,13 @@ use audlink_wasm::dispatch::{ImportFileSpec, ImportSpec};
 use audlink_wasm::wire::{FileRef, Op, packed};
 use serde_json::{Value, json};
 
-use super::{Context, Failure, Progress, base_name, now, print, put_tables, readable};
+use super::{Context, Failure, Progress, StepError, base_name, now, print, put_tables, readable};
 use crate::cli::{AepMode, ImportArgs, InputFormat, ReportArgs};
+use crate::config::Config;
 use crate::guest::Request;
 use crate::memory::take_peak;
-use crate::store::{ImportRun, InputKeyHasher};
+use crate::sandbox::Sandbox;
+use crate::store::{ImportRun, InputKeyHasher, Store};
 
 /// How the file `name` is read, from `--format` or its name.
 fn format_of(name: &str, args: &ImportArgs) -> Result<AudienceFormat, Failure> {
@@ -164,6 +166,26 @@ fn human(report: &Value) -> String {
 /// `audlink audience import FILE... --datasource NAME`.
 pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failure> {
     let config = ctx.config()?;
+    let mut store = ctx.store()?;
+    let progress = Progress::start(ctx, "hashing the input");
+    let sandbox = ctx.sandbox()?;
+    let report = apply(sandbox, &mut store, &config, args, &|step| {
+        progress.step(step)
+    })?;
+    drop(progress);
+    print(ctx, &report, &human(&report))
+}
+
+/// Imports `args.files` into the lists of the database (once per input: a second run of the
+/// same input is `"skipped": true`), the work of `audlink audience import --json` and of the
+/// server's import jobs; `step` hears what is being done. The report's JSON.
+pub fn apply(
+    sandbox: &Sandbox,
+    store: &mut Store,
+    config: &Config,
+    args: &ImportArgs,
+    step: &dyn Fn(&str),
+) -> Result<Value, StepError> {
     let data_source = config.datasource(&args.datasource, args.policy)?;
     let mut files = Vec::with_capacity(args.files.len());
     for path in &args.files {
@@ -172,7 +194,6 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
         let format = format_of(&name, args)?;
         files.push((path, ImportFileSpec { name, format }));
     }
-    let mut store = ctx.store()?;
     let spec = ImportSpec {
         data_source: data_source.clone(),
         options: ImportOptions {
@@ -203,14 +224,14 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
             .map_err(|e| Failure::job(format!("stored report {id}: {e}")))?;
         report["import_id"] = json!(id);
         report["skipped"] = json!(true);
-        return print(ctx, &report, &human(&report));
+        return Ok(report);
     }
 
     let started = Instant::now();
     let _ = take_peak();
-    let progress = Progress::start(ctx, "reading recipients, links and lists from the database");
+    step("reading recipients, links and lists from the database");
     let mut request = Request::new();
-    put_tables(&store, &data_source, &mut request)?;
+    put_tables(store, &data_source, &mut request)?;
     // Only lists an import can change: those named by a mapping and those of the default
     // `segment-<ID>` names (the core treats a list it is not given as empty, so others would
     // only cost memory).
@@ -235,17 +256,17 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
         })
         .collect();
     let op = request.op(Op::Import { spec, files: refs });
-    progress.step(format!("importing {} file(s) in the sandbox", files.len()));
+    step(&format!("importing {} file(s) in the sandbox", files.len()));
     let read = started.elapsed();
     let read_peak = take_peak();
-    let decoded = ctx.call(&request)?;
+    let decoded = crate::guest::call(sandbox, &request)?;
     let result = decoded
         .import(op)
-        .map_err(|e| Failure::job(e.to_string()))?;
+        .map_err(|e| StepError::Job(e.to_string()))?;
 
     let sandboxed = started.elapsed() - read;
     let sandbox_peak = take_peak();
-    progress.step("writing the lists and the report");
+    step("writing the lists and the report");
     let mut stored_report = report_json(&result.report);
     let id = store.record_import(&ImportRun {
         data_source: &data_source.name,
@@ -256,7 +277,6 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
         report: &stored_report.to_string(),
         unmatched: &result.report.unmatched,
     })?;
-    drop(progress);
     let written = started.elapsed() - read - sandboxed;
     let write_peak = take_peak();
     let mib = |peak: Option<u64>| peak.map_or(-1, |b| (b >> 20) as i64);
@@ -271,7 +291,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
     );
     stored_report["import_id"] = json!(id);
     stored_report["skipped"] = json!(false);
-    print(ctx, &stored_report, &human(&stored_report))
+    Ok(stored_report)
 }
 
 /// `audlink report IMPORT_ID [--unmatched] [--limit N]`.

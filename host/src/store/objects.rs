@@ -145,7 +145,10 @@ mod tests {
             .unwrap();
         drop(store);
         let store = Store::open(&dir.db()).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(
+            store.schema_version().unwrap(),
+            super::super::SCHEMA_VERSION
+        );
         assert_eq!(store.lists().unwrap().len(), 1);
         let first = object(None, 1, 1);
         store.record_processed(&first, 1).unwrap();
