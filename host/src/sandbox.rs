@@ -187,6 +187,9 @@ pub struct CallOutput {
     pub copy_in: Duration,
     /// Time spent in `audlink_call` and copying the response out.
     pub run: Duration,
+    /// Whether the memory cap refused a growth the guest survived (it answered, likely with an
+    /// error it made of the failed allocation).
+    pub memory_refused: bool,
 }
 
 /// The sandbox: one engine and one compiled module per process.
@@ -408,12 +411,14 @@ impl Sandbox {
         store.epoch_deadline_trap();
         let result = self.run(&mut store, json, payloads);
         let peak_memory = store.data().limiter.peak as u64;
+        let memory_refused = store.data().limiter.refused;
         match result {
             Ok((response, copy_in, run)) => Ok(CallOutput {
                 response,
                 peak_memory,
                 copy_in,
                 run,
+                memory_refused,
             }),
             Err(Failure::Sandbox(error)) => Err(error),
             Err(Failure::Wasm(error)) => Err(self.classify(&store, error)),

@@ -107,7 +107,7 @@ impl FromRequestParts<Shared> for Writer {
     }
 }
 
-/// 413 for a declared body larger than the route accepts, before authentication or reading.
+/// 413 for a declared body larger than the route accepts, before authentication.
 async fn guard_body(State(state): State<Shared>, request: Request, next: Next) -> Response {
     let limit = if request.uri().path() == "/api/imports" {
         state.serve().max_upload_bytes
@@ -119,11 +119,19 @@ async fn guard_body(State(state): State<Shared>, request: Request, next: Next) -
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    if let Some(declared) = declared.filter(|&n| n > limit) {
+        // Nothing of it is used; a modest body is read and dropped so that the client, still
+        // sending, gets the answer rather than a reset connection.
+        if declared <= DRAIN_LIMIT {
+            let _ = axum::body::to_bytes(request.into_body(), DRAIN_LIMIT as usize).await;
+        }
         return too_large(limit).into_response();
     }
     next.run(request).await
 }
+
+/// Largest refused body that is read (and dropped) before the 413 is sent.
+const DRAIN_LIMIT: u64 = 8 << 20;
 
 /// 413 `too_large` naming the limit.
 pub fn too_large(limit: u64) -> ApiError {
