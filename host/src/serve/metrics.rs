@@ -8,12 +8,15 @@ use std::time::Duration;
 
 use crate::sandbox::Sandbox;
 
+/// Finished jobs by (kind, status): how many, and their seconds in all.
+type JobDurations = BTreeMap<(&'static str, &'static str), (u64, f64)>;
+
 /// Counters shared by every request.
 #[derive(Debug, Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, u16), u64>>,
     limit_hits: Mutex<BTreeMap<&'static str, u64>>,
-    jobs: Mutex<BTreeMap<(&'static str, &'static str), (u64, f64)>>,
+    jobs: Mutex<JobDurations>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

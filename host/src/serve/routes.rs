@@ -494,7 +494,7 @@ fn decode_cursor(cursor: &str) -> Result<RecipientKey, ApiError> {
             "cursor: not a cursor this server gave (use next_cursor of the previous page)",
         )
     };
-    if cursor.len() % 2 != 0 || cursor.len() > 2048 {
+    if !cursor.len().is_multiple_of(2) || cursor.len() > 2048 {
         return Err(bad());
     }
     let bytes = (0..cursor.len())
