@@ -789,6 +789,10 @@ fn the_page_loads_recipients_from_the_servers_database_and_counts_as_the_cli() {
         "database",
         json!({"token": token, "rules": rules, "screenshot": "database-source.png"}),
     );
+    let _ = fs::copy(
+        dir.join("browser/database-source.png"),
+        artifacts().join("database-source.png"),
+    );
     // Every recipient and link the database holds, none rejected.
     let total = cli(&dir, &config, &["segment", "preview", "true"])["total"].clone();
     assert_eq!(shown["loads"]["recipients"]["rows"], total, "{shown}");
