@@ -9,7 +9,8 @@
 //! job's lists, report and unmatched pages equal to the CLI import's; an export job's files
 //! byte-identical to `audience export`'s; a pathological file (a gzip bomb: memory cap) and a
 //! pathological rule (query deadline) run concurrently with normal previews, which succeed, the
-//! server's resident memory bounded; the per-token concurrency limit (429); a bounded load test
+//! server's resident memory bounded; a file that runs past the sandbox's deadline (422
+//! `deadline`) beside normal previews; the per-token concurrency limit (429); a bounded load test
 //! (no errors, no instance left alive; p50/p99 and throughput printed); SIGTERM during a job
 //! (done, or interrupted with every list as it was); no database (page served, 503); a refusal
 //! to bind 0.0.0.0 without tokens; no token ever in the server's log.
@@ -1011,6 +1012,10 @@ fn pathological_inputs_hit_their_limits_while_normal_previews_succeed() {
         "{metrics}"
     );
     assert!(
+        metrics.contains("audlink_limit_hits_total{limit=\"memory\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
         metrics.contains("audlink_limit_hits_total{limit=\"query_deadline\"} 2\n"),
         "{metrics}"
     );
@@ -1027,6 +1032,91 @@ fn pathological_inputs_hit_their_limits_while_normal_previews_succeed() {
     assert!(
         rss_after < rss_before + 256 * 1024,
         "VmRSS grew from {rss_before} KiB to {rss_after} KiB"
+    );
+}
+
+#[test]
+fn a_file_that_runs_past_the_sandbox_deadline_gets_422_deadline_and_the_server_keeps_serving() {
+    let dir = database("serve-deadline", 2000);
+    // A deadline that normal previews (one rule compiled) never come near, and memory enough
+    // that the long import meets the deadline first.
+    let config = std::fs::read_to_string(dir.join(CONFIG))
+        .expect("config")
+        .replace("sandbox_deadline_ms = 20000", "sandbox_deadline_ms = 300")
+        .replace("sandbox_memory_mib = 128", "sandbox_memory_mib = 2048");
+    std::fs::write(dir.join(CONFIG), config).expect("config");
+    let server = Server::start(dir.path());
+    // Two million copies of one visitor id: seconds of work in the guest.
+    let slow_file =
+        audlink_core::sample::gzip(&b"12345678901234567890123456789012345678\n".repeat(2_000_000));
+    assert!(slow_file.len() < 2 << 20, "{}", slow_file.len());
+    let expected = cli(
+        dir.path(),
+        &["segment", "preview", "age > 30", "--now", NOW],
+    );
+    let (upload, normal) = server.runtime.block_on(async {
+        let form = reqwest::multipart::Form::new()
+            .text(
+                "options",
+                json!({"datasource": "ecid", "format": "ids", "segment": "9"}).to_string(),
+            )
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(slow_file).file_name("many.txt.gz"),
+            );
+        let upload = read(
+            server
+                .request(reqwest::Method::POST, "/api/imports", Some(WRITE_TOKEN))
+                .multipart(form),
+        );
+        let srv = &server;
+        let normal = futures_util::future::join_all((0..10).map(|i| async move {
+            tokio::time::sleep(Duration::from_millis(40 * i)).await;
+            read(
+                srv.request(
+                    reqwest::Method::POST,
+                    "/api/rules/preview",
+                    Some(READ_TOKEN),
+                )
+                .json(&json!({"rule": "age > 30", "now": NOW})),
+            )
+            .await
+        }));
+        tokio::join!(upload, normal)
+    });
+    for (status, answer) in &normal {
+        assert_eq!((*status, answer), (StatusCode::OK, &expected));
+    }
+    assert_eq!(upload.0, StatusCode::ACCEPTED, "{}", upload.1);
+    let job = server.wait_job(upload.1["job_id"].as_u64().expect("id"));
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(
+        (&job["error"]["kind"], &job["error"]["status"]),
+        (&json!("deadline"), &json!(422)),
+        "{job}"
+    );
+    assert!(
+        job["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("deadline")),
+        "{job}"
+    );
+    // Nothing was imported, and the server goes on.
+    assert_eq!(cli(dir.path(), &["list", "ls"])["lists"], json!([]));
+    let (status, answer) = server.post_json(
+        "/api/rules/preview",
+        Some(READ_TOKEN),
+        &json!({"rule": "age > 30", "now": NOW}),
+    );
+    assert_eq!((status, answer), (StatusCode::OK, expected));
+    let metrics = server.metrics();
+    assert!(
+        metrics.contains("audlink_limit_hits_total{limit=\"deadline\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("audlink_sandbox_instances 0\n"),
+        "{metrics}"
     );
 }
 

@@ -188,6 +188,9 @@ pub async fn start(
                 "done"
             }
             Err(error) => {
+                if let Some(limit) = error.limit() {
+                    task_state.metrics.limit_hit(limit);
+                }
                 fail(&task_state, id, &error).await;
                 "failed"
             }
