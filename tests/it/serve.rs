@@ -765,6 +765,13 @@ fn import_and_export_jobs_equal_the_cli() {
     let job = server.wait_job(accepted["job_id"].as_u64().expect("job id"));
     assert_eq!(job["status"], "done", "{job}");
     assert_eq!(job["kind"], "import");
+    // The upload is removed once the job has ended.
+    let uploads = api.join(&format!("audlink.db.jobs/{}/in", job["id"]));
+    let waited = Instant::now();
+    while uploads.exists() && waited.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!uploads.exists(), "{} is left", uploads.display());
     assert_eq!(job["result"], expected);
     assert_eq!(
         cli(api.path(), &["list", "ls"]),

@@ -1,8 +1,8 @@
 //! Imports and exports as background jobs: a job is recorded (`queued`) when its request is
 //! accepted, runs on the sandbox pool like any sandboxed work (its steps recorded as it goes),
 //! and ends `done` with the command's `--json` document or `failed` with an error. Its files
-//! live under the jobs folder, `<jobs dir>/<id>/`: the uploads in `in/`, an export's files in
-//! `out/`.
+//! live under the jobs folder, `<jobs dir>/<id>/`: the uploads in `in/` (removed when the job
+//! ends), an export's files in `out/` (kept, to be downloaded).
 //!
 //! Shutdown ([`JobRunner::drain`]) waits a bounded time for running jobs, then marks the rest
 //! `interrupted`. An import writes its lists in one transaction, so a job cut short leaves every
@@ -196,6 +196,8 @@ pub async fn start(
             }
         };
         task_state.metrics.job(kind, status, started.elapsed());
+        // The uploads served their purpose (an export's `out/` stays, to be downloaded).
+        let _ = tokio::fs::remove_dir_all(task_state.jobs.job_dir(id).join("in")).await;
     });
     Ok(id)
 }

@@ -572,6 +572,8 @@ mod tests {
             "/metrics",
             "/api/rules/preview",
             "/api/lists",
+            "/api/recipients.csv",
+            "/api/visitor-links.csv",
             "/api/lists/{name}/members",
             "/api/imports",
             "/api/exports",
