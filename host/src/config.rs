@@ -598,4 +598,36 @@ mod tests {
             assert!(err.0.contains(what), "{text}: {err}");
         }
     }
+
+    #[test]
+    fn the_serve_table_has_defaults_and_refuses_unusable_limits() {
+        let config = Config::parse("").unwrap();
+        assert_eq!(config.serve, ServeConfig::default());
+        let config = Config::parse(
+            "[serve]\ninstances = 2\nsandbox_memory_mib = 64\ncors_origins = [\"https://a.example\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.serve.instances, 2);
+        assert_eq!(config.serve.sandbox_memory_mib, 64);
+        assert_eq!(
+            config.serve.cors_origins,
+            vec!["https://a.example".to_owned()]
+        );
+        assert_eq!(
+            config.serve.max_body_bytes,
+            ServeConfig::default().max_body_bytes
+        );
+        for (text, what) in [
+            ("[serve]\ninstances = 0\n", "instances must be positive"),
+            ("[serve]\nsandbox_memory_mib = 8\n", "16..=4096"),
+            (
+                "[serve]\nquery_deadline_ms = 0\n",
+                "query_deadline_ms must be positive",
+            ),
+            ("[serve]\ntokens = \"x\"\n", "unknown field"),
+        ] {
+            let err = Config::parse(text).unwrap_err();
+            assert!(err.0.contains(what), "{text}: {err}");
+        }
+    }
 }
