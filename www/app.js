@@ -3,6 +3,7 @@
 
 import { donut, heatmap, hbars, rateBar, COLORS } from "./charts.js";
 import { readDataSource, writeDataSource, toToml, dataSourceSpec, applyKind } from "./datasource.js";
+import { servedByApi, fetchTables } from "./server.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
@@ -518,8 +519,30 @@ function setupDataSource() {
   $('[data-action="copy-toml"]').addEventListener("click", () => navigator.clipboard?.writeText($('[data-testid="datasource-toml"]').textContent).catch(() => {}));
 }
 
+function setupServer() {
+  if (!servedByApi()) return;
+  const form = $('[data-testid="server-source"]');
+  form.hidden = false;
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const error = $('[data-testid="server-error"]');
+    error.hidden = true;
+    const button = $('[data-testid="server-load"]');
+    button.disabled = true;
+    try {
+      const tables = await fetchTables($('[data-testid="server-token"]').value.trim());
+      for (const [kind, file] of tables) await loadTable(kind, file);
+    } catch (failure) {
+      showError(error, failure);
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
 function setup() {
   setupDrops();
+  setupServer();
   setupDataSource();
   $('[data-testid="rule-now"]').value = new Date().toISOString().replace(/\.\d+Z$/, "Z");
   $('[data-testid="export-timestamp"]').value = Math.floor(Date.now() / 1000);

@@ -6,15 +6,15 @@
 //! problems inside a readable file are outcomes in the report, not failures.
 
 mod exchange;
-mod export;
-mod import;
+pub mod export;
+pub mod import;
 mod load;
 mod misc;
 mod remote;
 pub mod serve;
 mod sync;
 
-pub use misc::{GENERATED_AEP, GENERATED_OUTBOUND};
+pub use misc::{GENERATED_AEP, GENERATED_OUTBOUND, PreviewQuery, lists_json, preview_json};
 
 use std::io::Write;
 use std::path::Path;
@@ -129,6 +129,50 @@ impl From<GuestError> for Failure {
                 Failure { code, message }
             }
             GuestError::Core(e) => Failure::job(e.to_string()),
+        }
+    }
+}
+
+/// Why a step shared by a command and `audlink serve`'s API failed, typed so the server can say
+/// which input or limit was at fault (the command turns it into a [`Failure`]).
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// The sandbox stopped the call, or the core refused the input.
+    #[error(transparent)]
+    Guest(#[from] GuestError),
+    /// The database refused or a query ran past its deadline.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An option that cannot be used.
+    #[error("{0}")]
+    Usage(String),
+    /// Anything else that fails the job.
+    #[error("{0}")]
+    Job(String),
+}
+
+impl From<Failure> for StepError {
+    fn from(failure: Failure) -> StepError {
+        match failure.code {
+            2 => StepError::Usage(failure.message),
+            _ => StepError::Job(failure.message),
+        }
+    }
+}
+
+impl From<ConfigError> for StepError {
+    fn from(error: ConfigError) -> StepError {
+        StepError::Usage(error.0)
+    }
+}
+
+impl From<StepError> for Failure {
+    fn from(error: StepError) -> Failure {
+        match error {
+            StepError::Guest(e) => e.into(),
+            StepError::Store(e) => e.into(),
+            StepError::Usage(m) => Failure::usage(m),
+            StepError::Job(m) => Failure::job(m),
         }
     }
 }
@@ -252,7 +296,7 @@ fn put_tables(
     store: &Store,
     data_source: &DataSource,
     request: &mut Request,
-) -> Result<(), Failure> {
+) -> Result<(), StepError> {
     if store.has_recipients_table()? {
         let mut wanted = vec![OPTED_OUT_COLUMN];
         if let Identifier::DeclaredId(key) = &data_source.identifier {
@@ -270,13 +314,13 @@ fn put_tables(
     Ok(())
 }
 
-/// Compiles `rule` to SQL in the sandbox, against the database's schema and lists.
-fn rule_sql(
-    ctx: &mut Context<'_>,
+/// Compiles `rule` to SQL in `sandbox`, against the database's schema and lists.
+pub fn compile_rule(
+    sandbox: &Sandbox,
     store: &Store,
     rule: &str,
     now: Timestamp,
-) -> Result<SqlOutput, Failure> {
+) -> Result<SqlOutput, StepError> {
     let lists: Vec<String> = store.lists()?.into_iter().map(|l| l.name).collect();
     let mut request = Request::new();
     request.op(Op::RuleSql {
@@ -289,9 +333,9 @@ fn rule_sql(
             now,
         },
     });
-    ctx.call(&request)?
+    crate::guest::call(sandbox, &request)?
         .typed(0)
-        .map_err(|e| Failure::job(e.to_string()))
+        .map_err(|e| StepError::Job(e.to_string()))
 }
 
 /// Prints a command's result: JSON on stdout with `--json`, else the human text.
@@ -325,7 +369,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         Command::List(ListCommand::Show { name }) => misc::list_show(&mut ctx, name),
         Command::Segment(SegmentCommand::Preview(args)) => misc::preview(&mut ctx, args),
         Command::Generate(args) => misc::generate(&mut ctx, args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(cli, args),
         Command::Remote(RemoteCommand::Check) => remote::check(&mut ctx),
         Command::Exchange(command) => exchange::run(&mut ctx, command),
         Command::Sync(args) => sync::run(&mut ctx, args),

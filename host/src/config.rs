@@ -131,6 +131,8 @@ struct ConfigToml {
     exchange: Option<ExchangeConfig>,
     #[serde(default)]
     job: Vec<toml::Spanned<job::JobToml>>,
+    #[serde(default)]
+    serve: Option<ServeConfig>,
 }
 
 /// The configuration.
@@ -146,6 +148,90 @@ pub struct Config {
     pub has_remote: bool,
     /// The `[[job]]` tables, in file order.
     pub jobs: Vec<job::Job>,
+    /// The `[serve]` table (`audlink serve`'s limits; all defaults when absent).
+    pub serve: ServeConfig,
+}
+
+/// The `[serve]` table: the limits of `audlink serve`'s API. The tokens are not here: they come
+/// from `AUDLINK_SERVE_TOKENS` or from `tokens_file` (see `crate::serve::auth`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// A file of tokens, one `name:role:token` a line (relative to this configuration file;
+    /// readable by its owner only).
+    pub tokens_file: Option<PathBuf>,
+    /// Largest JSON request body, in bytes.
+    pub max_body_bytes: u64,
+    /// Largest upload (all files of one import), in bytes.
+    pub max_upload_bytes: u64,
+    /// Requests one token may have in flight; more get 429.
+    pub concurrency_per_token: u32,
+    /// Origins allowed to call the API from a browser (CORS); none: no CORS headers at all.
+    pub cors_origins: Vec<String>,
+    /// Sandbox instances that may exist at once (the pooling allocator's slots).
+    pub instances: u32,
+    /// Memory cap of one sandboxed call, in MiB.
+    pub sandbox_memory_mib: u64,
+    /// Deadline of one sandboxed call, in milliseconds.
+    pub sandbox_deadline_ms: u64,
+    /// Deadline of one database query of a preview or export rule, in milliseconds.
+    pub query_deadline_ms: u64,
+    /// How long shutdown waits for running jobs before marking them interrupted, in
+    /// milliseconds.
+    pub shutdown_wait_ms: u64,
+    /// Where jobs keep their uploads and files (relative to this configuration file; default:
+    /// `<database>.jobs` beside the database).
+    pub jobs_dir: Option<PathBuf>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> ServeConfig {
+        ServeConfig {
+            tokens_file: None,
+            max_body_bytes: 1 << 20,
+            max_upload_bytes: 256 << 20,
+            concurrency_per_token: 8,
+            cors_origins: Vec::new(),
+            instances: 16,
+            sandbox_memory_mib: 1024,
+            sandbox_deadline_ms: 60_000,
+            query_deadline_ms: 60_000,
+            shutdown_wait_ms: 10_000,
+            jobs_dir: None,
+        }
+    }
+}
+
+impl ServeConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("max_body_bytes", self.max_body_bytes),
+            ("max_upload_bytes", self.max_upload_bytes),
+            (
+                "concurrency_per_token",
+                u64::from(self.concurrency_per_token),
+            ),
+            ("instances", u64::from(self.instances)),
+            ("sandbox_deadline_ms", self.sandbox_deadline_ms),
+            ("query_deadline_ms", self.query_deadline_ms),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(ConfigError(format!("[serve] {key} must be positive")));
+            }
+        }
+        if !(16..=4096).contains(&self.sandbox_memory_mib) {
+            return Err(ConfigError(
+                "[serve] sandbox_memory_mib must be in 16..=4096".to_owned(),
+            ));
+        }
+        if self.instances > 1000 {
+            return Err(ConfigError(
+                "[serve] instances must be at most 1000".to_owned(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The `[exchange]` table: where files are exchanged — a local folder (`folder`, the default
@@ -372,12 +458,15 @@ impl Config {
         let remote = raw.remote.unwrap_or_default();
         remote.validate()?;
         let jobs = job::validate(text, raw.job, &datasources, has_remote)?;
+        let serve = raw.serve.unwrap_or_default();
+        serve.validate()?;
         Ok(Config {
             datasources,
             remote,
             exchange: raw.exchange.unwrap_or_default(),
             has_remote,
             jobs,
+            serve,
         })
     }
 
@@ -546,6 +635,38 @@ mod tests {
             ("[remote]\ntimeout_ms = 0\n", "timeout_ms"),
             ("[remote]\npage_size = 0\n", "page_size"),
             ("[remote]\nclient_secret = \"x\"\n", "client_secret"),
+        ] {
+            let err = Config::parse(text).unwrap_err();
+            assert!(err.0.contains(what), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_serve_table_has_defaults_and_refuses_unusable_limits() {
+        let config = Config::parse("").unwrap();
+        assert_eq!(config.serve, ServeConfig::default());
+        let config = Config::parse(
+            "[serve]\ninstances = 2\nsandbox_memory_mib = 64\ncors_origins = [\"https://a.example\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.serve.instances, 2);
+        assert_eq!(config.serve.sandbox_memory_mib, 64);
+        assert_eq!(
+            config.serve.cors_origins,
+            vec!["https://a.example".to_owned()]
+        );
+        assert_eq!(
+            config.serve.max_body_bytes,
+            ServeConfig::default().max_body_bytes
+        );
+        for (text, what) in [
+            ("[serve]\ninstances = 0\n", "instances must be positive"),
+            ("[serve]\nsandbox_memory_mib = 8\n", "16..=4096"),
+            (
+                "[serve]\nquery_deadline_ms = 0\n",
+                "query_deadline_ms must be positive",
+            ),
+            ("[serve]\ntokens = \"x\"\n", "unknown field"),
         ] {
             let err = Config::parse(text).unwrap_err();
             assert!(err.0.contains(what), "{text}: {err}");

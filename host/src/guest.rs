@@ -93,11 +93,29 @@ pub enum GuestError {
     Core(#[from] ResponseError),
 }
 
-/// Runs `request` in `sandbox` and decodes the response.
+/// Runs `request` in `sandbox` and decodes the response. An error answer from a call whose
+/// memory growth the cap refused is the memory limit's ([`SandboxError::Memory`]): the guest
+/// made an error of the failed allocation (a gzip stream that could not be inflated, …), but
+/// the cause is the limit.
 pub fn call(sandbox: &Sandbox, request: &Request) -> Result<Decoded, GuestError> {
-    let response = request.run(sandbox)?;
+    let output = sandbox.call(&request.json(), &request.payloads)?;
+    tracing::debug!(
+        copy_in_s = output.copy_in.as_secs_f64(),
+        run_s = output.run.as_secs_f64(),
+        peak_memory_mib = output.peak_memory >> 20,
+        response_mib = output.response.len() >> 20,
+        "sandboxed call"
+    );
     let started = std::time::Instant::now();
-    let decoded = wire::decode(&response)?;
+    let decoded = match wire::decode(&output.response) {
+        Err(_) if output.memory_refused => {
+            return Err(SandboxError::Memory {
+                limit: sandbox.limits().memory,
+            }
+            .into());
+        }
+        other => other?,
+    };
     tracing::debug!(
         decode_s = started.elapsed().as_secs_f64(),
         "response decoded"

@@ -15,6 +15,9 @@
 //! - [`remote`]: the Experience Cloud client — IMS OAuth server-to-server tokens and the
 //!   Audience Manager calls (data sources, traits, segments), retried and never duplicating.
 //!
+//! - [`serve`]: `audlink serve`'s HTTP API — bearer tokens with roles, limits, rule previews
+//!   and lists over the database, every sandboxed call in a fresh pooled instance.
+//!
 //! - [`exchange`]: the file exchange — object storage (a local folder by default, or an
 //!   S3-compatible bucket) and the ledger that processes each listed object once.
 
@@ -27,4 +30,5 @@ pub mod memory;
 pub mod parts;
 pub mod remote;
 pub mod sandbox;
+pub mod serve;
 pub mod store;

@@ -22,14 +22,14 @@ use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use audlink_wasm::wire::envelope::{self, ABI_VERSION};
 use wasmtime::{
-    Config, Engine, Instance, InstancePre, Linker, Memory, Module, OptLevel, ResourceLimiter,
-    Store, Trap, TypedFunc,
+    Config, Engine, Instance, InstanceAllocationStrategy, InstancePre, Linker, Memory, Module,
+    OptLevel, PoolingAllocationConfig, ResourceLimiter, Store, Trap, TypedFunc,
 };
 
 /// The guest module, built by `build.rs` from `audlink-wasm` with feature `abi`.
@@ -187,6 +187,9 @@ pub struct CallOutput {
     pub copy_in: Duration,
     /// Time spent in `audlink_call` and copying the response out.
     pub run: Duration,
+    /// Whether the memory cap refused a growth the guest survived (it answered, likely with an
+    /// error it made of the failed allocation).
+    pub memory_refused: bool,
 }
 
 /// The sandbox: one engine and one compiled module per process.
@@ -194,8 +197,22 @@ pub struct Sandbox {
     engine: Engine,
     pre: InstancePre<State>,
     limits: Limits,
+    /// Instances alive now (each call's, until its store is dropped).
+    live: AtomicUsize,
+    /// Calls started.
+    calls: AtomicU64,
     /// Advances the epoch while the sandbox lives (stopped when dropped).
     _ticker: Ticker,
+}
+
+/// Counts a call's instance as alive until dropped (declared before the call's store, so it is
+/// dropped after it).
+struct Alive<'a>(&'a AtomicUsize);
+
+impl Drop for Alive<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -245,17 +262,49 @@ impl Drop for Ticker {
     }
 }
 
+fn check_memory(limits: Limits) -> Result<(), SandboxError> {
+    if limits.memory > 4 << 30 {
+        return Err(setup(format!(
+            "a memory limit of {} bytes is more than wasm32 can address (4 GiB)",
+            limits.memory
+        )));
+    }
+    Ok(())
+}
+
 fn setup(error: impl std::fmt::Display) -> SandboxError {
     SandboxError::Setup(error.to_string())
 }
 
 /// The engine configuration every sandbox uses (the disk cache is keyed by its hash).
 pub fn engine() -> Result<Engine, SandboxError> {
+    Engine::new(&base_config()).map_err(setup)
+}
+
+fn base_config() -> Config {
     let mut config = Config::new();
     config
         .epoch_interruption(true)
         .cranelift_opt_level(OptLevel::Speed)
         .wasm_simd(true);
+    config
+}
+
+/// The engine of a long-running server: [`engine`]'s configuration with wasmtime's pooling
+/// allocator, `instances` slots of at most `memory` bytes of linear memory each, reserved
+/// once and reused (zeroed) by the next instance. An instantiation beyond `instances` at once
+/// fails, so callers bound their concurrency to `instances`.
+pub fn pooled_engine(instances: u32, memory: u64) -> Result<Engine, SandboxError> {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_core_instances(instances)
+        .total_memories(instances)
+        .total_tables(instances)
+        .max_memories_per_module(1)
+        .max_tables_per_module(1)
+        .table_elements(100_000)
+        .max_memory_size(usize::try_from(memory).unwrap_or(usize::MAX));
+    let mut config = base_config();
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config).map_err(setup)
 }
 
@@ -271,13 +320,29 @@ impl Sandbox {
         limits: Limits,
         cache_dir: Option<PathBuf>,
     ) -> Result<Sandbox, SandboxError> {
-        if limits.memory > 4 << 30 {
-            return Err(setup(format!(
-                "a memory limit of {} bytes is more than wasm32 can address (4 GiB)",
-                limits.memory
-            )));
-        }
-        let engine = engine()?;
+        check_memory(limits)?;
+        Sandbox::with_engine(engine()?, wasm, limits, cache_dir)
+    }
+
+    /// A sandbox on a [`pooled_engine`] of `instances` slots (the server's): the module is
+    /// compiled and pre-instantiated once; each call still gets a fresh instance, in a slot
+    /// of the pool, dropped (and its memory zeroed) when the call ends.
+    pub fn pooled(
+        limits: Limits,
+        instances: u32,
+        cache_dir: Option<PathBuf>,
+    ) -> Result<Sandbox, SandboxError> {
+        check_memory(limits)?;
+        let engine = pooled_engine(instances, limits.memory)?;
+        Sandbox::with_engine(engine, GUEST_WASM, limits, cache_dir)
+    }
+
+    fn with_engine(
+        engine: Engine,
+        wasm: &[u8],
+        limits: Limits,
+        cache_dir: Option<PathBuf>,
+    ) -> Result<Sandbox, SandboxError> {
         let module = match &cache_dir {
             Some(dir) => cache::load_or_compile(&engine, wasm, dir)?,
             None => Module::new(&engine, wasm).map_err(setup)?,
@@ -299,6 +364,8 @@ impl Sandbox {
             engine,
             pre,
             limits,
+            live: AtomicUsize::new(0),
+            calls: AtomicU64::new(0),
             _ticker: ticker,
         })
     }
@@ -308,8 +375,21 @@ impl Sandbox {
         self.limits
     }
 
+    /// Instances alive now: calls in progress (0 when idle: no instance outlives its call).
+    pub fn live_instances(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
+    }
+
+    /// Calls started since the sandbox was made.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+
     /// Runs a request (its JSON and payloads) in a fresh instance; returns the response bytes.
     pub fn call(&self, json: &[u8], payloads: &[Payload]) -> Result<CallOutput, SandboxError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.live.fetch_add(1, Ordering::SeqCst);
+        let _alive = Alive(&self.live);
         let mut store = Store::new(
             &self.engine,
             State {
@@ -331,12 +411,14 @@ impl Sandbox {
         store.epoch_deadline_trap();
         let result = self.run(&mut store, json, payloads);
         let peak_memory = store.data().limiter.peak as u64;
+        let memory_refused = store.data().limiter.refused;
         match result {
             Ok((response, copy_in, run)) => Ok(CallOutput {
                 response,
                 peak_memory,
                 copy_in,
                 run,
+                memory_refused,
             }),
             Err(Failure::Sandbox(error)) => Err(error),
             Err(Failure::Wasm(error)) => Err(self.classify(&store, error)),

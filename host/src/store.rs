@@ -30,6 +30,8 @@
 //! - `sync_runs(id, job, kind, started_at, finished_at, status, report, error)` and
 //!   `sync_run_objects(run_id, seq, action, location, key, size)` — the runs of `audlink
 //!   sync`'s jobs and the objects each imported or uploaded (schema version 4).
+//! - `serve_jobs(id, kind, status, step, created_at, finished_at, result, error, files)` —
+//!   `audlink serve`'s import and export jobs (`jobs.rs`, schema version 5).
 //!
 //! Created by the first recipients load, once the `id` column's type is known:
 //!
@@ -48,6 +50,7 @@
 
 mod exports;
 mod imports;
+mod jobs;
 mod lists;
 mod objects;
 mod query;
@@ -66,6 +69,7 @@ use rusqlite::{Connection, OpenFlags, ToSql};
 
 pub use exports::{ExportStart, ExportStarted};
 pub use imports::{ImportRun, InputKey, InputKeyHasher, StoredImport};
+pub use jobs::{Job, JobStatus};
 pub use lists::ListSummary;
 pub use objects::{ObjectSource, ProcessedObject};
 pub use recipients::{LinkRejection, LinksUpsert, RecipientsUpsert, RecipientsWrite, RejectedLink};

@@ -6,7 +6,7 @@
 //
 // Usage: node tests/browser/run.mjs <scenario> <config.json>
 //   config: {url, out (a folder for downloads and screenshots), files: {...}, ...scenario fields}
-// Scenarios: import, rule, export, drop, bad-files.
+// Scenarios: import, rule, export, drop, bad-files, database.
 
 import { mkdtempSync, readFileSync, rmSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -181,6 +181,22 @@ const SCENARIOS = {
     await done;
     if (config.screenshot) await shot(page, "#export", join(config.out, config.screenshot));
     return { files, notExported, downloads: downloads.sort() };
+  },
+
+  async database(page, config) {
+    // The "database" source: the token typed, recipients and links fetched from the server.
+    await page.fill(tid("server-token"), config.token);
+    await page.click(tid("server-load"));
+    const loads = {};
+    for (const kind of ["recipients", "links"]) {
+      const box = page.locator(tid(`file-${kind}`));
+      await box.locator(tid("rows")).waitFor();
+      loads[kind] = await box.evaluate((e) => ({ rows: Number(e.dataset.rows), rejected: Number(e.dataset.rejected), name: e.querySelector(".fr-name").textContent }));
+    }
+    const outcomes = [];
+    for (const text of config.rules) outcomes.push({ rule: text, ...(await typeRule(page, text)) });
+    if (config.screenshot) await shot(page, "#files", join(config.out, config.screenshot));
+    return { loads, outcomes };
   },
 
   async drop(page, config) {

@@ -757,3 +757,74 @@ fn files_dropped_on_the_page_load_like_picked_ones() {
     assert_eq!(loads["links"]["name"], json!("visitors.csv"));
     assert_eq!(loads["links"]["rows"], links["rows"]);
 }
+
+#[test]
+fn the_page_loads_recipients_from_the_servers_database_and_counts_as_the_cli() {
+    let (dir, recipients, links) = fixtures("database");
+    let config = dir.join("audlink.toml");
+    let token = "page-reader-token-0123456789";
+    let mut child = crate::cli::command(dir.path(), &config)
+        .args(["serve", "--addr", "127.0.0.1:0", "--root"])
+        .arg(root().join("www"))
+        .env("AUDLINK_SERVE_TOKENS", format!("page:read:{token}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cannot run audlink serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("audlink serve prints its URL");
+    let server = Server {
+        child,
+        url: line.trim().to_owned(),
+    };
+    let rules = [
+        "country in (\"NL\", \"BE\") and age >= 30",
+        "vip and not opted_out",
+    ];
+    let shown = browse(
+        &server,
+        &dir,
+        "database",
+        json!({"token": token, "rules": rules, "screenshot": "database-source.png"}),
+    );
+    let _ = fs::copy(
+        dir.join("browser/database-source.png"),
+        artifacts().join("database-source.png"),
+    );
+    // Every recipient and link the database holds, none rejected.
+    let total = cli(&dir, &config, &["segment", "preview", "true"])["total"].clone();
+    assert_eq!(shown["loads"]["recipients"]["rows"], total, "{shown}");
+    assert_eq!(
+        shown["loads"]["recipients"]["rejected"],
+        json!(0),
+        "{shown}"
+    );
+    assert!(
+        recipients["rows"].as_u64() >= total.as_u64(),
+        "{recipients}"
+    );
+    let shown_links = shown["loads"]["links"]["rows"]
+        .as_u64()
+        .expect("links rows");
+    assert!(
+        shown_links > 0 && Some(shown_links) <= links["rows"].as_u64(),
+        "{shown} {links}"
+    );
+    assert_eq!(shown["loads"]["links"]["rejected"], json!(0), "{shown}");
+    for (outcome, rule) in shown["outcomes"]
+        .as_array()
+        .expect("outcomes")
+        .iter()
+        .zip(rules)
+    {
+        let expected = cli(&dir, &config, &["segment", "preview", rule, "--now", NOW]);
+        assert_eq!(outcome["error"], Value::Null, "{rule}: {outcome}");
+        assert_eq!(
+            outcome["count"],
+            json!(expected["count"].to_string()),
+            "{rule}"
+        );
+    }
+}

@@ -12,4 +12,5 @@ mod js_node;
 mod remote;
 mod rule_sql;
 mod sandbox;
+mod serve;
 mod sync;

@@ -8,10 +8,14 @@ use audlink_wasm::dispatch::{ExportSpec, Members};
 use audlink_wasm::wire::{Op, packed};
 use serde_json::{Value, json};
 
-use super::{Context, Failure, Progress, QUERY_DEADLINE, now, now_or, print, put_tables, rule_sql};
+use super::{
+    Context, Failure, Progress, QUERY_DEADLINE, StepError, compile_rule, now, now_or, print,
+    put_tables,
+};
 use crate::cli::{ExportArgs, Mode};
 use crate::config::Config;
 use crate::guest::Request;
+use crate::sandbox::Sandbox;
 use crate::store::{ExportStart, InputKeyHasher, Store};
 
 /// The name the members go by inside the request.
@@ -42,28 +46,18 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
         None
     };
     let mut store = ctx.store()?;
-    let out = &args.out;
+    let progress = Progress::start(ctx, "exporting in the sandbox");
+    let sandbox = ctx.sandbox()?;
     let exported = export(
-        ctx,
-        &config,
+        sandbox,
         &mut store,
+        &config,
         args,
         false,
-        &mut |files: &[RenderedFile]| {
-            std::fs::create_dir_all(out)
-                .map_err(|e| Failure::job(format!("{}: {e}", out.display())))?;
-            let mut lines = Vec::with_capacity(files.len());
-            for file in files {
-                let path = out.join(&file.name);
-                let partial = out.join(format!(".{}.partial", file.name));
-                std::fs::write(&partial, &file.bytes)
-                    .and_then(|()| std::fs::rename(&partial, &path))
-                    .map_err(|e| Failure::job(format!("{}: {e}", path.display())))?;
-                lines.push(format!("  wrote {} ({} lines)", path.display(), file.lines));
-            }
-            Ok(lines)
-        },
+        &|step| progress.step(step),
+        &mut |files| write_files(&args.out, files),
     )?;
+    drop(progress);
     let (mut json, mut human) = (exported.json, exported.human);
     // The files are written and the run recorded: a platform failure now leaves a run that a
     // retry resumes (same timestamp) and completes.
@@ -82,20 +76,53 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
     print(ctx, &json, &human)
 }
 
+/// Writes `files` into the folder `out` (each through a temporary name, so no reader sees
+/// half a file); a human line each.
+fn write_files(out: &std::path::Path, files: &[RenderedFile]) -> Result<Vec<String>, Failure> {
+    std::fs::create_dir_all(out).map_err(|e| Failure::job(format!("{}: {e}", out.display())))?;
+    let mut lines = Vec::with_capacity(files.len());
+    for file in files {
+        let path = out.join(&file.name);
+        let partial = out.join(format!(".{}.partial", file.name));
+        std::fs::write(&partial, &file.bytes)
+            .and_then(|()| std::fs::rename(&partial, &path))
+            .map_err(|e| Failure::job(format!("{}: {e}", path.display())))?;
+        lines.push(format!("  wrote {} ({} lines)", path.display(), file.lines));
+    }
+    Ok(lines)
+}
+
+/// Exports a list or a rule's recipients as onboarding files in `args.out` (the platform is
+/// not called: `--remote` is the command's), the run and the audience's snapshot stored: the
+/// work of the server's export jobs; `step` hears what is being done. The JSON of `--json`
+/// and the human text.
+pub fn apply(
+    sandbox: &Sandbox,
+    store: &mut Store,
+    config: &Config,
+    args: &ExportArgs,
+    step: &dyn Fn(&str),
+) -> Result<(Value, String), StepError> {
+    let exported = export(sandbox, store, config, args, false, step, &mut |files| {
+        write_files(&args.out, files)
+    })?;
+    Ok((exported.json, exported.human))
+}
+
 /// Where [`export`] puts the files: written to a folder, or uploaded; a human line each.
-pub(super) type Deliver<'a> = dyn FnMut(&[RenderedFile]) -> Result<Vec<String>, Failure> + 'a;
+pub type Deliver<'a> = dyn FnMut(&[RenderedFile]) -> Result<Vec<String>, Failure> + 'a;
 
 /// What [`export`] did.
 #[derive(Debug)]
-pub(super) struct Exported {
+pub struct Exported {
     /// The audience's name.
-    pub(super) audience: String,
+    pub audience: String,
     /// The contract's JSON (`export_id`, `files`, `report`, …).
-    pub(super) json: Value,
+    pub json: Value,
     /// The human text.
-    pub(super) human: String,
+    pub human: String,
     /// Whether nothing was sent because the audience would not change (`skip_unchanged`).
-    pub(super) unchanged: bool,
+    pub unchanged: bool,
 }
 
 /// Exports what `args` selects (its `out`, `remote` and `timestamp` are the caller's): the one
@@ -106,28 +133,33 @@ pub(super) struct Exported {
 /// interrupted before its files were delivered is resumed, not lost. With `skip_unchanged`, an
 /// export whose new snapshot equals the last one delivers nothing (sending the same audience
 /// again would change nothing on the platform).
-pub(super) fn export(
-    ctx: &mut Context<'_>,
-    config: &Config,
+pub fn export(
+    sandbox: &Sandbox,
     store: &mut Store,
+    config: &Config,
     args: &ExportArgs,
     skip_unchanged: bool,
+    step: &dyn Fn(&str),
     deliver: &mut Deliver<'_>,
-) -> Result<Exported, Failure> {
+) -> Result<Exported, StepError> {
     let data_source = config.datasource(&args.datasource, None)?;
     let audience = match (&args.audience, &args.list) {
         (Some(name), _) => name.clone(),
         (None, Some(list)) => list.clone(),
-        (None, None) => return Err(Failure::usage("--where needs --audience NAME")),
+        (None, None) => return Err(StepError::Usage("--where needs --audience NAME".to_owned())),
     };
     let members = match (&args.list, &args.rule) {
         (Some(list), _) => store.list_members(list)?,
         (None, Some(rule)) => {
             let now = now_or(args.now.as_deref())?;
-            let compiled = rule_sql(ctx, store, rule, now)?;
+            let compiled = compile_rule(sandbox, store, rule, now)?;
             store.rule_ids(&compiled.clause, QUERY_DEADLINE)?
         }
-        (None, None) => return Err(Failure::usage("give --list NAME or --where RULE")),
+        (None, None) => {
+            return Err(StepError::Usage(
+                "give --list NAME or --where RULE".to_owned(),
+            ));
+        }
     };
     let last = store.snapshot(&audience, &data_source.name)?;
     let previous = last.clone().unwrap_or_default();
@@ -150,7 +182,9 @@ pub(super) fn export(
     hasher.add_file("snapshot", &snapshot_bytes);
     let run_key = hasher.finish();
     let timestamp = match args.timestamp {
-        Some(t) => i64::try_from(t).map_err(|_| Failure::usage("--timestamp is too large"))?,
+        Some(t) => {
+            i64::try_from(t).map_err(|_| StepError::Usage("--timestamp is too large".to_owned()))?
+        }
         None => now().unix_seconds(),
     };
     let started = store.begin_export(&ExportStart {
@@ -162,7 +196,7 @@ pub(super) fn export(
         created_at: now(),
     })?;
 
-    let progress = Progress::start(ctx, "exporting in the sandbox");
+    step("exporting in the sandbox");
     let mut request = Request::new();
     put_tables(store, &data_source, &mut request)?;
     let payload = request.bytes(members_bytes);
@@ -182,16 +216,15 @@ pub(super) fn export(
         },
         snapshot: Some(snapshot),
     });
-    let result = ctx
-        .call(&request)?
+    let result = crate::guest::call(sandbox, &request)?
         .export(op)
-        .map_err(|e| Failure::job(e.to_string()))?;
+        .map_err(|e| StepError::Job(e.to_string()))?;
 
     let unchanged = skip_unchanged && last.as_ref() == Some(&result.snapshot);
     let delivered = if unchanged {
         Vec::new()
     } else {
-        progress.step("delivering the files");
+        step("delivering the files");
         deliver(&result.files)?
     };
     let names: Vec<String> = if unchanged {
@@ -209,7 +242,6 @@ pub(super) fn export(
             now(),
         )?;
     }
-    drop(progress);
 
     let by_reason: serde_json::Map<String, serde_json::Value> = NotExportedReason::ALL
         .iter()

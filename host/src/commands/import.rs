@@ -18,11 +18,12 @@ use audlink_wasm::dispatch::{ImportFileSpec, ImportSpec};
 use audlink_wasm::wire::{FileRef, Op, packed};
 use serde_json::{Value, json};
 
-use super::{Context, Failure, Progress, base_name, now, print, put_tables, readable};
+use super::{Context, Failure, Progress, StepError, base_name, now, print, put_tables, readable};
 use crate::cli::{AepMode, ImportArgs, InputFormat, ReportArgs};
 use crate::config::Config;
 use crate::guest::Request;
 use crate::memory::take_peak;
+use crate::sandbox::Sandbox;
 use crate::store::{ImportRun, InputKeyHasher, ObjectSource, Store};
 
 /// How the file `name` is read, from `--format` or its name.
@@ -167,11 +168,11 @@ pub(super) fn human(report: &Value) -> String {
 /// One input of an import: a file streamed into the sandbox, and the name the core reads it
 /// by (names carry the format, segment and delivery time).
 #[derive(Debug, Clone)]
-pub(super) struct ImportInput {
+pub struct ImportInput {
     /// The name (a file's base name, an object key's last segment).
-    pub(super) name: String,
+    pub name: String,
     /// Where the bytes are.
-    pub(super) path: PathBuf,
+    pub path: PathBuf,
 }
 
 /// `audlink audience import FILE... --datasource NAME`.
@@ -179,6 +180,19 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
     // Configuration, then each file, then the database: the first problem is the one told.
     let config = ctx.config()?;
     config.datasource(&args.datasource, args.policy)?;
+    let inputs = inputs_of(args)?;
+    let mut store = ctx.store()?;
+    let progress = Progress::start(ctx, "hashing the input");
+    let sandbox = ctx.sandbox()?;
+    let report = import(sandbox, &mut store, &config, args, &inputs, &[], &|step| {
+        progress.step(step)
+    })?;
+    drop(progress);
+    print(ctx, &report, &human(&report))
+}
+
+/// The files of `args` as import inputs, each checked readable and of a known format.
+fn inputs_of(args: &ImportArgs) -> Result<Vec<ImportInput>, Failure> {
     let mut inputs = Vec::with_capacity(args.files.len());
     for path in &args.files {
         readable(path)?;
@@ -189,24 +203,37 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
             path: path.clone(),
         });
     }
-    let mut store = ctx.store()?;
-    let report = import(ctx, &config, &mut store, args, &inputs, &[])?;
-    print(ctx, &report, &human(&report))
+    Ok(inputs)
+}
+
+/// Imports `args.files` into the lists of the database (once per input: a second run of the
+/// same input is `"skipped": true`), the work of the server's import jobs; `step` hears what
+/// is being done. The report's JSON.
+pub fn apply(
+    sandbox: &Sandbox,
+    store: &mut Store,
+    config: &Config,
+    args: &ImportArgs,
+    step: &dyn Fn(&str),
+) -> Result<Value, StepError> {
+    let inputs = inputs_of(args)?;
+    import(sandbox, store, config, args, &inputs, &[], step)
 }
 
 /// Imports `inputs` with the options of `args` (its `files` are not read): the one code path
-/// of `audience import` and of `audlink sync`'s import jobs. The lists, the run and every
+/// of `audience import`, of `audlink sync`'s import jobs and of the server's import jobs. The lists, the run and every
 /// object of `sources` are written in one transaction. An input imported before is not applied
 /// again: its stored report comes back with `"skipped": true` (and `sources` are recorded).
-/// Returns the report with `import_id` and `skipped`.
-pub(super) fn import(
-    ctx: &mut Context<'_>,
-    config: &Config,
+/// `step` hears what is being done. Returns the report with `import_id` and `skipped`.
+pub fn import(
+    sandbox: &Sandbox,
     store: &mut Store,
+    config: &Config,
     args: &ImportArgs,
     inputs: &[ImportInput],
     sources: &[ObjectSource<'_>],
-) -> Result<Value, Failure> {
+    step: &dyn Fn(&str),
+) -> Result<Value, StepError> {
     let data_source = config.datasource(&args.datasource, args.policy)?;
     let mut files = Vec::with_capacity(inputs.len());
     for input in inputs {
@@ -255,7 +282,7 @@ pub(super) fn import(
 
     let started = Instant::now();
     let _ = take_peak();
-    let progress = Progress::start(ctx, "reading recipients, links and lists from the database");
+    step("reading recipients, links and lists from the database");
     let mut request = Request::new();
     put_tables(store, &data_source, &mut request)?;
     // Only lists an import can change: those named by a mapping and those of the default
@@ -282,17 +309,17 @@ pub(super) fn import(
         })
         .collect();
     let op = request.op(Op::Import { spec, files: refs });
-    progress.step(format!("importing {} file(s) in the sandbox", files.len()));
+    step(&format!("importing {} file(s) in the sandbox", files.len()));
     let read = started.elapsed();
     let read_peak = take_peak();
-    let decoded = ctx.call(&request)?;
+    let decoded = crate::guest::call(sandbox, &request)?;
     let result = decoded
         .import(op)
-        .map_err(|e| Failure::job(e.to_string()))?;
+        .map_err(|e| StepError::Job(e.to_string()))?;
 
     let sandboxed = started.elapsed() - read;
     let sandbox_peak = take_peak();
-    progress.step("writing the lists and the report");
+    step("writing the lists and the report");
     let mut stored_report = report_json(&result.report);
     let id = store.record_import_from(
         &ImportRun {
@@ -306,7 +333,6 @@ pub(super) fn import(
         },
         sources,
     )?;
-    drop(progress);
     let written = started.elapsed() - read - sandboxed;
     let write_peak = take_peak();
     let mib = |peak: Option<u64>| peak.map_or(-1, |b| (b >> 20) as i64);

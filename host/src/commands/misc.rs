@@ -7,9 +7,14 @@ use audlink_core::rule::preview::Cell;
 use audlink_core::sample;
 use serde_json::{Value, json};
 
-use super::{Context, Failure, QUERY_DEADLINE, now_or, print, rule_sql};
+use std::time::Duration;
+
+use audlink_core::time::Timestamp;
+
+use super::{Context, Failure, QUERY_DEADLINE, StepError, compile_rule, now_or, print};
 use crate::cli::{GenerateArgs, PreviewArgs};
 use crate::config::TEMPLATE;
+use crate::sandbox::Sandbox;
 use crate::store::Store;
 
 /// `audlink init`.
@@ -44,15 +49,25 @@ fn key_json(key: &RecipientKey) -> Value {
     }
 }
 
+/// The JSON of `audlink list ls` (and `GET /api/lists`).
+pub fn lists_json(store: &Store) -> Result<Value, StepError> {
+    let lists = store.lists()?;
+    Ok(json!({
+        "lists": lists.iter().map(|l| json!({"name": l.name, "members": l.members})).collect::<Vec<_>>(),
+    }))
+}
+
 /// `audlink list ls`.
 pub(super) fn list_ls(ctx: &mut Context<'_>) -> Result<(), Failure> {
-    let lists = ctx.store()?.lists()?;
-    let json = json!({
-        "lists": lists.iter().map(|l| json!({"name": l.name, "members": l.members})).collect::<Vec<_>>(),
-    });
+    let json = lists_json(&ctx.store()?)?;
     let mut human = String::new();
-    for l in &lists {
-        let _ = writeln!(human, "{}\t{}", l.name, l.members);
+    for l in json["lists"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            human,
+            "{}\t{}",
+            l["name"].as_str().unwrap_or_default(),
+            l["members"]
+        );
     }
     print(ctx, &json, &human)
 }
@@ -72,15 +87,33 @@ fn cell_json(cell: &Cell) -> Value {
     serde_json::to_value(cell).expect("cells serialize")
 }
 
-/// `audlink segment preview RULE`.
-pub(super) fn preview(ctx: &mut Context<'_>, args: &PreviewArgs) -> Result<(), Failure> {
-    let now = now_or(args.now.as_deref())?;
-    let mut store = ctx.store()?;
-    let compiled = rule_sql(ctx, &store, &args.rule, now)?;
-    let count = store.rule_count(&compiled.clause, QUERY_DEADLINE)?;
-    let sample = store.rule_sample(&compiled.clause, args.sample, QUERY_DEADLINE)?;
-    let breakdown = match &args.by {
-        Some(column) => Some(store.rule_breakdown(&compiled.clause, column, 10, QUERY_DEADLINE)?),
+/// What a rule preview asks: `audlink segment preview`'s arguments (and the API's body).
+#[derive(Debug, Clone)]
+pub struct PreviewQuery<'a> {
+    /// The rule's text.
+    pub rule: &'a str,
+    /// Recipients to show at most.
+    pub sample: usize,
+    /// A column to break the selection down by.
+    pub by: Option<&'a str>,
+    /// The value of `now()`.
+    pub now: Timestamp,
+    /// How long each database query may run.
+    pub deadline: Duration,
+}
+
+/// The JSON of `audlink segment preview --json` (and `POST /api/rules/preview`): the rule
+/// compiled to SQL in `sandbox`, counted, sampled and broken down in the database.
+pub fn preview_json(
+    sandbox: &Sandbox,
+    store: &mut Store,
+    query: &PreviewQuery<'_>,
+) -> Result<Value, StepError> {
+    let compiled = compile_rule(sandbox, store, query.rule, query.now)?;
+    let count = store.rule_count(&compiled.clause, query.deadline)?;
+    let sample = store.rule_sample(&compiled.clause, query.sample, query.deadline)?;
+    let breakdown = match query.by {
+        Some(column) => Some(store.rule_breakdown(&compiled.clause, column, 10, query.deadline)?),
         None => None,
     };
     let rows: Vec<Value> = sample
@@ -103,26 +136,42 @@ pub(super) fn preview(ctx: &mut Context<'_>, args: &PreviewArgs) -> Result<(), F
             "null": b.null,
         })
     });
-    let json = json!({
+    Ok(json!({
         "rule": compiled.canonical,
         "count": count.selected,
         "total": count.total,
         "sample": rows,
         "breakdown": breakdown_json,
-    });
+    }))
+}
+
+/// `audlink segment preview RULE`.
+pub(super) fn preview(ctx: &mut Context<'_>, args: &PreviewArgs) -> Result<(), Failure> {
+    let now = now_or(args.now.as_deref())?;
+    let mut store = ctx.store()?;
+    let query = PreviewQuery {
+        rule: &args.rule,
+        sample: args.sample,
+        by: args.by.as_deref(),
+        now,
+        deadline: QUERY_DEADLINE,
+    };
+    let json = preview_json(ctx.sandbox()?, &mut store, &query)?;
     let mut human = format!(
         "{}\n{} of {} recipients selected\n",
-        compiled.canonical, count.selected, count.total
+        json["rule"].as_str().unwrap_or_default(),
+        json["count"],
+        json["total"]
     );
-    for row in &rows {
+    for row in json["sample"].as_array().into_iter().flatten() {
         let _ = writeln!(human, "  {row}");
     }
-    if let Some(b) = &breakdown {
-        let _ = writeln!(human, "by {}:", b.column);
-        for bucket in &b.top {
-            let _ = writeln!(human, "  {}\t{}", cell_json(&bucket.value), bucket.count);
+    if let Some(b) = json["breakdown"].as_object() {
+        let _ = writeln!(human, "by {}:", b["column"].as_str().unwrap_or_default());
+        for bucket in b["values"].as_array().into_iter().flatten() {
+            let _ = writeln!(human, "  {}\t{}", bucket["value"], bucket["count"]);
         }
-        let _ = writeln!(human, "  (other)\t{}\n  (null)\t{}", b.other, b.null);
+        let _ = writeln!(human, "  (other)\t{}\n  (null)\t{}", b["other"], b["null"]);
     }
     print(ctx, &json, &human)
 }

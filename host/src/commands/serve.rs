@@ -1,6 +1,8 @@
 //! `audlink serve`: the preview page (`www/` and its built wasm package `www/pkg/`) as static
-//! files over HTTP on a loopback address. Nothing but files is served for now; everything the
-//! page computes stays in the browser.
+//! files, and the API of [`crate::serve`] (tokens from `AUDLINK_SERVE_TOKENS` or `[serve]
+//! tokens_file`, limits from `[serve]`). Binds `127.0.0.1:8080` by default and refuses an
+//! address that is not loopback unless tokens are configured. SIGTERM or ctrl-c stops it
+//! gracefully: no new connection is accepted, requests in flight finish.
 //!
 //! The root folder is `--root` (env `AUDLINK_WWW`) when given, else `./www` when the current
 //! directory holds the page (a binary run from the repository), else the `www/` of the source
@@ -10,6 +12,8 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -17,7 +21,13 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::Failure;
-use crate::cli::ServeArgs;
+use crate::cli::{Cli, ServeArgs};
+use crate::config::Config;
+use crate::sandbox::{Limits, Sandbox, cache};
+use crate::serve::auth::{TOKENS_ENV, Tokens};
+use crate::serve::jobs::JobRunner;
+use crate::serve::metrics::Metrics;
+use crate::serve::{SandboxPool, ServeState};
 
 /// The page folder of the source tree this binary was built from.
 const BUILT_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../www");
@@ -70,18 +80,100 @@ pub fn router(root: &Path) -> Router {
 }
 
 /// `audlink serve`: binds `--addr` (port 0 picks a free port), prints the page's URL on stdout
-/// and serves until interrupted.
-pub(super) fn run(args: &ServeArgs) -> Result<(), Failure> {
+/// and serves until SIGTERM or ctrl-c.
+pub(super) fn run(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
     let root = root(args.root.as_deref())?;
+    let config = Config::load(&cli.config)?;
+    let base = cli
+        .config
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let env = std::env::var(TOKENS_ENV).ok();
+    let tokens = Tokens::load(
+        env.as_deref(),
+        config.serve.tokens_file.as_deref(),
+        &base,
+        config.serve.concurrency_per_token,
+    )?;
+    check_exposure(args.addr, &tokens)?;
+    let limits = Limits {
+        memory: config.serve.sandbox_memory_mib << 20,
+        deadline: Duration::from_millis(config.serve.sandbox_deadline_ms),
+    };
+    let sandbox = Sandbox::pooled(limits, config.serve.instances, cache::default_dir())?;
+    let pool = SandboxPool::new(sandbox, config.serve.instances);
+    tracing::info!(tokens = tokens.len(), "api tokens configured");
+    let jobs_dir = match &config.serve.jobs_dir {
+        Some(dir) => base.join(dir),
+        None => {
+            let mut name = cli.db.as_os_str().to_owned();
+            name.push(".jobs");
+            PathBuf::from(name)
+        }
+    };
+    let left = crate::serve::jobs::interrupt_left(&cli.db);
+    if left > 0 {
+        tracing::warn!("{left} job(s) left unfinished by a previous server marked interrupted");
+    }
+    let state = Arc::new(ServeState {
+        tokens,
+        metrics: Metrics::default(),
+        pool,
+        db: cli.db.clone(),
+        config,
+        jobs: JobRunner::new(jobs_dir),
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Failure::job(format!("cannot start the server runtime: {e}")))?;
-    runtime.block_on(serve(args.addr, &root))
+    let served = runtime.block_on(serve(args.addr, &root, state));
+    // Jobs still running were marked interrupted: their threads are not waited for (a list
+    // write not committed is rolled back by the database).
+    runtime.shutdown_timeout(Duration::ZERO);
+    served
 }
 
-async fn serve(addr: SocketAddr, root: &Path) -> Result<(), Failure> {
+/// Refuses an address other hosts can reach when no token is configured.
+pub fn check_exposure(addr: SocketAddr, tokens: &Tokens) -> Result<(), Failure> {
+    if !addr.ip().is_loopback() && tokens.is_empty() {
+        return Err(Failure::usage(format!(
+            "--addr {addr} is reachable from other hosts and no API token is configured; set \
+             {TOKENS_ENV} (name:role:token,...) or [serve] tokens_file, or bind 127.0.0.1"
+        )));
+    }
+    Ok(())
+}
+
+/// The whole app: the API and the page's files.
+pub fn app(root: &Path, state: Arc<ServeState>) -> Router {
+    let cors = cors(&state.serve().cors_origins);
+    let app = crate::serve::routes::router(state).merge(router(root));
+    match cors {
+        Some(layer) => app.layer(layer),
+        None => app,
+    }
+}
+
+/// CORS for the configured origins; none: no CORS layer (no CORS headers at all).
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
+    )
+}
+
+async fn serve(addr: SocketAddr, root: &Path, state: Arc<ServeState>) -> Result<(), Failure> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Failure::job(format!("cannot listen on {addr}: {e}")))?;
@@ -96,15 +188,41 @@ async fn serve(addr: SocketAddr, root: &Path) -> Result<(), Failure> {
         let _ = out.flush();
     }
     tracing::info!(
-        "serving {} on http://{bound}/ (ctrl-c stops)",
+        "serving {} on http://{bound}/ (ctrl-c or SIGTERM stops)",
         root.display()
     );
-    axum::serve(listener, router(root))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+    axum::serve(listener, app(root, Arc::clone(&state)))
+        .with_graceful_shutdown(stopped())
         .await
-        .map_err(|e| Failure::job(format!("server: {e}")))
+        .map_err(|e| Failure::job(format!("server: {e}")))?;
+    let wait = Duration::from_millis(state.serve().shutdown_wait_ms);
+    let interrupted = state.jobs.drain(&state.db, wait).await;
+    tracing::info!(interrupted, "stopped");
+    Ok(())
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+async fn stopped() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("stopping: no new connections, finishing requests in flight");
 }
 
 #[cfg(test)]
@@ -119,5 +237,18 @@ mod tests {
         let error = root(Some(&dir)).expect_err("no pkg/");
         assert!(error.message.contains("make js"), "{}", error.message);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_address_other_hosts_reach_needs_tokens() {
+        let none = Tokens::default();
+        let error =
+            check_exposure("0.0.0.0:8080".parse().expect("addr"), &none).expect_err("0.0.0.0");
+        assert_eq!(error.code, 2);
+        assert!(error.message.contains(TOKENS_ENV), "{}", error.message);
+        check_exposure("127.0.0.1:0".parse().expect("addr"), &none).expect("loopback");
+        check_exposure("[::1]:0".parse().expect("addr"), &none).expect("loopback v6");
+        let some = Tokens::parse("a:read:0123456789abcdefgh", "test", 1).expect("tokens");
+        check_exposure("0.0.0.0:8080".parse().expect("addr"), &some).expect("with tokens");
     }
 }

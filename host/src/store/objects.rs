@@ -194,7 +194,8 @@ mod tests {
         store
             .conn
             .execute_batch(
-                "DROP TABLE sync_run_objects; DROP TABLE sync_runs; DROP TABLE processed_objects;
+                "DROP TABLE serve_jobs; DROP TABLE sync_run_objects; DROP TABLE sync_runs;
+                 DROP TABLE processed_objects;
                  PRAGMA user_version = 2;",
             )
             .unwrap();

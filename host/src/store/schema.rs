@@ -112,6 +112,19 @@ const MIGRATIONS: &[&str] = &[
         size INTEGER NOT NULL,
         PRIMARY KEY (run_id, seq)
     ) WITHOUT ROWID;",
+    // 5: `audlink serve`'s jobs — imports and exports run in
+    // the background, their status, last step, result or error and files.
+    "CREATE TABLE IF NOT EXISTS serve_jobs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        step TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        result TEXT,
+        error TEXT,
+        files TEXT NOT NULL DEFAULT '[]'
+    );",
 ];
 
 /// The schema version this build writes: the number of migration steps.

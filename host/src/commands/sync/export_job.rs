@@ -14,7 +14,7 @@ use audlink_core::format::onboarding::OnboardingFileName;
 use serde_json::json;
 
 use super::super::export::export;
-use super::super::{Failure, remote};
+use super::super::{Failure, Progress, remote};
 use super::{Runner, Step};
 use crate::cli::ExportArgs;
 use crate::config::job::{ExportJob, ExportMembers};
@@ -50,12 +50,15 @@ pub(super) fn run(runner: &mut Runner<'_, '_>, run: i64, job: &ExportJob) -> Res
     let prefix = runner.config.exchange.onboarding_prefix().to_owned();
     let mut uploaded: Vec<RunObject> = Vec::new();
     let (exchange, runtime) = (&runner.exchange, &runner.runtime);
+    let progress = Progress::start(runner.ctx, "exporting");
+    let sandbox = runner.ctx.sandbox()?;
     let exported = export(
-        runner.ctx,
-        &runner.config,
+        sandbox,
         &mut runner.store,
+        &runner.config,
         &args,
         true,
+        &|step| progress.step(step),
         &mut |files: &[RenderedFile]| {
             let mut lines = Vec::with_capacity(files.len());
             for file in files {

@@ -17,7 +17,7 @@ use audlink_core::format::outbound::OutboundFileName;
 use serde_json::json;
 
 use super::super::import::{ImportInput, format_of, import};
-use super::super::{Failure, now};
+use super::super::{Failure, Progress, now};
 use super::{Runner, Step};
 use crate::cli::{ImportArgs, InputFormat};
 use crate::config::job::ImportJob;
@@ -128,14 +128,19 @@ pub(super) fn run(runner: &mut Runner<'_, '_>, run: i64, job: &ImportJob) -> Res
                 run: Some(run),
             })
             .collect();
-        Some(import(
-            runner.ctx,
-            &runner.config,
+        let progress = Progress::start(runner.ctx, "importing");
+        let sandbox = runner.ctx.sandbox()?;
+        let report = import(
+            sandbox,
             &mut runner.store,
+            &runner.config,
             &args,
             &inputs,
             &sources,
-        )?)
+            &|step| progress.step(step),
+        )?;
+        drop(progress);
+        Some(report)
     };
     Ok(Step::Done(json!({
         "location": location,
