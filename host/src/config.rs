@@ -512,6 +512,37 @@ mod tests {
     use super::*;
     use audlink_core::datasource::Identifier;
 
+    /// The complete organisation's `audlink.toml` of README.md ("`audlink sync`: scheduled
+    /// jobs") is a configuration audlink accepts, with every table it shows.
+    #[test]
+    fn the_readme_organisation_config_parses() {
+        let readme = include_str!("../../README.md");
+        let from = readme
+            .find("A complete `audlink.toml` for an organisation")
+            .expect("README shows the complete audlink.toml");
+        let block = &readme[from..];
+        let start = block.find("```toml\n").expect("a toml block") + "```toml\n".len();
+        let end = start + block[start..].find("\n```").expect("the block ends");
+        let config = Config::parse(&block[start..end]).unwrap();
+        assert_eq!(config.datasources.len(), 2);
+        assert!(config.has_remote);
+        assert_eq!(config.exchange.bucket.as_deref(), Some("acme-aam-exchange"));
+        let jobs: Vec<(&str, job::JobKind)> = config
+            .jobs
+            .iter()
+            .map(|j| (j.name.as_str(), j.kind()))
+            .collect();
+        assert_eq!(
+            jobs,
+            [
+                ("aam-segments-in", job::JobKind::Import),
+                ("aep-newsletter-in", job::JobKind::Import),
+                ("vip-out", job::JobKind::Export),
+                ("lapsed-out", job::JobKind::Export),
+            ]
+        );
+    }
+
     #[test]
     fn the_template_parses_into_both_kinds() {
         let config = Config::parse(TEMPLATE).unwrap();
