@@ -351,7 +351,8 @@ fn parse_mapping(text: &str) -> Result<(String, String), String> {
     }
 }
 
-fn parse_policy(text: &str) -> Result<AmbiguityPolicy, String> {
+/// `--policy`'s values (also the server's `policy` field).
+pub(crate) fn parse_policy(text: &str) -> Result<AmbiguityPolicy, String> {
     match text {
         "latest" => Ok(AmbiguityPolicy::Latest),
         "all" => Ok(AmbiguityPolicy::All),

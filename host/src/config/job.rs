@@ -33,6 +33,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use audlink_core::datasource::{AmbiguityPolicy, DataSource};
+use clap::ValueEnum;
 use serde::Deserialize;
 
 use super::ConfigError;
@@ -252,14 +253,7 @@ fn key_line(text: &str, span: &Range<usize>, key: &str) -> usize {
 }
 
 fn input_format(text: &str) -> Option<InputFormat> {
-    Some(match text {
-        "auto" => InputFormat::Auto,
-        "outbound" => InputFormat::Outbound,
-        "aep" => InputFormat::Aep,
-        "onboarding" => InputFormat::Onboarding,
-        "ids" => InputFormat::Ids,
-        _ => return None,
-    })
+    InputFormat::from_str(text, false).ok()
 }
 
 /// Validates the `[[job]]` tables of `text` (spans from its parse) against the data sources.
@@ -352,10 +346,14 @@ pub(super) fn validate(
                 if format == InputFormat::Ids && job.segment.is_none() {
                     return fail("format", "format = \"ids\" needs segment".to_owned());
                 }
-                let mode = match job.mode.as_deref() {
-                    None | Some("incremental") => AepMode::Incremental,
-                    Some("full") => AepMode::Full,
-                    Some(other) => {
+                let mode = match job
+                    .mode
+                    .as_deref()
+                    .map(|m| (m, AepMode::from_str(m, false)))
+                {
+                    None => AepMode::Incremental,
+                    Some((_, Ok(mode))) => mode,
+                    Some((other, Err(_))) => {
                         return fail(
                             "mode",
                             format!("mode {other:?} of an import job is full or incremental"),
@@ -398,11 +396,10 @@ pub(super) fn validate(
                 let Some(trait_id) = job.trait_id else {
                     return fail("kind", "an export job needs trait_id".to_owned());
                 };
-                let mode = match job.mode.as_deref() {
-                    None | Some("sync") => Mode::Sync,
-                    Some("overwrite") => Mode::Overwrite,
-                    Some("delta") => Mode::Delta,
-                    Some(other) => {
+                let mode = match job.mode.as_deref().map(|m| (m, Mode::from_str(m, false))) {
+                    None => Mode::Sync,
+                    Some((_, Ok(mode))) => mode,
+                    Some((other, Err(_))) => {
                         return fail(
                             "mode",
                             format!("mode {other:?} of an export job is sync, overwrite or delta"),

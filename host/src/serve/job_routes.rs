@@ -6,13 +6,13 @@ use std::io::Write as _;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
-use audlink_core::datasource::AmbiguityPolicy;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -21,7 +21,7 @@ use super::ServeState;
 use super::error::ApiError;
 use super::jobs::{self, JobWork};
 use super::routes::{ErrorBody, Reader, Writer, too_large};
-use crate::cli::{AepMode, ExportArgs, ImportArgs, InputFormat, Mode};
+use crate::cli::{AepMode, ExportArgs, ImportArgs, InputFormat, Mode, parse_policy};
 use crate::commands::{StepError, export, import};
 
 type Shared = Arc<ServeState>;
@@ -67,56 +67,32 @@ pub struct JobAccepted {
     pub status: String,
 }
 
-fn option<T>(
-    name: &str,
-    value: Option<&str>,
-    parse: impl Fn(&str) -> Option<T>,
-    expected: &str,
-) -> Result<Option<T>, ApiError> {
+fn option<T: ValueEnum>(name: &str, value: Option<&str>) -> Result<Option<T>, ApiError> {
     value
         .map(|v| {
-            parse(v)
-                .ok_or_else(|| ApiError::invalid(format!("{name}: {v:?} is not one of {expected}")))
+            T::from_str(v, false).map_err(|_| {
+                let expected: Vec<String> = T::value_variants()
+                    .iter()
+                    .filter_map(|t| t.to_possible_value().map(|p| p.get_name().to_owned()))
+                    .collect();
+                ApiError::invalid(format!(
+                    "{name}: {v:?} is not one of {}",
+                    expected.join(", ")
+                ))
+            })
         })
         .transpose()
 }
 
 impl ImportBody {
     fn args(&self, files: Vec<PathBuf>) -> Result<ImportArgs, ApiError> {
-        let format = option(
-            "format",
-            self.format.as_deref(),
-            |v| match v {
-                "auto" => Some(InputFormat::Auto),
-                "ids" => Some(InputFormat::Ids),
-                "outbound" => Some(InputFormat::Outbound),
-                "aep" => Some(InputFormat::Aep),
-                "onboarding" => Some(InputFormat::Onboarding),
-                _ => None,
-            },
-            "auto, ids, outbound, aep, onboarding",
-        )?;
-        let mode = option(
-            "mode",
-            self.mode.as_deref(),
-            |v| match v {
-                "incremental" => Some(AepMode::Incremental),
-                "full" => Some(AepMode::Full),
-                _ => None,
-            },
-            "incremental, full",
-        )?;
-        let policy = option(
-            "policy",
-            self.policy.as_deref(),
-            |v| match v {
-                "latest" => Some(AmbiguityPolicy::Latest),
-                "all" => Some(AmbiguityPolicy::All),
-                "skip" => Some(AmbiguityPolicy::Skip),
-                _ => None,
-            },
-            "latest, all, skip",
-        )?;
+        let format = option::<InputFormat>("format", self.format.as_deref())?;
+        let mode = option::<AepMode>("mode", self.mode.as_deref())?;
+        let policy = self
+            .policy
+            .as_deref()
+            .map(|v| parse_policy(v).map_err(|e| ApiError::invalid(format!("policy: {e}"))))
+            .transpose()?;
         Ok(ImportArgs {
             files,
             datasource: self.datasource.clone(),
@@ -356,17 +332,7 @@ pub(super) async fn export_audience(
     body: Result<Json<ExportBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body?;
-    let mode = option(
-        "mode",
-        body.mode.as_deref(),
-        |v| match v {
-            "sync" => Some(Mode::Sync),
-            "overwrite" => Some(Mode::Overwrite),
-            "delta" => Some(Mode::Delta),
-            _ => None,
-        },
-        "sync, overwrite, delta",
-    )?;
+    let mode = option::<Mode>("mode", body.mode.as_deref())?;
     match (&body.list, &body.rule, &body.audience) {
         (Some(_), Some(_), _) => return Err(ApiError::invalid("give list or rule, not both")),
         (None, None, _) => return Err(ApiError::invalid("give list or rule")),
