@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use audlink_wasm::wire::{self, Decoded, Op, RequestJson, ResponseError, envelope};
 
-use crate::sandbox::{Payload, Sandbox, SandboxError};
+use crate::sandbox::{CallOutput, Payload, Sandbox, SandboxError};
 
 /// A request being built: ops run in order on a fresh workspace, and their payloads.
 #[derive(Debug, Clone, Default)]
@@ -61,6 +61,11 @@ impl Request {
 
     /// Runs the request in the sandbox: the response bytes.
     pub fn run(&self, sandbox: &Sandbox) -> Result<Vec<u8>, SandboxError> {
+        Ok(self.run_logged(sandbox)?.response)
+    }
+
+    /// Runs the request in the sandbox and logs the call's figures (debug level).
+    fn run_logged(&self, sandbox: &Sandbox) -> Result<CallOutput, SandboxError> {
         let output = sandbox.call(&self.json(), &self.payloads)?;
         tracing::debug!(
             copy_in_s = output.copy_in.as_secs_f64(),
@@ -69,7 +74,7 @@ impl Request {
             response_mib = output.response.len() >> 20,
             "sandboxed call"
         );
-        Ok(output.response)
+        Ok(output)
     }
 
     /// Runs the request natively, through the very function the guest runs.
@@ -98,14 +103,7 @@ pub enum GuestError {
 /// made an error of the failed allocation (a gzip stream that could not be inflated, …), but
 /// the cause is the limit.
 pub fn call(sandbox: &Sandbox, request: &Request) -> Result<Decoded, GuestError> {
-    let output = sandbox.call(&request.json(), &request.payloads)?;
-    tracing::debug!(
-        copy_in_s = output.copy_in.as_secs_f64(),
-        run_s = output.run.as_secs_f64(),
-        peak_memory_mib = output.peak_memory >> 20,
-        response_mib = output.response.len() >> 20,
-        "sandboxed call"
-    );
+    let output = request.run_logged(sandbox)?;
     let started = std::time::Instant::now();
     let decoded = match wire::decode(&output.response) {
         Err(_) if output.memory_refused => {
