@@ -1,9 +1,10 @@
 //! Import benchmark: an Audience Manager outbound file of N lines against N visitor links, and
 //! a declared-id (SHA-256 email) import, on seeded generated data held in memory.
 //!
-//! `cargo bench -p audlink-core --features gen --bench import -- [N] [--emails N] [--write DIR]`
+//! `cargo bench -p audlink-core --features gen --bench import -- [N] [--emails N] [--write DIR | --read DIR]`
 //! prints the time of each phase, lines per second, bytes of index per key and the peak RSS of
-//! the process. `--write DIR` also writes the generated files (for the DuckDB comparison).
+//! the process. `--write DIR` also writes the generated files (for the DuckDB comparison);
+//! `--read DIR` reads them back instead of generating (quicker repeated runs and profiles).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -28,11 +29,16 @@ fn main() {
     let mut n: u64 = 1_000_000;
     let mut emails: u64 = 0;
     let mut write: Option<String> = None;
+    let mut read: Option<String> = None;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
             "--emails" => {
                 emails = args[i + 1].parse().expect("--emails N");
+                i += 1;
+            }
+            "--read" => {
+                read = Some(args[i + 1].clone());
                 i += 1;
             }
             "--write" => {
@@ -46,9 +52,18 @@ fn main() {
 
     if n > 0 {
         let t = Instant::now();
-        let mut data = sample::visitor_sample(42, n);
+        let mut data = match &read {
+            // Files an earlier `--write DIR` wrote for the same N (no generation time).
+            Some(dir) => sample::VisitorSample {
+                links_csv: std::fs::read(format!("{dir}/links.csv")).expect("read links"),
+                audience: std::fs::read(format!("{dir}/S3_1_iter_1700000000000.sync"))
+                    .expect("read audience"),
+                links: 0,
+            },
+            None => sample::visitor_sample(42, n),
+        };
         eprintln!(
-            "generated {n} lines / {} links in {:.2?}",
+            "generated or read {n} lines / {} links in {:.2?}",
             data.links,
             t.elapsed()
         );
