@@ -110,7 +110,6 @@ fn main() {
         let build_cpu = cpu_seconds() - c;
         let rss_built = peak_rss_mib();
         eprintln!("  RSS after the index: {:.0} MiB", rss_mib());
-        drop(parsed);
         let (t, c) = (Instant::now(), cpu_seconds());
         let result = run_prepared(&request, prepared).expect("import");
         let probe = t.elapsed();

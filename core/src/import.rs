@@ -19,7 +19,8 @@ mod fast;
 mod index;
 mod radix;
 mod report;
-mod table;
+mod directory;
+mod extra;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -32,7 +33,9 @@ use serde::{Deserialize, Serialize};
 use crate::datasource::{DataSource, Identifier, MatchKey};
 use crate::format::aep::{self, AepColumns, AepFileName, MembershipStatus};
 use crate::format::input::{self, Lines};
-use crate::format::links::{CompactLink, CompactLinks, CompactRecipients, VisitorLink};
+use crate::format::links::{
+    CompactLink, CompactLinks, CompactRecipients, LinksFile, LinksStats, VisitorLink, sort_and_merge,
+};
 use crate::format::onboarding::{self, Entry, OnboardingFileName, OnboardingMode};
 use crate::format::outbound::{self, OutboundFileName, SyncMode};
 use crate::format::recipients::{ColumnData, RecipientKey, RecipientsTable};
@@ -44,7 +47,7 @@ use index::{Index, Link, MatchIndex, Target};
 pub use report::{
     ImportReport, LocatedProblem, Refused, SegmentReport, Totals, UnmatchedId, UnmatchedReason,
 };
-use table::{PendingKey, VisitorIndex};
+use directory::LinkDirectory;
 
 /// How one input file is to be read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,16 +217,16 @@ pub fn import_with_links(
 }
 
 /// The recipients and match index of a request, built by [`prepare`] (numbering recipients and
-/// indexing links or key column) and used once by [`run_prepared`].
+/// indexing links or key column) and used once by [`run_prepared`]; it may borrow the links.
 #[derive(Debug)]
-pub struct Prepared {
+pub struct Prepared<'a> {
     space: RecipientSpace,
-    index: PreparedIndex,
+    index: PreparedIndex<'a>,
 }
 
 #[derive(Debug)]
-enum PreparedIndex {
-    Visitor(VisitorIndex),
+enum PreparedIndex<'a> {
+    Visitor(LinkDirectory<'a>),
     Declared(Index<[u8; 32]>),
 }
 
@@ -231,14 +234,14 @@ enum PreparedIndex {
 /// index: reads the files, probes and aggregates.
 pub fn run_prepared(
     request: &ImportRequest<'_>,
-    prepared: Prepared,
+    prepared: Prepared<'_>,
 ) -> Result<ImportResult, ImportError> {
     run_with(request, prepared, true)
 }
 
 fn run_with(
     request: &ImportRequest<'_>,
-    prepared: Prepared,
+    prepared: Prepared<'_>,
     fast_path: bool,
 ) -> Result<ImportResult, ImportError> {
     let Prepared { space, index } = prepared;
@@ -260,40 +263,53 @@ pub(crate) fn import_general(request: &ImportRequest<'_>) -> Result<ImportResult
     run_with(request, prepared, false)
 }
 
+/// Links given as [`VisitorLink`]s, in the compact form the index searches: recipient keys in
+/// canonical form, sorted and merged as [`crate::format::links::read`] gives them.
+fn compact(links: &[VisitorLink]) -> CompactLinks {
+    let mut links: Vec<VisitorLink> = links
+        .iter()
+        .map(|l| VisitorLink {
+            recipient: l.recipient.clone().canonical(),
+            ..l.clone()
+        })
+        .collect();
+    sort_and_merge(&mut links);
+    let rows = links.len() as u64;
+    CompactLinks::from_file(LinksFile {
+        links,
+        bad: Vec::new(),
+        stats: LinksStats {
+            rows,
+            ..LinksStats::default()
+        },
+    })
+}
+
 /// The first half of [`import_with_links`]: numbers the recipients and builds the match index
 /// (`links` in place of `request.links`, which is ignored).
-pub fn prepare(request: &ImportRequest<'_>, links: Links<'_>) -> Result<Prepared, ImportError> {
-    let (space, link_rids) = RecipientSpace::new(request, links)?;
+pub fn prepare<'a>(
+    request: &ImportRequest<'_>,
+    links: Links<'a>,
+) -> Result<Prepared<'a>, ImportError> {
+    let links: Cow<'a, CompactLinks> = match links {
+        Links::Compact(compact) => Cow::Borrowed(compact),
+        Links::Parsed(parsed) => Cow::Owned(compact(parsed)),
+    };
+    if links.len() >= u32::MAX as usize {
+        return Err(ImportError::Request("too many visitor links for one import".into()));
+    }
+    let (space, link_rids) = RecipientSpace::new(request, Links::Compact(&links))?;
     match &request.data_source.identifier {
         Identifier::VisitorId => {
-            let policy = request.data_source.policy;
-            let index = match links {
-                Links::Parsed(parsed) => {
-                    let links = parsed
-                        .iter()
-                        .map(|l| Link {
-                            key: [
-                                (l.visitor.as_u128() >> 64) as u64,
-                                l.visitor.as_u128() as u64,
-                            ],
-                            rid: space.rid(&l.recipient),
-                            seen: l.last_seen.map_or(i64::MIN, |t| t.unix_micros()),
-                        })
-                        .collect();
-                    VisitorIndex::build(links, policy, true)
-                }
-                Links::Compact(compact) => {
-                    let rids = match link_rids {
-                        Some(rids) => rids,
-                        None => LinkRids::Given(
-                            (0..compact.len())
-                                .map(|i| space.rid(&compact.recipient(i)))
-                                .collect(),
-                        ),
-                    };
-                    build_compact(compact, &rids, policy)
-                }
+            let rids = match link_rids {
+                Some(rids) => rids,
+                None => LinkRids::Given(
+                    (0..links.len())
+                        .map(|i| space.rid(&links.recipient(i)))
+                        .collect(),
+                ),
             };
+            let index = LinkDirectory::build(links, rids, request.data_source.policy);
             Ok(Prepared {
                 space,
                 index: PreparedIndex::Visitor(index),
@@ -334,56 +350,6 @@ pub fn prepare(request: &ImportRequest<'_>, links: Links<'_>) -> Result<Prepared
             })
         }
     }
-}
-
-/// The index of compact links (sorted by visitor then recipient, one row per pair); `rids`:
-/// the recipient number of each row (numbers follow recipient order).
-fn build_compact(
-    links: &CompactLinks,
-    rids: &LinkRids,
-    policy: crate::datasource::AmbiguityPolicy,
-) -> VisitorIndex {
-    let rows = &links.links;
-    let keys = if rows.is_empty() {
-        0
-    } else {
-        1 + rows
-            .windows(2)
-            .filter(|w| w[0].visitor != w[1].visitor)
-            .count()
-    };
-    let mut index = VisitorIndex::with_keys(keys, policy, true);
-    let mut group: Vec<(u32, i64)> = Vec::new();
-    // Keys are inserted a chunk at a time, each chunk in slot order (a sweep of the table).
-    const CHUNK: usize = 1 << 20;
-    let mut pending = Vec::with_capacity(CHUNK.min(keys));
-    let (mut scratch, mut counts) = (Vec::new(), Vec::new());
-    let mut start = 0;
-    while start < rows.len() {
-        let key = rows[start].visitor;
-        let mut end = start + 1;
-        while end < rows.len() && rows[end].visitor == key {
-            end += 1;
-        }
-        let target = if end == start + 1 {
-            rids.get(start, rows[start].recipient)
-        } else {
-            group.clear();
-            group.extend((start..end).map(|i| (rids.get(i, rows[i].recipient), rows[i].last_seen)));
-            index.resolve(&group)
-        };
-        pending.push(PendingKey {
-            hash: table::hash(key),
-            key,
-            target,
-        });
-        if pending.len() == CHUNK {
-            index.insert_pending(&mut pending, &mut scratch, &mut counts);
-        }
-        start = end;
-    }
-    index.insert_pending(&mut pending, &mut scratch, &mut counts);
-    index
 }
 
 /// What is known of where a key lives in the index.
@@ -620,6 +586,15 @@ impl LinkRids {
                 before[w] + (words[w] & ((1u64 << bit) - 1)).count_ones()
             }
             LinkRids::Given(rids) => rids[i],
+        }
+    }
+
+    /// Bytes held.
+    fn heap_bytes(&self) -> usize {
+        match self {
+            LinkRids::Offset(_) => 0,
+            LinkRids::Ranked { words, before, .. } => words.capacity() * 8 + before.capacity() * 4,
+            LinkRids::Given(rids) => rids.capacity() * 4,
         }
     }
 }
@@ -1481,6 +1456,10 @@ where
                 (_, true) => (Some(UnmatchedReason::Duplicate), None),
                 (Target::None, _) => (Some(UnmatchedReason::NoRecipient), None),
                 (Target::Ambiguous, _) => (Some(UnmatchedReason::Ambiguous), None),
+                (Target::One(rid), _) => {
+                    state.adds.push(rid);
+                    (None, None)
+                }
                 (Target::Recipients(rids), _) => {
                     state.adds.extend_from_slice(rids);
                     (None, None)
@@ -1536,6 +1515,10 @@ where
             None => Target::None,
         };
         match target {
+            Target::One(rid) => {
+                state.removes.push(rid);
+                state.report.removed += 1;
+            }
             Target::Recipients(rids) => {
                 state.removes.extend_from_slice(rids);
                 state.report.removed += 1;

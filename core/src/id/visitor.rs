@@ -59,7 +59,7 @@ impl VisitorId {
     }
 
     /// The integer value.
-    pub fn as_u128(self) -> u128 {
+    pub const fn as_u128(self) -> u128 {
         self.0
     }
 

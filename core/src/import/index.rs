@@ -29,6 +29,8 @@ pub(crate) enum Target<'a> {
     None,
     /// Several recipients and the policy is `skip` (or `latest` without times).
     Ambiguous,
+    /// One recipient number.
+    One(u32),
     /// Recipient numbers (one, or several under `all`).
     Recipients(&'a [u32]),
 }
