@@ -815,16 +815,38 @@ const INLINE: usize = 3;
 const _: () = assert!(size_of::<BatchLine<[u64; 2]>>() == 48);
 
 /// One line of a batch (48 bytes for visitor ids): its key, raw id (a range of `Batch::raw`,
-/// only when unmatched ids are listed) and `count` segments: the first `count` of `inline`
-/// when they fit, else `Batch::segments[inline[0]..][..count]` (lines are probed out of order:
-/// their segments travel with them).
+/// only when unmatched ids are listed) and its segments: with `count == 0` the mask of their
+/// dense indices (`segments[0]` its low half, `segments[1]` its high half); else `count`
+/// segment indices, the first `count` of `segments` when they fit, else
+/// `Batch::segments[segments[0]..][..count]` (lines are probed out of order: their segments
+/// travel with them).
 #[derive(Debug, Clone, Copy)]
 struct BatchLine<K> {
     key: K,
     line: u64,
     raw: (u32, u32),
-    inline: [u32; INLINE],
+    segments: [u32; INLINE],
     count: u32,
+}
+
+impl<K> BatchLine<K> {
+    /// The segment mask of a line with `count == 0`.
+    #[inline]
+    fn mask(&self) -> u64 {
+        u64::from(self.segments[0]) | u64::from(self.segments[1]) << 32
+    }
+}
+
+/// The dense segment indices of a mask, in increasing order.
+#[inline]
+fn mask_bits(mut mask: u64) -> impl Iterator<Item = u32> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let id = mask.trailing_zeros();
+            mask &= mask - 1;
+            id
+        })
+    })
 }
 
 #[derive(Debug)]
@@ -883,6 +905,8 @@ struct Run<'a, I: MatchIndex> {
     reset_lists: std::collections::BTreeSet<String>,
     /// Whether outbound visitor-id files may take `fast::read_visitor_outbound`.
     fast_path: bool,
+    /// Segments (dense index < 64) refused in the current delivery.
+    refused: u64,
 }
 
 impl<'a, I: MatchIndex> Run<'a, I>
@@ -910,6 +934,7 @@ where
             file: Arc::from(""),
             reset_lists: std::collections::BTreeSet::new(),
             fast_path: true,
+            refused: 0,
         }
     }
 
@@ -980,6 +1005,14 @@ where
             (Some(ts), Some(&last)) => ts < last,
             _ => false,
         };
+        if id < 64 {
+            let bit = 1u64 << id;
+            self.refused = if state.refused_now {
+                self.refused | bit
+            } else {
+                self.refused & !bit
+            };
+        }
     }
 
     fn apply(&mut self, delivery: &Delivery<'a>) -> Result<(), ImportError> {
@@ -1274,20 +1307,40 @@ where
 
     /// [`Run::outbound_record`] of a line with a valid `key`, a segment list of printable ASCII
     /// without empty entries (`list`, not empty) and no removals: the fast path's usual line.
+    /// Its segments travel as a mask when they can (distinct, dense indices below 64, unmatched
+    /// ids not listed), else as a list.
     #[inline]
     fn outbound_listed(&mut self, line: u64, raw: &[u8], key: I::Key, list: &str) {
         let from = self.batch.segments.len() as u32;
+        let mut mask = 0u64;
+        let mut listed = self.request.options.list_unmatched;
         let mut start = 0;
-        for (i, &b) in list.as_bytes().iter().enumerate() {
-            if b == b',' {
-                let id = self.segment(&list[start..i]);
-                self.batch.segments.push(id);
-                start = i + 1;
+        let bytes = list.as_bytes();
+        for end in memchr::memchr_iter(b',', bytes).chain(std::iter::once(bytes.len())) {
+            let id = self.segment(&list[start..end]);
+            start = end + 1;
+            if !listed {
+                if id < 64 && mask & (1 << id) == 0 {
+                    mask |= 1 << id;
+                    continue;
+                }
+                // A repeated segment (each repeat is a unit of its own) or a high index.
+                listed = true;
+                self.batch.segments.extend(mask_bits(mask));
             }
+            self.batch.segments.push(id);
         }
-        let id = self.segment(&list[start..]);
-        self.batch.segments.push(id);
-        self.batch_line(line, raw, key, from);
+        if listed {
+            self.batch_line(line, raw, key, from);
+        } else {
+            self.push_line(BatchLine {
+                line,
+                key,
+                raw: (0, 0),
+                segments: [mask as u32, (mask >> 32) as u32, 0],
+                count: 0,
+            });
+        }
     }
 
     /// Batches the adds of one line: its key, and the segments pushed on `batch.segments` from
@@ -1314,13 +1367,18 @@ where
         } else {
             inline[0] = from;
         }
-        self.batch.lines.push(BatchLine {
+        self.push_line(BatchLine {
             line,
             key,
             raw,
-            inline,
+            segments: inline,
             count: to - from,
         });
+    }
+
+    #[inline]
+    fn push_line(&mut self, line: BatchLine<I::Key>) {
+        self.batch.lines.push(line);
         if self.batch.lines.len() == BATCH {
             self.flush();
         }
@@ -1397,17 +1455,84 @@ where
     /// The units of a batched line, its key where `handle` says.
     #[inline]
     fn add_line(&mut self, line: &BatchLine<I::Key>, batch: &Batch<I::Key>, mut handle: Handle) {
+        if line.count == 0 {
+            self.add_mask(line.key, line.mask(), handle);
+            return;
+        }
         let raw = &batch.raw[line.raw.0 as usize..line.raw.1 as usize];
         let count = line.count as usize;
         let ids = if count <= INLINE {
-            &line.inline[..count]
+            &line.segments[..count]
         } else {
-            let from = line.inline[0] as usize;
+            let from = line.segments[0] as usize;
             &batch.segments[from..from + count]
         };
         for &id in ids {
             self.add_unit(id, Ok(line.key), line.line, raw, &mut handle);
         }
+    }
+
+    /// The units of a line whose segments are the distinct dense indices of `mask` (below 64),
+    /// unmatched ids not listed: what [`Run::add_unit`] does for each, with the key's mask
+    /// updated once.
+    #[inline]
+    fn add_mask(&mut self, key: I::Key, mask: u64, handle: Handle) {
+        let totals = &mut self.report.totals;
+        totals.units += u64::from(mask.count_ones());
+        let refused = mask & self.refused;
+        let probed = mask & !refused;
+        for id in mask_bits(mask) {
+            let state = &mut self.segments[id as usize];
+            state.touched = true;
+            if refused & (1 << id) != 0 {
+                state.refused_units += 1;
+            } else {
+                state.report.ids += 1;
+            }
+        }
+        totals.refused_units += u64::from(refused.count_ones());
+        if probed == 0 {
+            return;
+        }
+        let at = match handle {
+            Handle::At(at) => at,
+            Handle::Unknown => self.index.locate(key),
+            Handle::Unindexed => self.index.locate_unindexed(key),
+        };
+        let (target, before) = self.index.probe_mask(at, probed);
+        let (fresh, duplicates) = (probed & !before, probed & before);
+        for id in mask_bits(duplicates) {
+            self.segments[id as usize].unmatched[UnmatchedReason::Duplicate as usize] += 1;
+        }
+        let reason = match target {
+            Target::None => Some(UnmatchedReason::NoRecipient),
+            Target::Ambiguous => Some(UnmatchedReason::Ambiguous),
+            Target::One(rid) => {
+                for id in mask_bits(fresh) {
+                    let state = &mut self.segments[id as usize];
+                    state.adds.push(rid);
+                    state.report.matched += 1;
+                }
+                None
+            }
+            Target::Recipients(rids) => {
+                for id in mask_bits(fresh) {
+                    let state = &mut self.segments[id as usize];
+                    state.adds.extend_from_slice(rids);
+                    state.report.matched += 1;
+                }
+                None
+            }
+        };
+        if let Some(reason) = reason {
+            for id in mask_bits(fresh) {
+                self.segments[id as usize].unmatched[reason as usize] += 1;
+            }
+        }
+        let matched = if reason.is_none() { fresh } else { 0 };
+        let totals = &mut self.report.totals;
+        totals.matched += u64::from(matched.count_ones());
+        totals.unmatched += u64::from((probed & !matched).count_ones());
     }
 
     /// One unit: `occurrence` listed in the add column of `segment`.

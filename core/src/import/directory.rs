@@ -217,6 +217,20 @@ impl MatchIndex for LinkDirectory<'_> {
         (target, duplicate)
     }
 
+    #[inline]
+    fn probe_mask(&mut self, handle: usize, mask: u64) -> (Target<'_>, u64) {
+        if handle & EXTRA != 0 {
+            let seen = self.extra.seen_mut(handle & !EXTRA);
+            let before = *seen & mask;
+            *seen |= mask;
+            return (Target::None, before);
+        }
+        let seen = &mut self.seen[handle];
+        let before = *seen & mask;
+        *seen |= mask;
+        (self.target(handle), before)
+    }
+
     fn lookup(&self, key: [u64; 2]) -> Target<'_> {
         match self.find(key) {
             Some(at) => self.target(at),

@@ -262,6 +262,84 @@ mod tests {
         }
     }
 
+    /// A usual line (id `1..=7`, segments from a small set) or, now and then, one with a
+    /// removed column.
+    fn usual_line() -> impl Strategy<Value = String> {
+        let id = |n: u128| VisitorId::from_u128(n).unwrap().to_string();
+        let segment = prop_oneof![Just("1"), Just("2"), Just("3"), Just("x"), Just("y")];
+        (
+            1u128..8,
+            proptest::collection::vec(segment.clone(), 1..4),
+            proptest::option::weighted(0.1, segment),
+        )
+            .prop_map(move |(n, segments, removed)| match removed {
+                Some(removed) => format!("{} {} {removed}", id(n), segments.join(",")),
+                None => format!("{} {}", id(n), segments.join(",")),
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn the_fast_path_changes_nothing_across_deliveries(
+            files in proptest::collection::vec(proptest::collection::vec(usual_line(), 0..12), 1..4),
+            policy in prop_oneof![
+                Just(AmbiguityPolicy::Latest),
+                Just(AmbiguityPolicy::All),
+                Just(AmbiguityPolicy::Skip),
+            ],
+            many in any::<bool>(),
+            stale in any::<bool>(),
+            list_unmatched in any::<bool>(),
+        ) {
+            // Ids 1-5 linked; 3 to two recipients seen at different times, 4 to two at once.
+            let link = |n: u128, rid: i64, seen: i64| VisitorLink {
+                recipient: RecipientKey::Int(rid),
+                visitor: VisitorId::from_u128(n).unwrap(),
+                last_seen: Timestamp::from_unix_seconds(seen),
+            };
+            let mut links: Vec<VisitorLink> = (1..6u128).map(|n| link(n, n as i64 * 10, 5)).collect();
+            links.push(link(3, 31, 9));
+            links.push(link(4, 41, 5));
+            let mut bodies: Vec<String> = files.iter().map(|lines| lines.join("\n")).collect();
+            if many {
+                // 70 segments seen early: later ones get dense indices from 64 on.
+                let names: Vec<String> = (0..70).map(|i| format!("m{i}")).collect();
+                let line = format!("{} {}", VisitorId::from_u128(6).unwrap(), names.join(","));
+                let first = &mut bodies[0];
+                let at = first.find('\n').map_or(first.len(), |i| i + 1);
+                first.insert_str(at, &format!("{line}\n"));
+            }
+            let names: Vec<String> = (0..bodies.len())
+                .map(|k| format!("S3_iter_{}.sync", 1_700_000_000_000u64 + k as u64 * 1000))
+                .collect();
+            let format = AudienceFormat::Outbound { mode: None };
+            let audience: Vec<AudienceFile<'_>> = names
+                .iter()
+                .zip(&bodies)
+                .map(|(name, body)| AudienceFile { name, bytes: body.as_bytes(), format: &format })
+                .collect();
+            let source = super::super::tests::visitor_source(policy);
+            let options = ImportOptions { list_unmatched, ..ImportOptions::default() };
+            let current = BTreeMap::new();
+            // Segment 1's last delivery is the second file's: the first is refused for it.
+            let last_applied: BTreeMap<String, i64> = if stale {
+                BTreeMap::from([("1".to_owned(), 1_700_000_001_000)])
+            } else {
+                BTreeMap::new()
+            };
+            let request = ImportRequest {
+                data_source: &source,
+                recipients: None,
+                links: &links,
+                files: &audience,
+                options: &options,
+                current: &current,
+                last_applied: &last_applied,
+            };
+            prop_assert_eq!(import(&request), import_general(&request));
+        }
+    }
+
     proptest! {
         #[test]
         fn the_fast_path_changes_nothing(

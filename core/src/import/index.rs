@@ -70,6 +70,23 @@ pub(crate) trait MatchIndex {
     /// What the key at `handle` (from [`MatchIndex::locate`], no insertion since) reconciles
     /// to, and whether it was already seen for `segment`; marks it seen.
     fn probe_at(&mut self, handle: usize, segment: u32) -> (Target<'_>, bool);
+    /// [`MatchIndex::probe_at`] for each segment of `mask` (dense indices below 64, at least
+    /// one): what the key reconciles to, and which of them it was already seen for.
+    fn probe_mask(&mut self, handle: usize, mask: u64) -> (Target<'_>, u64) {
+        debug_assert!(mask != 0);
+        let mut before = 0;
+        let mut rest = mask;
+        loop {
+            let segment = rest.trailing_zeros();
+            rest &= rest - 1;
+            if rest == 0 {
+                let (target, duplicate) = self.probe_at(handle, segment);
+                return (target, before | u64::from(duplicate) << segment);
+            }
+            let (_, duplicate) = self.probe_at(handle, segment);
+            before |= u64::from(duplicate) << segment;
+        }
+    }
     /// What `key` reconciles to, without marking anything.
     fn lookup(&self, key: Self::Key) -> Target<'_>;
     /// Hints that `key` is about to be located (lets its memory be fetched early).
