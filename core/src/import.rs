@@ -360,7 +360,7 @@ enum Handle {
     /// It is not among the indexed keys.
     Unindexed,
     /// Here.
-    At(usize),
+    At(u64),
 }
 
 /// Probes `key` for `segment`, locating it in the index only for the first unit of an
@@ -1435,7 +1435,6 @@ where
                 None => batch.missing.push(i as u32),
             }
         }
-        self.index.reserve(batch.missing.len());
         let missing = &batch.missing;
         for &i in missing.iter().take(PREFETCH) {
             self.index.hint_located(lines[i as usize].key, None);

@@ -25,7 +25,7 @@ use crate::id::VisitorId;
 /// Exclusive bound of the high half of a visitor id.
 const HI_BOUND: u64 = (VisitorId::MAX.as_u128() >> 64) as u64 + 1;
 /// Handle bit of keys of the table of unindexed keys.
-const EXTRA: usize = 1 << (usize::BITS - 1);
+const EXTRA: u64 = 1 << 63;
 /// Buckets up to this many links are scanned; larger ones are searched by bisection.
 const SCAN: usize = 12;
 
@@ -91,7 +91,7 @@ impl<'a> LinkDirectory<'a> {
         starts.resize(buckets + 1, n as u32);
         LinkDirectory {
             seen: vec![0; n],
-            extra: ExtraKeys::with_keys(keys / 8),
+            extra: ExtraKeys::new(),
             links,
             rids,
             starts,
@@ -152,20 +152,20 @@ impl MatchIndex for LinkDirectory<'_> {
     type Key = [u64; 2];
 
     #[inline]
-    fn locate(&mut self, key: [u64; 2]) -> usize {
+    fn locate(&mut self, key: [u64; 2]) -> u64 {
         match self.find(key) {
-            Some(at) => at,
+            Some(at) => at as u64,
             None => EXTRA | self.extra.locate(key),
         }
     }
 
     #[inline]
-    fn locate_indexed(&self, key: [u64; 2]) -> Option<usize> {
-        self.find(key)
+    fn locate_indexed(&self, key: [u64; 2]) -> Option<u64> {
+        self.find(key).map(|at| at as u64)
     }
 
     #[inline]
-    fn locate_unindexed(&mut self, key: [u64; 2]) -> usize {
+    fn locate_unindexed(&mut self, key: [u64; 2]) -> u64 {
         EXTRA | self.extra.locate(key)
     }
 
@@ -182,19 +182,19 @@ impl MatchIndex for LinkDirectory<'_> {
     }
 
     #[inline]
-    fn hint_located(&self, key: [u64; 2], indexed: Option<usize>) {
+    fn hint_located(&self, key: [u64; 2], indexed: Option<u64>) {
         match indexed {
-            Some(at) => prefetch(&self.seen, at),
+            Some(at) => prefetch(&self.seen, at as usize),
             None => self.extra.hint(key),
         }
     }
 
     #[inline]
-    fn probe_at(&mut self, handle: usize, segment: u32) -> (Target<'_>, bool) {
+    fn probe_at(&mut self, handle: u64, segment: u32) -> (Target<'_>, bool) {
         let mask = if handle & EXTRA != 0 {
             self.extra.seen_mut(handle & !EXTRA)
         } else {
-            &mut self.seen[handle]
+            &mut self.seen[handle as usize]
         };
         let duplicate = if segment < 64 {
             let bit = 1u64 << segment;
@@ -205,30 +205,30 @@ impl MatchIndex for LinkDirectory<'_> {
             let key = if handle & EXTRA != 0 {
                 self.extra.key(handle & !EXTRA)
             } else {
-                self.links.links[handle].visitor
+                self.links.links[handle as usize].visitor
             };
             !self.seen_high.insert((key, segment))
         };
         let target = if handle & EXTRA != 0 {
             Target::None
         } else {
-            self.target(handle)
+            self.target(handle as usize)
         };
         (target, duplicate)
     }
 
     #[inline]
-    fn probe_mask(&mut self, handle: usize, mask: u64) -> (Target<'_>, u64) {
+    fn probe_mask(&mut self, handle: u64, mask: u64) -> (Target<'_>, u64) {
         if handle & EXTRA != 0 {
             let seen = self.extra.seen_mut(handle & !EXTRA);
             let before = *seen & mask;
             *seen |= mask;
             return (Target::None, before);
         }
-        let seen = &mut self.seen[handle];
+        let seen = &mut self.seen[handle as usize];
         let before = *seen & mask;
         *seen |= mask;
-        (self.target(handle), before)
+        (self.target(handle as usize), before)
     }
 
     fn lookup(&self, key: [u64; 2]) -> Target<'_> {
@@ -242,10 +242,6 @@ impl MatchIndex for LinkDirectory<'_> {
     fn hint(&self, key: [u64; 2]) {
         self.hint_indexed(key);
         self.extra.hint(key);
-    }
-
-    fn reserve(&mut self, additional: usize) {
-        self.extra.reserve(additional);
     }
 
     #[inline]

@@ -61,27 +61,31 @@ fn prefetch_x86(p: *const i8) {
     unsafe { _mm_prefetch::<_MM_HINT_T0>(p) }
 }
 
-/// Keys probed but not indexed, with their segment masks (load ≤ 2/3, linear probing).
+/// Partitions of [`ExtraKeys`], by the high bits of the key.
+const PARTITION_BITS: u32 = 10;
+
+/// Keys probed but not indexed, with their segment masks: one small hash table (load ≤ 2/3,
+/// linear probing) per range of the high half of the key, so probes in key order (those of a
+/// sweep of the directory) work in one cache-sized table at a time, and each grows on its own
+/// (a skewed range only makes its own table larger). A key's handle is its partition (high 32
+/// bits) and slot (low 32 bits).
 #[derive(Debug)]
 pub(crate) struct ExtraKeys {
+    parts: Vec<Partition>,
+}
+
+#[derive(Debug, Default)]
+struct Partition {
     slots: Vec<Slot>,
     len: usize,
 }
 
-impl ExtraKeys {
-    /// An empty table with room for about `keys` keys before it grows.
-    pub(crate) fn with_keys(keys: usize) -> ExtraKeys {
-        ExtraKeys {
-            slots: vec![EMPTY_SLOT; (keys * 3 / 2).max(64)],
-            len: 0,
-        }
-    }
-
-    fn find(slots: &[Slot], key: [u64; 2], hash: u64) -> Result<usize, usize> {
-        let len = slots.len();
+impl Partition {
+    fn find(&self, key: [u64; 2], hash: u64) -> Result<usize, usize> {
+        let len = self.slots.len();
         let mut i = home(hash, len);
         loop {
-            let slot = &slots[i];
+            let slot = &self.slots[i];
             if slot.key == key {
                 return Ok(i);
             }
@@ -95,16 +99,14 @@ impl ExtraKeys {
         }
     }
 
-    /// Where `key` lives, adding it (with an empty mask) when it is new.
-    pub(crate) fn locate(&mut self, key: [u64; 2]) -> usize {
+    fn locate(&mut self, key: [u64; 2]) -> usize {
         let hash = hash(key);
-        match Self::find(&self.slots, key, hash) {
+        if (self.len + 1) * 3 > self.slots.len() * 2 {
+            self.grow();
+        }
+        match self.find(key, hash) {
             Ok(i) => i,
-            Err(mut i) => {
-                if (self.len + 1) * 3 > self.slots.len() * 2 {
-                    self.resize(self.slots.len() * 2);
-                    i = Self::find(&self.slots, key, hash).expect_err("a new key");
-                }
+            Err(i) => {
                 self.slots[i] = Slot { key, seen: 0 };
                 self.len += 1;
                 i
@@ -112,88 +114,127 @@ impl ExtraKeys {
         }
     }
 
-    fn resize(&mut self, len: usize) {
+    fn grow(&mut self) {
+        let len = (self.slots.len() * 2).max(16);
         let old = std::mem::replace(&mut self.slots, vec![EMPTY_SLOT; len]);
         for slot in old.into_iter().filter(|s| s.key != EMPTY) {
-            let i = Self::find(&self.slots, slot.key, hash(slot.key)).expect_err("distinct");
+            let i = self.find(slot.key, hash(slot.key)).expect_err("distinct");
             self.slots[i] = slot;
         }
     }
+}
 
-    /// Makes room for `additional` keys to be located without growing.
-    pub(crate) fn reserve(&mut self, additional: usize) {
-        // Keys probed in hash order fill the table from one end: room for all of them now keeps
-        // every region below the load limit (growing on the way would not: the region already
-        // passed would be overfull and probe sequences would grow without bound).
-        let needed = (self.len + additional) * 3 / 2 + 1;
-        if needed > self.slots.len() {
-            self.resize(needed.max(self.slots.len() * 2));
+impl ExtraKeys {
+    /// An empty table.
+    pub(crate) fn new() -> ExtraKeys {
+        ExtraKeys {
+            parts: (0..1 << PARTITION_BITS)
+                .map(|_| Partition::default())
+                .collect(),
         }
     }
 
-    /// The segment mask of the key at `i` (from [`ExtraKeys::locate`], no insertion since).
-    pub(crate) fn seen_mut(&mut self, i: usize) -> &mut u64 {
-        &mut self.slots[i].seen
+    /// The partition of a key: the top bits of its high half (below 2^63 for a visitor id).
+    #[inline]
+    fn partition(key: [u64; 2]) -> usize {
+        ((key[0] << 1) >> (64 - PARTITION_BITS)) as usize
     }
 
-    /// The key at `i`.
-    pub(crate) fn key(&self, i: usize) -> [u64; 2] {
-        self.slots[i].key
+    /// The handle of `key`, adding it (with an empty mask) when it is new.
+    pub(crate) fn locate(&mut self, key: [u64; 2]) -> u64 {
+        let p = Self::partition(key);
+        let i = self.parts[p].locate(key);
+        (p as u64) << 32 | i as u64
+    }
+
+    fn slot(&mut self, handle: u64) -> &mut Slot {
+        &mut self.parts[(handle >> 32) as usize].slots[handle as u32 as usize]
+    }
+
+    /// The segment mask of the key of `handle` (from [`ExtraKeys::locate`], no insertion
+    /// since).
+    pub(crate) fn seen_mut(&mut self, handle: u64) -> &mut u64 {
+        &mut self.slot(handle).seen
+    }
+
+    /// The key of `handle`.
+    pub(crate) fn key(&self, handle: u64) -> [u64; 2] {
+        self.parts[(handle >> 32) as usize].slots[handle as u32 as usize].key
     }
 
     /// Hints that `key` is about to be located.
     #[inline]
     pub(crate) fn hint(&self, key: [u64; 2]) {
-        prefetch(&self.slots, home(hash(key), self.slots.len()));
+        let part = &self.parts[Self::partition(key)];
+        prefetch(&part.slots, home(hash(key), part.slots.len()));
     }
 
-    /// Slots held (for the growth test).
+    /// Number of keys.
     #[cfg(test)]
-    pub(crate) fn capacity(&self) -> usize {
-        self.slots.len()
+    pub(crate) fn len(&self) -> usize {
+        self.parts.iter().map(|p| p.len).sum()
     }
 
     /// Bytes held.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.slots.capacity() * size_of::<Slot>()
+        self.parts.capacity() * size_of::<Partition>()
+            + self
+                .parts
+                .iter()
+                .map(|p| p.slots.capacity() * size_of::<Slot>())
+                .sum::<usize>()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
     use super::*;
 
-    fn key(n: u64) -> [u64; 2] {
-        [n % 7, n.wrapping_mul(0x9e37_79b9_7f4a_7c15)]
-    }
-
-    #[test]
-    fn keys_located_in_hash_order_after_a_reserve() {
-        let mut extra = ExtraKeys::with_keys(0);
-        let mut keys: Vec<[u64; 2]> = (0..50_000).map(key).collect();
-        keys.sort_by_key(|&k| hash(k));
-        extra.reserve(keys.len());
-        let len = extra.capacity();
-        let slots: Vec<usize> = keys.iter().map(|&k| extra.locate(k)).collect();
-        // No growth on the way, and every key found again where it was put.
-        assert_eq!(extra.capacity(), len);
-        for (&k, &slot) in keys.iter().zip(&slots) {
-            assert_eq!(extra.locate(k), slot);
-            assert_eq!(extra.key(slot), k);
+    fn key(n: u64, skewed: bool) -> [u64; 2] {
+        if skewed {
+            [7, n.wrapping_mul(0x9e37_79b9_7f4a_7c15)]
+        } else {
+            [n.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 2, n]
         }
     }
 
+    proptest! {
+        #[test]
+        fn keys_keep_their_handles_and_masks(
+            probes in proptest::collection::vec((0u64..3000, 0u32..64), 0..2000),
+            skewed in any::<bool>(),
+        ) {
+            let mut extra = ExtraKeys::new();
+            let mut model: HashMap<u64, u64> = HashMap::new();
+            for (n, segment) in probes {
+                let handle = extra.locate(key(n, skewed));
+                prop_assert_eq!(extra.key(handle), key(n, skewed));
+                let seen = extra.seen_mut(handle);
+                let expected = model.entry(n).or_default();
+                prop_assert_eq!(*seen, *expected);
+                *seen |= 1 << segment;
+                *expected |= 1 << segment;
+            }
+            prop_assert_eq!(extra.len(), model.len());
+        }
+    }
+
     #[test]
-    fn the_table_grows_and_keeps_masks() {
-        let mut extra = ExtraKeys::with_keys(0);
-        for n in 0..10_000 {
-            let i = extra.locate(key(n));
-            *extra.seen_mut(i) |= 1 << (n % 64);
+    fn a_skewed_partition_grows_alone() {
+        let mut extra = ExtraKeys::new();
+        for n in 0..50_000 {
+            extra.locate(key(n, true));
         }
-        assert!(extra.capacity() >= 15_000);
-        for n in 0..10_000 {
-            let i = extra.locate(key(n));
-            assert_eq!(*extra.seen_mut(i), 1 << (n % 64));
+        // Handles hold until the next insertion: none here.
+        let handles: Vec<u64> = (0..50_000).map(|n| extra.locate(key(n, true))).collect();
+        for (n, &handle) in (0..50_000).zip(&handles) {
+            assert_eq!(extra.key(handle), key(n, true));
         }
+        assert!(handles.iter().all(|h| h >> 32 == handles[0] >> 32));
+        assert_eq!(extra.len(), 50_000);
     }
 }

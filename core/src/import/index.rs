@@ -48,13 +48,13 @@ pub(crate) trait MatchIndex {
     /// The key type.
     type Key: Copy;
     /// Where `key` lives, adding it (as "no recipient") when it is not indexed.
-    fn locate(&mut self, key: Self::Key) -> usize;
+    fn locate(&mut self, key: Self::Key) -> u64;
     /// Where `key` lives if it is an indexed key (keys added by [`MatchIndex::locate`] may be
     /// found too), without adding it.
-    fn locate_indexed(&self, key: Self::Key) -> Option<usize>;
+    fn locate_indexed(&self, key: Self::Key) -> Option<u64>;
     /// [`MatchIndex::locate`] of a key [`MatchIndex::locate_indexed`] did not find (nothing
     /// indexed since).
-    fn locate_unindexed(&mut self, key: Self::Key) -> usize {
+    fn locate_unindexed(&mut self, key: Self::Key) -> u64 {
         self.locate(key)
     }
     /// Hints that `key` is about to be given to [`MatchIndex::locate_indexed`].
@@ -63,16 +63,16 @@ pub(crate) trait MatchIndex {
     }
     /// Hints that `key`, where [`MatchIndex::locate_indexed`] found it (or not), is about to be
     /// probed.
-    fn hint_located(&self, key: Self::Key, indexed: Option<usize>) {
+    fn hint_located(&self, key: Self::Key, indexed: Option<u64>) {
         let _ = indexed;
         self.hint(key);
     }
     /// What the key at `handle` (from [`MatchIndex::locate`], no insertion since) reconciles
     /// to, and whether it was already seen for `segment`; marks it seen.
-    fn probe_at(&mut self, handle: usize, segment: u32) -> (Target<'_>, bool);
+    fn probe_at(&mut self, handle: u64, segment: u32) -> (Target<'_>, bool);
     /// [`MatchIndex::probe_at`] for each segment of `mask` (dense indices below 64, at least
     /// one): what the key reconciles to, and which of them it was already seen for.
-    fn probe_mask(&mut self, handle: usize, mask: u64) -> (Target<'_>, u64) {
+    fn probe_mask(&mut self, handle: u64, mask: u64) -> (Target<'_>, u64) {
         debug_assert!(mask != 0);
         let mut before = 0;
         let mut rest = mask;
@@ -93,10 +93,6 @@ pub(crate) trait MatchIndex {
     fn hint(&self, key: Self::Key) {
         let _ = key;
     }
-    /// Makes room for `additional` keys to be located without growing.
-    fn reserve(&mut self, additional: usize) {
-        let _ = additional;
-    }
     /// Where `key` lives, as a number whose order follows the index's memory layout (probes in
     /// that order sweep the index); 0 when there is no such order.
     fn order(&self, key: Self::Key) -> u64 {
@@ -111,16 +107,16 @@ pub(crate) trait MatchIndex {
 
 impl<K: Copy + Eq + Hash + Ord> MatchIndex for Index<K> {
     type Key = K;
-    fn locate(&mut self, key: K) -> usize {
+    fn locate(&mut self, key: K) -> u64 {
         match self.numbers.get(&key) {
-            Some(&n) => n as usize,
-            None => self.push(key, NO_RECIPIENT) as usize,
+            Some(&n) => u64::from(n),
+            None => u64::from(self.push(key, NO_RECIPIENT)),
         }
     }
-    fn locate_indexed(&self, key: K) -> Option<usize> {
-        self.numbers.get(&key).map(|&n| n as usize)
+    fn locate_indexed(&self, key: K) -> Option<u64> {
+        self.numbers.get(&key).map(|&n| u64::from(n))
     }
-    fn probe_at(&mut self, handle: usize, segment: u32) -> (Target<'_>, bool) {
+    fn probe_at(&mut self, handle: u64, segment: u32) -> (Target<'_>, bool) {
         let duplicate = self.mark(handle as u32, segment);
         (self.target(handle as u32), duplicate)
     }
