@@ -815,25 +815,50 @@ const INLINE: usize = 3;
 const _: () = assert!(size_of::<BatchLine<[u64; 2]>>() == 48);
 
 /// One line of a batch (48 bytes for visitor ids): its key, raw id (a range of `Batch::raw`,
-/// only when unmatched ids are listed) and its segments: with `count == 0` the mask of their
-/// dense indices (`segments[0]` its low half, `segments[1]` its high half); else `count`
-/// segment indices, the first `count` of `segments` when they fit, else
-/// `Batch::segments[segments[0]..][..count]` (lines are probed out of order: their segments
-/// travel with them).
+/// only when unmatched ids are listed) and `count` segments: the first `count` of `inline`
+/// when they fit, else `Batch::segments[inline[0]..][..count]` (lines are probed out of order:
+/// their segments travel with them).
 #[derive(Debug, Clone, Copy)]
 struct BatchLine<K> {
     key: K,
     line: u64,
     raw: (u32, u32),
-    segments: [u32; INLINE],
+    inline: [u32; INLINE],
     count: u32,
 }
 
-impl<K> BatchLine<K> {
-    /// The segment mask of a line with `count == 0`.
-    #[inline]
-    fn mask(&self) -> u64 {
-        u64::from(self.segments[0]) | u64::from(self.segments[1]) << 32
+/// A line of a batch whose segments are the distinct dense indices of `mask` (below 64), when
+/// unmatched ids are not listed (24 bytes for visitor ids). Only counts then depend on the
+/// order of a key's lines, so these need not keep theirs.
+#[derive(Debug, Clone, Copy)]
+struct MaskLine<K> {
+    key: K,
+    mask: u64,
+}
+
+/// Outcomes of mask lines, per dense segment index, folded into the segments after each batch.
+#[derive(Debug)]
+struct Tally {
+    /// Units matched, then unmatched by reason: duplicate, no recipient, ambiguous.
+    outcomes: [[u64; 64]; 4],
+    refused: [u64; 64],
+    units: u64,
+    touched: u64,
+}
+
+impl Tally {
+    const MATCHED: usize = 0;
+    const DUPLICATE: usize = 1;
+    const NO_RECIPIENT: usize = 2;
+    const AMBIGUOUS: usize = 3;
+
+    fn new() -> Tally {
+        Tally {
+            outcomes: [[0; 64]; 4],
+            refused: [0; 64],
+            units: 0,
+            touched: 0,
+        }
     }
 }
 
@@ -852,12 +877,13 @@ fn mask_bits(mut mask: u64) -> impl Iterator<Item = u32> {
 #[derive(Debug)]
 struct Batch<K> {
     lines: Vec<BatchLine<K>>,
+    masks: Vec<MaskLine<K>>,
     raw: Vec<u8>,
     segments: Vec<u32>,
     /// Scratch of `flush`, kept between batches.
-    order: Vec<u32>,
     starts: Vec<usize>,
     sorted: Vec<BatchLine<K>>,
+    sorted_masks: Vec<MaskLine<K>>,
     /// Lines whose keys are not indexed (positions in `lines`).
     missing: Vec<u32>,
 }
@@ -866,14 +892,48 @@ impl<K> Batch<K> {
     fn new() -> Batch<K> {
         Batch {
             lines: Vec::new(),
+            masks: Vec::new(),
             raw: Vec::new(),
             segments: Vec::new(),
-            order: Vec::new(),
             starts: Vec::new(),
             sorted: Vec::new(),
+            sorted_masks: Vec::new(),
             missing: Vec::new(),
         }
     }
+}
+
+/// Orders `items` by the top bits of `order` (stable: items of one order keep theirs), through
+/// `scratch` (swapped in); `starts` is reused. Buckets follow the batch size (about 16 items
+/// each, at most 2^16 of them).
+fn partition<T: Copy>(
+    items: &mut Vec<T>,
+    scratch: &mut Vec<T>,
+    starts: &mut Vec<usize>,
+    order: impl Fn(&T) -> u64,
+) {
+    let n = items.len();
+    let bits = (n / 16).max(1).next_power_of_two().trailing_zeros().min(16);
+    if bits == 0 {
+        return;
+    }
+    let bucket = |item: &T| (order(item) >> (64 - bits)) as usize;
+    starts.clear();
+    starts.resize((1 << bits) + 1, 0);
+    for item in items.iter() {
+        starts[bucket(item) + 1] += 1;
+    }
+    for i in 0..1 << bits {
+        starts[i + 1] += starts[i];
+    }
+    scratch.clear();
+    scratch.resize(n, items[0]);
+    for item in items.iter() {
+        let b = bucket(item);
+        scratch[starts[b]] = *item;
+        starts[b] += 1;
+    }
+    std::mem::swap(items, scratch);
 }
 
 /// One identifier occurrence as the readers give it.
@@ -907,6 +967,8 @@ struct Run<'a, I: MatchIndex> {
     fast_path: bool,
     /// Segments (dense index < 64) refused in the current delivery.
     refused: u64,
+    /// Outcomes of the batch's mask lines.
+    tally: Box<Tally>,
 }
 
 impl<'a, I: MatchIndex> Run<'a, I>
@@ -935,6 +997,7 @@ where
             reset_lists: std::collections::BTreeSet::new(),
             fast_path: true,
             refused: 0,
+            tally: Box::new(Tally::new()),
         }
     }
 
@@ -1333,13 +1396,10 @@ where
         if listed {
             self.batch_line(line, raw, key, from);
         } else {
-            self.push_line(BatchLine {
-                line,
-                key,
-                raw: (0, 0),
-                segments: [mask as u32, (mask >> 32) as u32, 0],
-                count: 0,
-            });
+            self.batch.masks.push(MaskLine { key, mask });
+            if self.batch.masks.len() + self.batch.lines.len() >= BATCH {
+                self.flush();
+            }
         }
     }
 
@@ -1371,7 +1431,7 @@ where
             line,
             key,
             raw,
-            segments: inline,
+            inline,
             count: to - from,
         });
     }
@@ -1379,49 +1439,35 @@ where
     #[inline]
     fn push_line(&mut self, line: BatchLine<I::Key>) {
         self.batch.lines.push(line);
-        if self.batch.lines.len() == BATCH {
+        if self.batch.masks.len() + self.batch.lines.len() >= BATCH {
             self.flush();
         }
     }
 
-    /// Applies the batched adds: hints the index about every key first (the memory accesses
-    /// overlap), then runs the units in order.
+    /// Applies the batched adds: orders the lines by where their keys live in the index (a
+    /// sweep of it instead of jumps around it), hints the index a few lines ahead (the memory
+    /// accesses overlap), then runs the units; mask lines first (only counts depend on their
+    /// order), then the others (in order for each key). Buffers are reused: fresh pages cost.
     fn flush(&mut self) {
         let mut batch = std::mem::replace(&mut self.batch, Batch::new());
-        // Order the lines by where their keys live in the index (stable: the lines of one key
-        // keep their order, which is all duplicates and outcomes depend on), so the probes
-        // sweep the index instead of jumping around it. Buffers are reused: fresh pages cost.
-        let n = batch.lines.len();
-        let bits = (n / 16).max(1).next_power_of_two().trailing_zeros().min(16);
-        if bits > 0 {
-            batch.order.clear();
-            batch.order.extend(
-                batch
-                    .lines
-                    .iter()
-                    .map(|l| (self.index.order(l.key) >> (64 - bits)) as u32),
-            );
-            batch.starts.clear();
-            batch.starts.resize((1 << bits) + 1, 0);
-            for &o in &batch.order {
-                batch.starts[o as usize + 1] += 1;
-            }
-            for i in 0..1 << bits {
-                batch.starts[i + 1] += batch.starts[i];
-            }
-            batch.sorted.clear();
-            batch.sorted.resize(n, batch.lines[0]);
-            for (line, &o) in batch.lines.iter().zip(&batch.order) {
-                batch.sorted[batch.starts[o as usize]] = *line;
-                batch.starts[o as usize] += 1;
-            }
-            std::mem::swap(&mut batch.lines, &mut batch.sorted);
-        }
+        let index = &self.index;
+        partition(
+            &mut batch.masks,
+            &mut batch.sorted_masks,
+            &mut batch.starts,
+            |l| index.order(l.key),
+        );
+        self.add_masks(&batch.masks, &mut batch.missing);
+        let index = &self.index;
+        partition(
+            &mut batch.lines,
+            &mut batch.sorted,
+            &mut batch.starts,
+            |l| index.order(l.key),
+        );
         let lines = &batch.lines;
-        // Lines of indexed keys run as the sweep of that table finds them (with the memory
-        // accesses overlapping); the others wait, for room to be made for their keys at once
-        // (the table of unindexed keys grows at most once per batch, by what it needs). Only
-        // the order of each key's lines matters, and it is kept.
+        // Lines of indexed keys run as the sweep finds them; the others after (in order for
+        // each key: only the order of each key's lines matters).
         for line in lines.iter().take(PREFETCH) {
             self.index.hint_indexed(line.key);
         }
@@ -1446,92 +1492,119 @@ where
             self.add_line(&lines[i as usize], &batch, Handle::Unindexed);
         }
         batch.lines.clear();
+        batch.masks.clear();
         batch.raw.clear();
         batch.segments.clear();
         self.batch = batch;
     }
 
+    /// The units of mask lines (ordered by [`MatchIndex::order`]): indexed keys as the sweep
+    /// finds them, the others after; outcomes are tallied, then folded into the segments.
+    fn add_masks(&mut self, lines: &[MaskLine<I::Key>], missing: &mut Vec<u32>) {
+        let mut tally = std::mem::replace(&mut self.tally, Box::new(Tally::new()));
+        for line in lines.iter().take(PREFETCH) {
+            self.index.hint_indexed(line.key);
+        }
+        missing.clear();
+        for (i, line) in lines.iter().enumerate() {
+            if let Some(ahead) = lines.get(i + PREFETCH) {
+                self.index.hint_indexed(ahead.key);
+            }
+            match self.index.locate_indexed(line.key) {
+                Some(at) => self.tally_mask(&mut tally, line.key, line.mask, Some(at)),
+                None => missing.push(i as u32),
+            }
+        }
+        for &i in missing.iter().take(PREFETCH) {
+            self.index.hint_located(lines[i as usize].key, None);
+        }
+        for (j, &i) in missing.iter().enumerate() {
+            if let Some(&ahead) = missing.get(j + PREFETCH) {
+                self.index.hint_located(lines[ahead as usize].key, None);
+            }
+            let line = &lines[i as usize];
+            self.tally_mask(&mut tally, line.key, line.mask, None);
+        }
+        // Fold the tally into the segments and the totals.
+        let totals = &mut self.report.totals;
+        totals.units += tally.units;
+        for id in mask_bits(tally.touched) {
+            let id = id as usize;
+            let state = &mut self.segments[id];
+            state.touched = true;
+            state.refused_units += tally.refused[id];
+            totals.refused_units += tally.refused[id];
+            let [matched, duplicate, no_recipient, ambiguous] = tally.outcomes.map(|o| o[id]);
+            state.report.matched += matched;
+            state.report.ids += matched + duplicate + no_recipient + ambiguous;
+            state.unmatched[UnmatchedReason::Duplicate as usize] += duplicate;
+            state.unmatched[UnmatchedReason::NoRecipient as usize] += no_recipient;
+            state.unmatched[UnmatchedReason::Ambiguous as usize] += ambiguous;
+            totals.matched += matched;
+            totals.unmatched += duplicate + no_recipient + ambiguous;
+        }
+        *tally = Tally::new();
+        self.tally = tally;
+    }
+
+    /// The units of one mask line, its key at `at` (if indexed): what [`Run::add_unit`] does
+    /// for each, with the key's mask updated once and the outcomes tallied.
+    #[inline]
+    fn tally_mask(&mut self, tally: &mut Tally, key: I::Key, mask: u64, at: Option<u64>) {
+        tally.units += u64::from(mask.count_ones());
+        tally.touched |= mask;
+        let refused = mask & self.refused;
+        for id in mask_bits(refused) {
+            tally.refused[id as usize] += 1;
+        }
+        let probed = mask & !refused;
+        if probed == 0 {
+            return;
+        }
+        let handle = match at {
+            Some(at) => at,
+            None => self.index.locate_unindexed(key),
+        };
+        let (target, before) = self.index.probe_mask(handle, probed);
+        for id in mask_bits(probed & before) {
+            tally.outcomes[Tally::DUPLICATE][id as usize] += 1;
+        }
+        let fresh = probed & !before;
+        let outcome = match target {
+            Target::None => Tally::NO_RECIPIENT,
+            Target::Ambiguous => Tally::AMBIGUOUS,
+            Target::One(rid) => {
+                for id in mask_bits(fresh) {
+                    self.segments[id as usize].adds.push(rid);
+                }
+                Tally::MATCHED
+            }
+            Target::Recipients(rids) => {
+                for id in mask_bits(fresh) {
+                    self.segments[id as usize].adds.extend_from_slice(rids);
+                }
+                Tally::MATCHED
+            }
+        };
+        for id in mask_bits(fresh) {
+            tally.outcomes[outcome][id as usize] += 1;
+        }
+    }
+
     /// The units of a batched line, its key where `handle` says.
     #[inline]
     fn add_line(&mut self, line: &BatchLine<I::Key>, batch: &Batch<I::Key>, mut handle: Handle) {
-        if line.count == 0 {
-            self.add_mask(line.key, line.mask(), handle);
-            return;
-        }
         let raw = &batch.raw[line.raw.0 as usize..line.raw.1 as usize];
         let count = line.count as usize;
         let ids = if count <= INLINE {
-            &line.segments[..count]
+            &line.inline[..count]
         } else {
-            let from = line.segments[0] as usize;
+            let from = line.inline[0] as usize;
             &batch.segments[from..from + count]
         };
         for &id in ids {
             self.add_unit(id, Ok(line.key), line.line, raw, &mut handle);
         }
-    }
-
-    /// The units of a line whose segments are the distinct dense indices of `mask` (below 64),
-    /// unmatched ids not listed: what [`Run::add_unit`] does for each, with the key's mask
-    /// updated once.
-    #[inline]
-    fn add_mask(&mut self, key: I::Key, mask: u64, handle: Handle) {
-        let totals = &mut self.report.totals;
-        totals.units += u64::from(mask.count_ones());
-        let refused = mask & self.refused;
-        let probed = mask & !refused;
-        for id in mask_bits(mask) {
-            let state = &mut self.segments[id as usize];
-            state.touched = true;
-            if refused & (1 << id) != 0 {
-                state.refused_units += 1;
-            } else {
-                state.report.ids += 1;
-            }
-        }
-        totals.refused_units += u64::from(refused.count_ones());
-        if probed == 0 {
-            return;
-        }
-        let at = match handle {
-            Handle::At(at) => at,
-            Handle::Unknown => self.index.locate(key),
-            Handle::Unindexed => self.index.locate_unindexed(key),
-        };
-        let (target, before) = self.index.probe_mask(at, probed);
-        let (fresh, duplicates) = (probed & !before, probed & before);
-        for id in mask_bits(duplicates) {
-            self.segments[id as usize].unmatched[UnmatchedReason::Duplicate as usize] += 1;
-        }
-        let reason = match target {
-            Target::None => Some(UnmatchedReason::NoRecipient),
-            Target::Ambiguous => Some(UnmatchedReason::Ambiguous),
-            Target::One(rid) => {
-                for id in mask_bits(fresh) {
-                    let state = &mut self.segments[id as usize];
-                    state.adds.push(rid);
-                    state.report.matched += 1;
-                }
-                None
-            }
-            Target::Recipients(rids) => {
-                for id in mask_bits(fresh) {
-                    let state = &mut self.segments[id as usize];
-                    state.adds.extend_from_slice(rids);
-                    state.report.matched += 1;
-                }
-                None
-            }
-        };
-        if let Some(reason) = reason {
-            for id in mask_bits(fresh) {
-                self.segments[id as usize].unmatched[reason as usize] += 1;
-            }
-        }
-        let matched = if reason.is_none() { fresh } else { 0 };
-        let totals = &mut self.report.totals;
-        totals.matched += u64::from(matched.count_ones());
-        totals.unmatched += u64::from((probed & !matched).count_ones());
     }
 
     /// One unit: `occurrence` listed in the add column of `segment`.
