@@ -17,6 +17,7 @@
 
 mod fast;
 mod index;
+mod names;
 mod radix;
 mod report;
 mod directory;
@@ -950,9 +951,7 @@ struct Run<'a, I: MatchIndex> {
     batch: Batch<I::Key>,
     segment_ids: HashMap<String, u32, FxBuildHasher>,
     /// Dense index of segments with names under 8 bytes, by the packed name and its length.
-    short_segment_ids: HashMap<u64, u32, FxBuildHasher>,
-    /// Recently used entries of `short_segment_ids` (`u32::MAX`: empty).
-    segment_cache: [(u64, u32); 64],
+    short_segment_ids: names::ShortNames,
     segments: Vec<SegmentState>,
     lists: BTreeMap<String, ListState>,
     report: ImportReport,
@@ -985,8 +984,7 @@ where
             index,
             batch: Batch::new(),
             segment_ids: HashMap::default(),
-            short_segment_ids: HashMap::default(),
-            segment_cache: [(0, u32::MAX); 64],
+            short_segment_ids: names::ShortNames::new(),
             segments: Vec::new(),
             lists: BTreeMap::new(),
             report,
@@ -1021,33 +1019,22 @@ where
     fn segment(&mut self, name: &str) -> u32 {
         // Short names (most segment ids) are looked up as one integer: no string hashing or
         // comparison per unit.
-        let short = (name.len() < 8).then(|| {
-            // Bytes 0..7 the name, byte 7 its length (a loop: no `memcpy` call per unit).
-            let mut packed = (name.len() as u64) << 56;
-            for (i, &b) in name.as_bytes().iter().enumerate() {
-                packed |= u64::from(b) << (8 * i);
+        let short = names::pack(name.as_bytes());
+        match short {
+            Some(packed) => {
+                if let Some(id) = self.short_segment_ids.get(packed) {
+                    return id;
+                }
             }
-            packed
-        });
-        if let Some(packed) = short {
-            // A direct-mapped cache in front of the map: a handful of instructions per unit.
-            let slot = (packed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize;
-            let (cached, id) = self.segment_cache[slot];
-            if cached == packed && id != u32::MAX {
-                return id;
+            None => {
+                if let Some(&id) = self.segment_ids.get(name) {
+                    return id;
+                }
             }
-            if let Some(&id) = self.short_segment_ids.get(&packed) {
-                self.segment_cache[slot] = (packed, id);
-                return id;
-            }
-        } else if let Some(&id) = self.segment_ids.get(name) {
-            return id;
         }
         let id = self.segments.len() as u32;
         match short {
-            Some(packed) => {
-                self.short_segment_ids.insert(packed, id);
-            }
+            Some(packed) => self.short_segment_ids.insert(packed, id),
             None => {
                 self.segment_ids.insert(name.to_owned(), id);
             }

@@ -121,12 +121,15 @@ impl<'a> LinkDirectory<'a> {
     #[inline(always)]
     fn find(&self, key: [u64; 2]) -> Option<usize> {
         let (part, start) = self.bucket_links(key);
+        // Compared as one integer: two instructions, no lexicographic loop.
+        let value = |l: &CompactLink| u128::from(l.visitor[0]) << 64 | u128::from(l.visitor[1]);
+        let wanted = u128::from(key[0]) << 64 | u128::from(key[1]);
         let at = if part.len() <= SCAN {
             part.iter()
-                .position(|l| l.visitor >= key)
+                .position(|l| value(l) >= wanted)
                 .unwrap_or(part.len())
         } else {
-            part.partition_point(|l| l.visitor < key)
+            part.partition_point(|l| value(l) < wanted)
         };
         (part.get(at)?.visitor == key).then_some(start + at)
     }
