@@ -807,7 +807,7 @@ struct ListState {
 }
 
 /// Lines of adds waiting to be probed together.
-const BATCH: usize = 1 << 20;
+const BATCH: usize = 1 << 21;
 /// How many lines ahead of the one being probed the index is hinted.
 const PREFETCH: usize = 16;
 
