@@ -15,13 +15,13 @@
 //! recipients to add and to remove relative to its current members: re-running an import is a
 //! no-op.
 
+mod directory;
+mod extra;
 mod fast;
 mod index;
 mod names;
 mod radix;
 mod report;
-mod directory;
-mod extra;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -35,7 +35,8 @@ use crate::datasource::{DataSource, Identifier, MatchKey};
 use crate::format::aep::{self, AepColumns, AepFileName, MembershipStatus};
 use crate::format::input::{self, Lines};
 use crate::format::links::{
-    CompactLink, CompactLinks, CompactRecipients, LinksFile, LinksStats, VisitorLink, sort_and_merge,
+    CompactLink, CompactLinks, CompactRecipients, LinksFile, LinksStats, VisitorLink,
+    sort_and_merge,
 };
 use crate::format::onboarding::{self, Entry, OnboardingFileName, OnboardingMode};
 use crate::format::outbound::{self, OutboundFileName, SyncMode};
@@ -44,11 +45,11 @@ use crate::format::{BadRecord, FileError, ReadOptions};
 use crate::id::{IdError, IdReason, UserId};
 use crate::sorted::{difference, union};
 
+use directory::LinkDirectory;
 use index::{Index, Link, MatchIndex, Target};
 pub use report::{
     ImportReport, LocatedProblem, Refused, SegmentReport, Totals, UnmatchedId, UnmatchedReason,
 };
-use directory::LinkDirectory;
 
 /// How one input file is to be read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -297,7 +298,9 @@ pub fn prepare<'a>(
         Links::Parsed(parsed) => Cow::Owned(compact(parsed)),
     };
     if links.len() >= u32::MAX as usize {
-        return Err(ImportError::Request("too many visitor links for one import".into()));
+        return Err(ImportError::Request(
+            "too many visitor links for one import".into(),
+        ));
     }
     let (space, link_rids) = RecipientSpace::new(request, Links::Compact(&links))?;
     match &request.data_source.identifier {
@@ -1352,6 +1355,32 @@ where
         }
         if !any {
             self.report.totals.lines_without_segments += 1;
+        }
+    }
+
+    /// [`Run::outbound_listed`] of a line whose segment names are `packed` ([`names::pack`];
+    /// none when they could not all be): a mask line when every name is known, distinct and
+    /// of a dense index below 64, and unmatched ids are not listed.
+    #[inline]
+    fn outbound_usual(&mut self, line: u64, raw: &[u8], key: I::Key, list: &str, packed: &[u64]) {
+        let mut mask = 0u64;
+        let mut masked = !packed.is_empty() && !self.request.options.list_unmatched;
+        for &name in packed {
+            match self.short_segment_ids.get(name) {
+                Some(id) if id < 64 && mask & (1 << id) == 0 => mask |= 1 << id,
+                _ => {
+                    masked = false;
+                    break;
+                }
+            }
+        }
+        if masked {
+            self.batch.masks.push(MaskLine { key, mask });
+            if self.batch.masks.len() + self.batch.lines.len() >= BATCH {
+                self.flush();
+            }
+        } else {
+            self.outbound_listed(line, raw, key, list);
         }
     }
 

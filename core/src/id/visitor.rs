@@ -34,13 +34,10 @@ impl VisitorId {
         if bytes.is_empty() {
             return Err(IdError::new(IdKind::VisitorId, IdReason::Empty, DETAIL));
         }
-        if bytes.len() == LEN {
-            // Fast path: both 19-digit halves fit a u64, read eight digits at a time.
-            if let (Some(hi), Some(lo)) = (value19(&bytes[..HALF]), value19(&bytes[HALF..])) {
-                return Ok(VisitorId(
-                    u128::from(hi) * u128::from(TEN_POW_19) + u128::from(lo),
-                ));
-            }
+        if let Ok(digits) = <&[u8; LEN]>::try_from(bytes)
+            && let Some(id) = VisitorId::from_digits(digits)
+        {
+            return Ok(id);
         }
         if let Some(at) = bytes.iter().position(|b| !b.is_ascii_digit()) {
             return Err(IdError::at(
@@ -51,6 +48,16 @@ impl VisitorId {
             ));
         }
         Err(IdError::new(IdKind::VisitorId, IdReason::BadLength, DETAIL))
+    }
+
+    /// The id 38 ASCII digits spell; `None` if any byte is not a digit ([`VisitorId::parse`]
+    /// then says why). Branch-free but for the final check: both 19-digit halves fit a u64, each
+    /// read as three overlapping eight-byte words.
+    #[inline]
+    pub fn from_digits(digits: &[u8; LEN]) -> Option<VisitorId> {
+        let (hi, hi_ok) = value19(digits[..HALF].try_into().expect("19 bytes"));
+        let (lo, lo_ok) = value19(digits[HALF..].try_into().expect("19 bytes"));
+        (hi_ok & lo_ok).then(|| VisitorId(u128::from(hi) * u128::from(TEN_POW_19) + u128::from(lo)))
     }
 
     /// Builds a visitor id from its integer value; `None` above [`VisitorId::MAX`].
@@ -102,24 +109,23 @@ fn value8(chunk: u64) -> u64 {
         >> 32
 }
 
-/// The value of 19 ASCII digits (`digits.len() == 19`), or `None` if any byte is not a digit.
-/// 19 digits never overflow a u64 (10^19 - 1 < 2^64).
+/// The value of 19 bytes read as ASCII digits, and whether they all are. 19 digits never
+/// overflow a u64 (10^19 - 1 < 2^64). The words at 0, 8 and 11 cover every byte; the last
+/// one's value modulo 1000 is that of digits 16..19.
 #[inline]
-fn value19(digits: &[u8]) -> Option<u64> {
-    let a = u64::from_le_bytes(digits.get(0..8)?.try_into().ok()?);
-    let b = u64::from_le_bytes(digits.get(8..16)?.try_into().ok()?);
-    if !all_digits8(a) || !all_digits8(b) {
-        return None;
-    }
-    let mut tail = 0u64;
-    for &c in digits.get(16..19)? {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        tail = tail * 10 + u64::from(d);
-    }
-    Some(value8(a) * 100_000_000_000 + value8(b) * 1000 + tail)
+fn value19(digits: &[u8; HALF]) -> (u64, bool) {
+    let word = |at: usize| {
+        let bytes: [u8; 8] = digits[at..at + 8].try_into().expect("8 bytes");
+        u64::from_le_bytes(bytes)
+    };
+    let (a, b, c) = (word(0), word(8), word(11));
+    let ok = all_digits8(a) & all_digits8(b) & all_digits8(c);
+    // Wrapping: the value of bytes that are not all digits is meaningless (and dropped).
+    let value = value8(a)
+        .wrapping_mul(100_000_000_000)
+        .wrapping_add(value8(b).wrapping_mul(1000))
+        .wrapping_add(value8(c) % 1000);
+    (value, ok)
 }
 
 fn write19(mut value: u64, out: &mut [u8]) {
@@ -267,6 +273,21 @@ mod tests {
             prop_assert_eq!(digits.len(), 38);
             prop_assert_eq!(VisitorId::parse(&digits).unwrap(), id);
             prop_assert_eq!(format!("{value:038}"), id.to_string());
+        }
+
+        #[test]
+        fn one_byte_that_is_not_a_digit_anywhere_is_refused(
+            text in "[0-9]{38}",
+            at in 0usize..38,
+            byte in prop_oneof![Just(b'/'), Just(b':'), Just(b' '), Just(0u8), 0x80u8..=0xFF, any::<u8>()],
+        ) {
+            let mut bytes: [u8; 38] = text.as_bytes().try_into().unwrap();
+            bytes[at] = byte;
+            let expected = std::str::from_utf8(&bytes).ok().and_then(|t| {
+                t.bytes().all(|b| b.is_ascii_digit()).then(|| t.parse::<u128>().unwrap())
+            });
+            prop_assert_eq!(VisitorId::from_digits(&bytes).map(VisitorId::as_u128), expected);
+            prop_assert_eq!(VisitorId::parse(&bytes).ok().map(VisitorId::as_u128), expected);
         }
 
         #[test]

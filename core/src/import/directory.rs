@@ -139,7 +139,10 @@ impl<'a> LinkDirectory<'a> {
     fn target(&self, at: usize) -> Target<'_> {
         let rows = &self.links.links;
         let link = &rows[at];
-        if rows.get(at + 1).is_some_and(|next| next.visitor == link.visitor) {
+        if rows
+            .get(at + 1)
+            .is_some_and(|next| next.visitor == link.visitor)
+        {
             let k = self
                 .multi
                 .binary_search_by_key(&(at as u32), |m| m.0)
@@ -387,11 +390,15 @@ mod tests {
 
     #[test]
     fn groups_and_policies() {
-        let rows = vec![([0, 1], 1, 5), ([0, 1], 2, 9), ([0, 1], 3, 9), ([0, 2], 4, 0)];
+        let rows = vec![
+            ([0, 1], 1, 5),
+            ([0, 1], 2, 9),
+            ([0, 1], 3, 9),
+            ([0, 2], 4, 0),
+        ];
         let compact = links(rows);
-        let build = |policy| {
-            LinkDirectory::build(Cow::Borrowed(&compact), LinkRids::Offset(0), policy)
-        };
+        let build =
+            |policy| LinkDirectory::build(Cow::Borrowed(&compact), LinkRids::Offset(0), policy);
         let latest = build(AmbiguityPolicy::Latest);
         assert_eq!(owned(latest.lookup([0, 1])), Some(vec![2]));
         assert_eq!(latest.lookup([0, 2]), Target::One(4));

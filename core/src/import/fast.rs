@@ -8,7 +8,7 @@
 //! differently alone (a byte 0x1F, a gzip magic's first byte, or 0xEF, a byte-order mark's,
 //! anywhere after the start) are left to [`outbound::read`] whole.
 
-use super::{IndexKey, MatchIndex, Occurrence, Run};
+use super::{IndexKey, MatchIndex, Occurrence, Run, names};
 use crate::datasource::MatchKey;
 use crate::format::input::{self, Lines};
 use crate::format::outbound::{self, ReadSummary};
@@ -37,11 +37,12 @@ where
             summary.blank_lines += 1;
             continue;
         }
-        if let Some((id, list)) = split_usual_line(line.bytes)
-            && let Some(key) = I::Key::from_match(MatchKey::Visitor(id.as_u128()))
+        if let Some(usual) = split_usual_line(line.bytes)
+            && let Some(key) = I::Key::from_match(MatchKey::Visitor(usual.id.as_u128()))
         {
             summary.records += 1;
-            run.outbound_listed(line.number, &line.bytes[..VisitorId::LEN], key, list);
+            let raw = &line.bytes[..VisitorId::LEN];
+            run.outbound_usual(line.number, raw, key, usual.list, usual.packed());
             continue;
         }
         if let Some((id, segments, removed)) = outbound::split_plain_visitor_line(line.bytes) {
@@ -94,31 +95,79 @@ where
     Ok(Some(summary))
 }
 
+/// Segment names of a usual line packed as it is split (more take the general way).
+const PACKED: usize = 4;
+
+/// A usual line: its id, its segment list and, when there are at most [`PACKED`] names of
+/// under 8 bytes, each packed by [`names::pack`].
+#[derive(Debug)]
+struct Usual<'a> {
+    id: VisitorId,
+    list: &'a str,
+    packed: [u64; PACKED],
+    /// Names packed (0: not all could be).
+    names: usize,
+}
+
+impl Usual<'_> {
+    /// The packed names, empty when not all of them could be packed.
+    fn packed(&self) -> &[u64] {
+        &self.packed[..self.names]
+    }
+}
+
 /// The usual line, split in one pass: 38 digits, one space or tab, then one segment list of
-/// printable ASCII (no space) without empty entries up to the end of the line. Its id and
-/// segment list; `None` for any other line. For the lines it accepts,
-/// [`outbound::split_plain_visitor_line`] gives the same id and list and no removed segments.
+/// printable ASCII (no space) without empty entries up to the end of the line; `None` for any
+/// other line. For the lines it accepts, [`outbound::split_plain_visitor_line`] gives the same
+/// id and list and no removed segments.
 #[inline]
-fn split_usual_line(bytes: &[u8]) -> Option<(VisitorId, &str)> {
+fn split_usual_line(bytes: &[u8]) -> Option<Usual<'_>> {
     let (digits, rest) = bytes.split_first_chunk::<{ VisitorId::LEN }>()?;
     let (&separator, list) = rest.split_first()?;
     if !outbound::is_separator(separator) {
         return None;
     }
+    let mut usual = Usual {
+        id: VisitorId::from_digits(digits)?,
+        list: "",
+        packed: [0; PACKED],
+        names: 0,
+    };
     // A comma before the first byte: a leading comma, two in a row or a trailing one (or an
-    // empty list) is an empty entry.
+    // empty list) is an empty entry. Names are packed as they go (bytes, then the length in
+    // the top byte), until one is too long or there are too many.
     let mut previous = b',';
+    let (mut name, mut len, mut packable) = (0u64, 0usize, true);
     for &b in list {
         if !(0x21..=0x7E).contains(&b) || (b == b',' && previous == b',') {
             return None;
+        }
+        if b == b',' {
+            packable &= usual.names < PACKED;
+            if packable {
+                usual.packed[usual.names] = name | (len as u64) << 56;
+                usual.names += 1;
+            }
+            (name, len) = (0, 0);
+        } else {
+            packable &= len < 7;
+            name |= u64::from(b) << (8 * (len & 7));
+            len += 1;
         }
         previous = b;
     }
     if previous == b',' {
         return None;
     }
-    let id = VisitorId::parse(digits).ok()?;
-    Some((id, std::str::from_utf8(list).ok()?))
+    packable &= usual.names < PACKED;
+    if packable {
+        usual.packed[usual.names] = name | (len as u64) << 56;
+        usual.names += 1;
+    } else {
+        usual.names = 0;
+    }
+    usual.list = std::str::from_utf8(list).ok()?;
+    Some(usual)
 }
 
 #[cfg(test)]
@@ -234,11 +283,11 @@ mod tests {
             ("123456789012345678901234567890123456X8 7".to_owned(), None),
         ] {
             let split = super::split_usual_line(line.as_bytes());
-            assert_eq!(split.map(|(_, l)| l), list, "{line:?}");
-            if let Some((id, list)) = split {
+            assert_eq!(split.as_ref().map(|u| u.list), list, "{line:?}");
+            if let Some(usual) = split {
                 assert_eq!(
                     super::outbound::split_plain_visitor_line(line.as_bytes()),
-                    Some((id, list, ""))
+                    Some((usual.id, usual.list, ""))
                 );
             }
         }
@@ -253,11 +302,20 @@ mod tests {
             // Half the lines start like a usual one, so both answers are exercised.
             let prefix = if prefixed { "00000000000000000000000000000000000001 " } else { "" };
             let line = format!("{prefix}{}", fragments.concat());
-            if let Some((id, list)) = super::split_usual_line(line.as_bytes()) {
+            if let Some(usual) = super::split_usual_line(line.as_bytes()) {
                 prop_assert_eq!(
                     super::outbound::split_plain_visitor_line(line.as_bytes()),
-                    Some((id, list, ""))
+                    Some((usual.id, usual.list, ""))
                 );
+                // Packed names are those of the list, when all of them pack.
+                let packed: Option<Vec<u64>> =
+                    usual.list.split(',').map(|n| super::names::pack(n.as_bytes())).collect();
+                match packed {
+                    Some(packed) if packed.len() <= super::PACKED => {
+                        prop_assert_eq!(usual.packed(), &packed[..]);
+                    }
+                    _ => prop_assert!(usual.packed().is_empty()),
+                }
             }
         }
     }

@@ -377,7 +377,8 @@ fn digits_i64(cell: &[u8]) -> Option<i64> {
 /// (which [`VisitorId::parse`] then explains).
 #[inline]
 pub(crate) fn visitor_halves(cell: &[u8]) -> Option<[u64; 2]> {
-    VisitorId::parse(cell).ok().map(VisitorId::halves)
+    let digits: &[u8; VisitorId::LEN] = cell.try_into().ok()?;
+    VisitorId::from_digits(digits).map(VisitorId::halves)
 }
 
 /// Exclusive bound of the high half of a visitor id.
