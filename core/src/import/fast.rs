@@ -8,7 +8,7 @@
 //! differently alone (a byte 0x1F, a gzip magic's first byte, or 0xEF, a byte-order mark's,
 //! anywhere after the start) are left to [`outbound::read`] whole.
 
-use super::{IndexKey, MatchIndex, Occurrence, Run, names};
+use super::{IndexKey, MatchIndex, Occurrence, Run};
 use crate::datasource::MatchKey;
 use crate::format::input::{self, Lines};
 use crate::format::outbound::{self, ReadSummary};
@@ -99,7 +99,7 @@ where
 const PACKED: usize = 4;
 
 /// A usual line: its id, its segment list and, when there are at most [`PACKED`] names of
-/// under 8 bytes, each packed by [`names::pack`].
+/// under 8 bytes, each packed by [`super::names::pack`].
 #[derive(Debug)]
 struct Usual<'a> {
     id: VisitorId,
