@@ -309,7 +309,7 @@ mod tests {
                 );
                 // Packed names are those of the list, when all of them pack.
                 let packed: Option<Vec<u64>> =
-                    usual.list.split(',').map(|n| super::names::pack(n.as_bytes())).collect();
+                    usual.list.split(',').map(|n| super::super::names::pack(n.as_bytes())).collect();
                 match packed {
                     Some(packed) if packed.len() <= super::PACKED => {
                         prop_assert_eq!(usual.packed(), &packed[..]);
