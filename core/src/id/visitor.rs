@@ -87,7 +87,7 @@ impl VisitorId {
 }
 
 /// Whether the 8 bytes of `chunk` (little-endian) are all ASCII digits.
-#[inline]
+#[inline(always)]
 fn all_digits8(chunk: u64) -> bool {
     const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
     (chunk & HIGH) | (chunk.wrapping_add(0x0606_0606_0606_0606) & HIGH) >> 4
@@ -95,7 +95,7 @@ fn all_digits8(chunk: u64) -> bool {
 }
 
 /// The value of 8 ASCII digits (little-endian `chunk`, first digit in the low byte).
-#[inline]
+#[inline(always)]
 fn value8(chunk: u64) -> u64 {
     // Lemire's eight-digit parse: pairs, then quadruples, then the whole.
     const MASK: u64 = 0x0000_00FF_0000_00FF;
@@ -110,21 +110,23 @@ fn value8(chunk: u64) -> u64 {
 }
 
 /// The value of 19 bytes read as ASCII digits, and whether they all are. 19 digits never
-/// overflow a u64 (10^19 - 1 < 2^64). The words at 0, 8 and 11 cover every byte; the last
-/// one's value modulo 1000 is that of digits 16..19.
-#[inline]
+/// overflow a u64 (10^19 - 1 < 2^64). The words at 0, 3 and 11 cover every byte: the value is
+/// the first three digits, then the eight-digit words at 3 and 11.
+#[inline(always)]
 fn value19(digits: &[u8; HALF]) -> (u64, bool) {
     let word = |at: usize| {
         let bytes: [u8; 8] = digits[at..at + 8].try_into().expect("8 bytes");
         u64::from_le_bytes(bytes)
     };
-    let (a, b, c) = (word(0), word(8), word(11));
+    let (a, b, c) = (word(0), word(3), word(11));
     let ok = all_digits8(a) & all_digits8(b) & all_digits8(c);
+    let digit = |i: usize| u64::from(digits[i].wrapping_sub(b'0'));
+    let head = digit(0) * 100 + digit(1) * 10 + digit(2);
     // Wrapping: the value of bytes that are not all digits is meaningless (and dropped).
-    let value = value8(a)
-        .wrapping_mul(100_000_000_000)
-        .wrapping_add(value8(b).wrapping_mul(1000))
-        .wrapping_add(value8(c) % 1000);
+    let value = head
+        .wrapping_mul(10_000_000_000_000_000)
+        .wrapping_add(value8(b).wrapping_mul(100_000_000))
+        .wrapping_add(value8(c));
     (value, ok)
 }
 
