@@ -431,7 +431,13 @@ fn sort_links(links: &mut [CompactLink]) {
 /// `scratch`, a comparison sort of each of those small runs, and the copy back. `scratch` and
 /// `counts` are reused from call to call.
 fn sort_bucket(part: &mut [CompactLink], scratch: &mut Vec<CompactLink>, counts: &mut Vec<usize>) {
-    let key = |r: &CompactLink| (r.visitor, r.recipient);
+    // The visitor as one integer: a two-instruction comparison.
+    let key = |r: &CompactLink| {
+        (
+            u128::from(r.visitor[0]) << 64 | u128::from(r.visitor[1]),
+            r.recipient,
+        )
+    };
     let (Some(min), Some(max)) = (
         part.iter().map(|r| r.visitor[0]).min(),
         part.iter().map(|r| r.visitor[0]).max(),
@@ -442,7 +448,8 @@ fn sort_bucket(part: &mut [CompactLink], scratch: &mut Vec<CompactLink>, counts:
         part.sort_unstable_by_key(key);
         return;
     }
-    let runs = (part.len() / 16).next_power_of_two();
+    // About two links per run: most runs need no sorting at all.
+    let runs = (part.len() / 2).next_power_of_two();
     // run(hi) = floor((hi - min) * runs / (max - min + 1)): monotone in hi, below `runs`.
     let scale = ((runs as u128) << 64) / (u128::from(max - min) + 1);
     let run = |r: &CompactLink| ((u128::from(r.visitor[0] - min) * scale) >> 64) as usize;
