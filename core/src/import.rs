@@ -1358,11 +1358,11 @@ where
         }
     }
 
-    /// [`Run::outbound_listed`] of a line whose segment names are `packed` ([`names::pack`];
-    /// none when they could not all be): a mask line when every name is known, distinct and
-    /// of a dense index below 64, and unmatched ids are not listed.
+    /// [`Run::outbound_listed`] of a line (`list` printable ASCII) whose segment names are
+    /// `packed` ([`names::pack`]; none when they could not all be): a mask line when every
+    /// name is known, distinct and of a dense index below 64, and unmatched ids are not listed.
     #[inline]
-    fn outbound_usual(&mut self, line: u64, raw: &[u8], key: I::Key, list: &str, packed: &[u64]) {
+    fn outbound_usual(&mut self, line: u64, raw: &[u8], key: I::Key, list: &[u8], packed: &[u64]) {
         let mut mask = 0u64;
         let mut masked = !packed.is_empty() && !self.request.options.list_unmatched;
         for &name in packed {
@@ -1379,7 +1379,8 @@ where
             if self.batch.masks.len() + self.batch.lines.len() >= BATCH {
                 self.flush();
             }
-        } else {
+        } else if let Ok(list) = std::str::from_utf8(list) {
+            // Always: `list` is printable ASCII.
             self.outbound_listed(line, raw, key, list);
         }
     }

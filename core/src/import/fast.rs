@@ -103,7 +103,8 @@ const PACKED: usize = 4;
 #[derive(Debug)]
 struct Usual<'a> {
     id: VisitorId,
-    list: &'a str,
+    /// Printable ASCII (so UTF-8, made a `str` only when needed).
+    list: &'a [u8],
     packed: [u64; PACKED],
     /// Names packed (0: not all could be).
     names: usize,
@@ -129,7 +130,7 @@ fn split_usual_line(bytes: &[u8]) -> Option<Usual<'_>> {
     }
     let mut usual = Usual {
         id: VisitorId::from_digits(digits)?,
-        list: "",
+        list: b"",
         packed: [0; PACKED],
         names: 0,
     };
@@ -166,7 +167,7 @@ fn split_usual_line(bytes: &[u8]) -> Option<Usual<'_>> {
     } else {
         usual.names = 0;
     }
-    usual.list = std::str::from_utf8(list).ok()?;
+    usual.list = list;
     Some(usual)
 }
 
@@ -283,11 +284,15 @@ mod tests {
             ("123456789012345678901234567890123456X8 7".to_owned(), None),
         ] {
             let split = super::split_usual_line(line.as_bytes());
-            assert_eq!(split.as_ref().map(|u| u.list), list, "{line:?}");
+            assert_eq!(
+                split.as_ref().map(|u| u.list),
+                list.map(str::as_bytes),
+                "{line:?}"
+            );
             if let Some(usual) = split {
                 assert_eq!(
                     super::outbound::split_plain_visitor_line(line.as_bytes()),
-                    Some((usual.id, usual.list, ""))
+                    Some((usual.id, std::str::from_utf8(usual.list).unwrap(), ""))
                 );
             }
         }
@@ -305,11 +310,11 @@ mod tests {
             if let Some(usual) = super::split_usual_line(line.as_bytes()) {
                 prop_assert_eq!(
                     super::outbound::split_plain_visitor_line(line.as_bytes()),
-                    Some((usual.id, usual.list, ""))
+                    Some((usual.id, std::str::from_utf8(usual.list).unwrap(), ""))
                 );
                 // Packed names are those of the list, when all of them pack.
                 let packed: Option<Vec<u64>> =
-                    usual.list.split(',').map(|n| super::super::names::pack(n.as_bytes())).collect();
+                    usual.list.split(|&b| b == b',').map(super::super::names::pack).collect();
                 match packed {
                     Some(packed) if packed.len() <= super::PACKED => {
                         prop_assert_eq!(usual.packed(), &packed[..]);
