@@ -1,18 +1,24 @@
 //! LSD radix sort of `u32` recipient numbers (per-segment adds are hundreds of thousands).
 
-/// Sorts `values` ascending (three 11-bit passes; small inputs use the standard sort).
+/// Sorts `values` ascending: as few passes of at most 12 bits as the largest value needs (two
+/// up to 2^24: ten million recipients); small inputs use the standard sort.
 pub(crate) fn sort_u32(values: &mut Vec<u32>) {
     if values.len() < 4096 {
         values.sort_unstable();
         return;
     }
     let max = values.iter().copied().max().unwrap_or(0);
+    let bits = (u32::BITS - max.leading_zeros()).max(1);
+    let passes = bits.div_ceil(12);
+    let width = bits.div_ceil(passes);
+    let digit = (1usize << width) - 1;
     let mut scratch = vec![0u32; values.len()];
-    let mut shift = 0;
-    while shift < 32 && (shift == 0 || max >> shift != 0) {
-        let mut counts = [0usize; 2048];
+    let mut counts = vec![0usize; digit + 1];
+    for pass in 0..passes {
+        let shift = pass * width;
+        counts.fill(0);
         for &v in values.iter() {
-            counts[((v >> shift) & 2047) as usize] += 1;
+            counts[(v >> shift) as usize & digit] += 1;
         }
         let mut sum = 0;
         for c in counts.iter_mut() {
@@ -21,12 +27,11 @@ pub(crate) fn sort_u32(values: &mut Vec<u32>) {
             sum += n;
         }
         for &v in values.iter() {
-            let d = ((v >> shift) & 2047) as usize;
+            let d = (v >> shift) as usize & digit;
             scratch[counts[d]] = v;
             counts[d] += 1;
         }
         std::mem::swap(values, &mut scratch);
-        shift += 11;
     }
 }
 
