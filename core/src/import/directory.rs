@@ -40,6 +40,9 @@ pub(crate) struct LinkDirectory<'a> {
     scale: u64,
     /// Resolved targets of keys with several links, by the position of their first link.
     multi: Vec<(u32, Packed)>,
+    /// One bit per link position: set at the first link of a key with several (a small bitset
+    /// in cache, instead of reading the next link).
+    is_multi: Vec<u64>,
     group_members: Vec<u32>,
     groups: Vec<(u32, u32)>,
     /// Segments each key was seen for, by the position of its first link.
@@ -66,6 +69,7 @@ impl<'a> LinkDirectory<'a> {
         let bucket = |hi: u64| ((u128::from(hi) * u128::from(scale)) >> 64) as usize;
         let mut starts = Vec::with_capacity(buckets + 1);
         let (mut multi, mut group_members, mut groups) = (Vec::new(), Vec::new(), Vec::new());
+        let mut is_multi = vec![0u64; n.div_ceil(64)];
         let mut pairs: Vec<(u32, i64)> = Vec::new();
         let mut keys = 0;
         let mut i = 0;
@@ -84,6 +88,7 @@ impl<'a> LinkDirectory<'a> {
                 pairs.extend((i..end).map(|j| (rids.get(j, rows[j].recipient), rows[j].last_seen)));
                 let target = resolve(&pairs, policy, true, &mut group_members, &mut groups);
                 multi.push((i as u32, target));
+                is_multi[i / 64] |= 1 << (i % 64);
             }
             keys += 1;
             i = end;
@@ -97,6 +102,7 @@ impl<'a> LinkDirectory<'a> {
             starts,
             scale,
             multi,
+            is_multi,
             group_members,
             groups,
             seen_high: HashSet::default(),
@@ -137,19 +143,14 @@ impl<'a> LinkDirectory<'a> {
     /// What the key whose first link is at `at` reconciles to.
     #[inline]
     fn target(&self, at: usize) -> Target<'_> {
-        let rows = &self.links.links;
-        let link = &rows[at];
-        if rows
-            .get(at + 1)
-            .is_some_and(|next| next.visitor == link.visitor)
-        {
+        if self.is_multi[at / 64] & (1 << (at % 64)) != 0 {
             let k = self
                 .multi
                 .binary_search_by_key(&(at as u32), |m| m.0)
                 .expect("every key with several links is resolved");
             unpack(&self.multi[k].1, &self.group_members, &self.groups)
         } else {
-            Target::One(self.rids.get(at, link.recipient))
+            Target::One(self.rids.get(at, self.links.links[at].recipient))
         }
     }
 }
@@ -180,8 +181,7 @@ impl MatchIndex for LinkDirectory<'_> {
         // The directory is read in sweep order (cached); its bucket's links and masks are not.
         let b = self.bucket(key[0]);
         let start = self.starts[b] as usize;
-        // Two links per cache line, about two per bucket: its first two lines, with the link
-        // after a key's first one (which tells whether it has several).
+        // Two links per cache line, about two per bucket.
         prefetch(&self.links.links, start);
         prefetch(&self.links.links, start + 2);
         prefetch(&self.seen, start);
@@ -267,6 +267,7 @@ impl MatchIndex for LinkDirectory<'_> {
             + self.starts.capacity() * size_of::<u32>()
             + self.seen.capacity() * size_of::<u64>()
             + self.multi.capacity() * size_of::<(u32, Packed)>()
+            + self.is_multi.capacity() * size_of::<u64>()
             + self.group_members.capacity() * 4
             + self.groups.capacity() * 8
             + self.extra.heap_bytes()
