@@ -10,7 +10,7 @@
 
 use super::{IndexKey, MatchIndex, Occurrence, Run};
 use crate::datasource::MatchKey;
-use crate::format::input::{self, Lines};
+use crate::format::input::{self, Line};
 use crate::format::outbound::{self, ReadSummary};
 use crate::format::{FileError, ReadOptions};
 use crate::id::{UserIdKind, VisitorId};
@@ -32,17 +32,32 @@ where
         return Ok(None);
     }
     let mut summary = ReadSummary::default();
-    for line in Lines::new(&data) {
-        if line.bytes.iter().all(|&b| outbound::is_separator(b)) {
-            summary.blank_lines += 1;
-            continue;
-        }
-        if let Some(usual) = split_usual_line(line.bytes)
+    let mut rest = body;
+    let mut number = 0;
+    while !rest.is_empty() {
+        number += 1;
+        // The usual line, read up to its end in the same pass (no search for the line end).
+        if let Some((usual, taken)) = split_usual_line(rest)
             && let Some(key) = I::Key::from_match(MatchKey::Visitor(usual.id.as_u128()))
         {
             summary.records += 1;
-            let raw = &line.bytes[..VisitorId::LEN];
-            run.outbound_usual(line.number, raw, key, usual.list, usual.packed());
+            let raw = &rest[..VisitorId::LEN];
+            run.outbound_usual(number, raw, key, usual.list, usual.packed());
+            rest = &rest[taken..];
+            continue;
+        }
+        // Any other line, as `Lines` gives it.
+        let (bytes, next) = match memchr::memchr(b'\n', rest) {
+            Some(end) => (&rest[..end], &rest[end + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        rest = next;
+        let line = Line {
+            number,
+            bytes: bytes.strip_suffix(b"\r").unwrap_or(bytes),
+        };
+        if line.bytes.iter().all(|&b| outbound::is_separator(b)) {
+            summary.blank_lines += 1;
             continue;
         }
         if let Some((id, segments, removed)) = outbound::split_plain_visitor_line(line.bytes) {
@@ -117,14 +132,15 @@ impl Usual<'_> {
     }
 }
 
-/// The usual line, split in one pass: 38 digits, one space or tab, then one segment list of
-/// printable ASCII (no space) without empty entries up to the end of the line; `None` for any
-/// other line. For the lines it accepts, [`outbound::split_plain_visitor_line`] gives the same
-/// id and list and no removed segments.
+/// The usual line at the start of `rest`, split in one pass up to its end (a line feed, or
+/// the end of `rest`): 38 digits, one space or tab, then one segment list of printable ASCII
+/// (no space) without empty entries. The line and the bytes it takes (its line feed
+/// included); `None` for any other line. For the lines it accepts,
+/// [`outbound::split_plain_visitor_line`] gives the same id and list and no removed segments.
 #[inline]
-fn split_usual_line(bytes: &[u8]) -> Option<Usual<'_>> {
-    let (digits, rest) = bytes.split_first_chunk::<{ VisitorId::LEN }>()?;
-    let (&separator, list) = rest.split_first()?;
+fn split_usual_line(rest: &[u8]) -> Option<(Usual<'_>, usize)> {
+    let (digits, after) = rest.split_first_chunk::<{ VisitorId::LEN }>()?;
+    let (&separator, tail) = after.split_first()?;
     if !outbound::is_separator(separator) {
         return None;
     }
@@ -139,7 +155,12 @@ fn split_usual_line(bytes: &[u8]) -> Option<Usual<'_>> {
     // the top byte), until one is too long or there are too many.
     let mut previous = b',';
     let (mut name, mut len, mut packable) = (0u64, 0usize, true);
-    for &b in list {
+    let mut end = tail.len();
+    for (i, &b) in tail.iter().enumerate() {
+        if b == b'\n' {
+            end = i;
+            break;
+        }
         if !(0x21..=0x7E).contains(&b) || (b == b',' && previous == b',') {
             return None;
         }
@@ -167,8 +188,9 @@ fn split_usual_line(bytes: &[u8]) -> Option<Usual<'_>> {
     } else {
         usual.names = 0;
     }
-    usual.list = list;
-    Some(usual)
+    usual.list = &tail[..end];
+    let taken = VisitorId::LEN + 1 + end + usize::from(end < tail.len());
+    Some((usual, taken))
 }
 
 #[cfg(test)]
@@ -285,11 +307,19 @@ mod tests {
         ] {
             let split = super::split_usual_line(line.as_bytes());
             assert_eq!(
-                split.as_ref().map(|u| u.list),
+                split.as_ref().map(|u| u.0.list),
                 list.map(str::as_bytes),
                 "{line:?}"
             );
-            if let Some(usual) = split {
+            // The same line followed by another takes its line feed too.
+            let two = format!("{line}\n{line}");
+            let first = super::split_usual_line(two.as_bytes());
+            assert_eq!(
+                first.as_ref().map(|u| (u.0.list, u.1)),
+                split.as_ref().map(|u| (u.0.list, line.len() + 1))
+            );
+            if let Some((usual, taken)) = split {
+                assert_eq!(taken, line.len());
                 assert_eq!(
                     super::outbound::split_plain_visitor_line(line.as_bytes()),
                     Some((usual.id, std::str::from_utf8(usual.list).unwrap(), ""))
@@ -306,8 +336,11 @@ mod tests {
         ) {
             // Half the lines start like a usual one, so both answers are exercised.
             let prefix = if prefixed { "00000000000000000000000000000000000001 " } else { "" };
-            let line = format!("{prefix}{}", fragments.concat());
-            if let Some(usual) = super::split_usual_line(line.as_bytes()) {
+            let text = format!("{prefix}{}", fragments.concat());
+            if let Some((usual, taken)) = super::split_usual_line(text.as_bytes()) {
+                // It reads the first line, and takes it with its line feed.
+                let line = text.split('\n').next().unwrap();
+                prop_assert_eq!(taken, (line.len() + 1).min(text.len()));
                 prop_assert_eq!(
                     super::outbound::split_plain_visitor_line(line.as_bytes()),
                     Some((usual.id, std::str::from_utf8(usual.list).unwrap(), ""))
