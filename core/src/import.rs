@@ -228,7 +228,7 @@ pub struct Prepared<'a> {
 
 #[derive(Debug)]
 enum PreparedIndex<'a> {
-    Visitor(LinkDirectory<'a>),
+    Visitor(Box<LinkDirectory<'a>>),
     Declared(Index<[u8; 32]>),
 }
 
@@ -249,7 +249,7 @@ fn run_with(
     let Prepared { space, index } = prepared;
     match index {
         PreparedIndex::Visitor(index) => {
-            let mut run = Run::new(request, space, index);
+            let mut run = Run::new(request, space, *index);
             run.fast_path = fast_path;
             run.run()
         }
@@ -316,7 +316,7 @@ pub fn prepare<'a>(
             let index = LinkDirectory::build(links, rids, request.data_source.policy);
             Ok(Prepared {
                 space,
-                index: PreparedIndex::Visitor(index),
+                index: PreparedIndex::Visitor(Box::new(index)),
             })
         }
         Identifier::DeclaredId(key) => {
