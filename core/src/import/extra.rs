@@ -1,6 +1,7 @@
-//! Visitor-id keys probed but not indexed: a growable open-addressing table of (key, mask of
-//! the segments the key was seen for), so duplicates of unmatched identifiers are caught as
-//! those of matched ones. Also the fixed hash and the prefetch hint the visitor indexes share.
+//! Visitor-id keys probed but not indexed: small growable open-addressing tables of (key, mask
+//! of the segments the key was seen for), one per range of the key's high bits, so duplicates
+//! of unmatched identifiers are caught as those of matched ones. Also the fixed key hash and
+//! the prefetch hint.
 //!
 //! The hash is fixed (no random seed): the same input gives the same layout on every platform;
 //! nothing is output in table order.

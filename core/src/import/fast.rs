@@ -1,12 +1,13 @@
 //! A fast path for Audience Manager outbound files of visitor ids: lines of the usual shape
 //! (`<38 digits><spaces or tabs><segments>[<spaces or tabs><removed>]`, segment lists of
 //! printable ASCII without empty entries) are split here; the commonest of them (one separator,
-//! one segment list, nothing after it) in a single pass straight into the batch, the others by
-//! [`outbound::split_plain_visitor_line`]. Any other line is handed to [`outbound::read`] alone,
-//! so its record, bad record or strict error is exactly the general one (line numbers shifted
-//! to the file's). Files where a line could be read
-//! differently alone (a byte 0x1F, a gzip magic's first byte, or 0xEF, a byte-order mark's,
-//! anywhere after the start) are left to [`outbound::read`] whole.
+//! one segment list, nothing after it) in a single pass up to its line feed, its segment names
+//! packed as they are checked, straight into the batch (as a mask line when it can be); the
+//! others by [`outbound::split_plain_visitor_line`]. Any other line is handed to
+//! [`outbound::read`] alone, so its record, bad record or strict error is exactly the general
+//! one (line numbers shifted to the file's). Files where a line could be read differently alone
+//! (a byte 0x1F, a gzip magic's first byte, or 0xEF, a byte-order mark's, anywhere after the
+//! start) are left to [`outbound::read`] whole.
 
 use super::{IndexKey, MatchIndex, Occurrence, Run};
 use crate::datasource::MatchKey;
