@@ -3,7 +3,7 @@
 //! is one sequential pass over the links, and the memory beyond them is a few bytes per key.
 //!
 //! Bucket `b` of the directory holds the links whose high half scales to `b` (monotone in the
-//! id, about two links per bucket for ids spread over their range); a key is found by a short
+//! id, one or two links per bucket for ids spread over their range); a key is found by a short
 //! scan of its bucket, or a binary search when the bucket is crowded (skewed ids cost a
 //! logarithm, never a linear scan). A key is known by the position of its first link: a 64-bit
 //! mask per position holds the segments (dense segment index < 64) the key was seen for;
