@@ -618,7 +618,11 @@ fn number_ints(
             .chain(current.clone())
     };
     let count = links.len() + table.len() + current.clone().count();
-    let (Some(min), Some(max)) = (all().min(), all().max()) else {
+    // Smallest and largest in one pass (the links are the bulk: one read of them, not two).
+    let Some((min, max)) = all().fold(None, |bounds, v| match bounds {
+        None => Some((v, v)),
+        Some((lo, hi)) => Some((v.min(lo), v.max(hi))),
+    }) else {
         return (SpaceKeys::Ints(Vec::new()), LinkRids::Given(Vec::new()));
     };
     let range = (i128::from(max) - i128::from(min) + 1) as u128;
