@@ -67,33 +67,40 @@ impl<'a> LinkDirectory<'a> {
         let buckets = (n / 2).next_power_of_two().max(1);
         let scale = (((buckets as u128) << 64) / u128::from(HI_BOUND)) as u64;
         let bucket = |hi: u64| ((u128::from(hi) * u128::from(scale)) >> 64) as usize;
-        let mut starts = Vec::with_capacity(buckets + 1);
+        // Links per bucket, counted (no branch on how many buckets a link skips), then summed
+        // into the first link of each.
+        let mut starts = vec![0u32; buckets + 1];
+        for link in rows.iter() {
+            starts[bucket(link.visitor[0]).min(buckets - 1) + 1] += 1;
+        }
+        let mut sum = 0;
+        for start in starts.iter_mut() {
+            sum += *start;
+            *start = sum;
+        }
+        // Keys with several links: adjacent (the links are sorted), resolved now.
         let (mut multi, mut group_members, mut groups) = (Vec::new(), Vec::new(), Vec::new());
         let mut is_multi = vec![0u64; n.div_ceil(64)];
         let mut pairs: Vec<(u32, i64)> = Vec::new();
-        let mut keys = 0;
+        let mut keys = n;
         let mut i = 0;
-        while i < n {
-            let key = rows[i].visitor;
-            let b = bucket(key[0]).min(buckets - 1);
-            while starts.len() <= b {
-                starts.push(i as u32);
+        while i + 1 < n {
+            if rows[i + 1].visitor != rows[i].visitor {
+                i += 1;
+                continue;
             }
-            let mut end = i + 1;
-            while end < n && rows[end].visitor == key {
+            let mut end = i + 2;
+            while end < n && rows[end].visitor == rows[i].visitor {
                 end += 1;
             }
-            if end > i + 1 {
-                pairs.clear();
-                pairs.extend((i..end).map(|j| (rids.get(j, rows[j].recipient), rows[j].last_seen)));
-                let target = resolve(&pairs, policy, true, &mut group_members, &mut groups);
-                multi.push((i as u32, target));
-                is_multi[i / 64] |= 1 << (i % 64);
-            }
-            keys += 1;
+            pairs.clear();
+            pairs.extend((i..end).map(|j| (rids.get(j, rows[j].recipient), rows[j].last_seen)));
+            let target = resolve(&pairs, policy, true, &mut group_members, &mut groups);
+            multi.push((i as u32, target));
+            is_multi[i / 64] |= 1 << (i % 64);
+            keys -= end - i - 1;
             i = end;
         }
-        starts.resize(buckets + 1, n as u32);
         LinkDirectory {
             seen: vec![0; n],
             extra: ExtraKeys::new(),
