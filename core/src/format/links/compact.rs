@@ -173,14 +173,15 @@ pub fn read_compact(
         (links, reader.empty_lines())
     };
     let accepted = links.len() as u64;
-    sort_links(&mut links);
-    links.dedup_by(|later, kept| {
-        let same = later.visitor == kept.visitor && later.recipient == kept.recipient;
-        if same {
-            kept.last_seen = kept.last_seen.max(later.last_seen);
-        }
-        same
-    });
+    if sort_links(&mut links) {
+        links.dedup_by(|later, kept| {
+            let same = same_pair(later, kept);
+            if same {
+                kept.last_seen = kept.last_seen.max(later.last_seen);
+            }
+            same
+        });
+    }
     links.shrink_to_fit();
     let stats = LinksStats {
         rows: accepted,
@@ -384,15 +385,26 @@ pub(crate) fn visitor_halves(cell: &[u8]) -> Option<[u64; 2]> {
 /// Exclusive bound of the high half of a visitor id.
 const HI_BOUND: u64 = ((10u128.pow(38) - 1) >> 64) as u64 + 1;
 
+/// Whether two links are of the same (visitor, recipient) pair.
+fn same_pair(a: &CompactLink, b: &CompactLink) -> bool {
+    a.visitor == b.visitor && a.recipient == b.recipient
+}
+
+/// Whether sorted `links` hold a pair twice.
+fn has_repeats(links: &[CompactLink]) -> bool {
+    links.windows(2).any(|w| same_pair(&w[0], &w[1]))
+}
+
 /// Sorts links by (visitor, recipient) in place: an American flag pass (in-place MSD radix) on
 /// the high bits of the visitor id into at most 1024 buckets (few enough for their write heads
 /// to stay in cache and in the TLB), then [`sort_bucket`] on each. No second vector: fresh
-/// pages cost more than the swaps.
-fn sort_links(links: &mut [CompactLink]) {
+/// pages cost more than the swaps. Whether a pair is there twice (checked on each bucket while
+/// it is in cache: no other pass when none is).
+fn sort_links(links: &mut [CompactLink]) -> bool {
     let n = links.len();
     if n < 1024 {
         links.sort_unstable_by_key(|r| (r.visitor, r.recipient));
-        return;
+        return has_repeats(links);
     }
     let buckets = (n / 16384).next_power_of_two().min(1 << 10);
     // bucket(hi) = floor(hi * buckets / HI_BOUND), monotone in hi and below `buckets`.
@@ -421,9 +433,14 @@ fn sort_links(links: &mut [CompactLink]) {
         }
     }
     let (mut scratch, mut counts) = (Vec::new(), Vec::new());
+    let mut repeats = false;
     for w in starts.windows(2) {
-        sort_bucket(&mut links[w[0]..w[1]], &mut scratch, &mut counts);
+        let part = &mut links[w[0]..w[1]];
+        sort_bucket(part, &mut scratch, &mut counts);
+        repeats |= has_repeats(part);
     }
+    // A pair's links share a visitor, so a bucket: no repeat spans two.
+    repeats
 }
 
 /// Sorts links by (visitor, recipient): a counting pass on the high half of the visitor id
@@ -710,6 +727,26 @@ mod tests {
         out.extend_from_slice(b"-5,00000000000000000000000000000000000007,\n");
         compact_agrees(&out, ReadOptions::default());
         out.extend_from_slice(b"6, 00000000000000000000000000000000000007 ,\n7,0,\n");
+        compact_agrees(&out, ReadOptions::default());
+    }
+
+    #[test]
+    fn repeated_pairs_merge_in_a_large_file() {
+        // Past the small-input sort: every pair twice (the later time wins), one pair thrice.
+        let mut out = b"recipient_id,visitor_id,last_seen\n".to_vec();
+        for round in 0..2u64 {
+            for i in 0..3000u64 {
+                let v = VisitorId::from_u128(u128::from(i) * 0x9e37_79b9_7f4a_7c15_f39c).unwrap();
+                out.extend_from_slice(
+                    format!("{},{v},{}\n", i % 700, 100 + round * 10 + i % 3).as_bytes(),
+                );
+            }
+        }
+        out.extend_from_slice(b"0,00000000000000000000000000000000000000,999\n");
+        let compact = read_compact("l.csv", &out, ReadOptions::default()).unwrap();
+        assert_eq!(compact.len(), 3000);
+        assert_eq!(compact.stats.merged, 3001);
+        assert!(compact.links.iter().all(|l| l.last_seen >= 110_000_000));
         compact_agrees(&out, ReadOptions::default());
     }
 
