@@ -176,14 +176,13 @@ impl ExtraKeys {
         self.parts.iter().map(|p| p.len).sum()
     }
 
-    /// Bytes held.
+    /// Bytes of the slots held (the partitions' own headers left out: their size depends on
+    /// the pointer width, and the figure must be the same natively and in WebAssembly).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.parts.capacity() * size_of::<Partition>()
-            + self
-                .parts
-                .iter()
-                .map(|p| p.slots.capacity() * size_of::<Slot>())
-                .sum::<usize>()
+        self.parts
+            .iter()
+            .map(|p| p.slots.capacity() * size_of::<Slot>())
+            .sum::<usize>()
     }
 }
 

@@ -359,6 +359,58 @@ mod tests {
         }
     }
 
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn many_spread_ids_count_as_the_general_path(seed in any::<u64>(), pool in 50u64..900) {
+            // Thousands of lines of ids spread over the whole range (a few hundred distinct,
+            // a third of them linked): duplicates of unlinked ids are told apart across every
+            // bucket of the partition, as the general path tells them.
+            let mut x = seed | 1;
+            let mut next = || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            let id = |n: u64| {
+                let v = u128::from(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)) << 64 | u128::from(n);
+                VisitorId::from_u128(v % (VisitorId::MAX.as_u128() + 1)).unwrap()
+            };
+            let links: Vec<VisitorLink> = (0..pool)
+                .filter(|n| n % 3 == 0)
+                .map(|n| VisitorLink {
+                    recipient: RecipientKey::Int(n as i64),
+                    visitor: id(n),
+                    last_seen: Timestamp::from_unix_seconds(0),
+                })
+                .collect();
+            let mut body = String::new();
+            for _ in 0..3000 {
+                let n = next() % pool;
+                let segments = ["a", "b", "c", "a,b", "b,c", "a,c", "a,a"][(next() % 7) as usize];
+                body.push_str(&format!("{} {segments}\n", id(n)));
+            }
+            let format = AudienceFormat::Outbound { mode: None };
+            let files = [AudienceFile { name: "S3_iter_1700000000000.sync", bytes: body.as_bytes(), format: &format }];
+            let source = super::super::tests::visitor_source(AmbiguityPolicy::Latest);
+            let options = ImportOptions::default();
+            let (current, last_applied) = (BTreeMap::new(), BTreeMap::new());
+            let request = ImportRequest {
+                data_source: &source,
+                recipients: None,
+                links: &links,
+                files: &files,
+                options: &options,
+                current: &current,
+                last_applied: &last_applied,
+            };
+            let fast = import(&request).unwrap();
+            prop_assert!(fast.report.segments["a"].unmatched.len() >= 2);
+            prop_assert_eq!(fast, import_general(&request).unwrap());
+        }
+    }
+
     /// A usual line (id `1..=7`, segments from a small set) or, now and then, one with a
     /// removed column.
     fn usual_line() -> impl Strategy<Value = String> {
