@@ -251,21 +251,41 @@ mod tests {
             bytes: body.as_bytes(),
             format: &format,
         }];
-        let source = super::super::tests::visitor_source(AmbiguityPolicy::Latest);
         let options = ImportOptions {
             list_unmatched,
             strict,
             ..ImportOptions::default()
         };
-        let (current, last_applied) = (BTreeMap::new(), BTreeMap::new());
+        both_ways(
+            &links,
+            &files,
+            AmbiguityPolicy::Latest,
+            &options,
+            &BTreeMap::new(),
+        )
+    }
+
+    type Outcome = Result<super::super::ImportResult, super::super::ImportError>;
+
+    /// The import of `files` against `links` (no recipients table, no current lists), with the
+    /// fast path and without it.
+    fn both_ways(
+        links: &[VisitorLink],
+        files: &[AudienceFile<'_>],
+        policy: AmbiguityPolicy,
+        options: &ImportOptions,
+        last_applied: &BTreeMap<String, i64>,
+    ) -> (Outcome, Outcome) {
+        let source = super::super::tests::visitor_source(policy);
+        let current = BTreeMap::new();
         let request = ImportRequest {
             data_source: &source,
             recipients: None,
-            links: &links,
-            files: &files,
-            options: &options,
+            links,
+            files,
+            options,
             current: &current,
-            last_applied: &last_applied,
+            last_applied,
         };
         (import(&request), import_general(&request))
     }
@@ -393,21 +413,16 @@ mod tests {
             }
             let format = AudienceFormat::Outbound { mode: None };
             let files = [AudienceFile { name: "S3_iter_1700000000000.sync", bytes: body.as_bytes(), format: &format }];
-            let source = super::super::tests::visitor_source(AmbiguityPolicy::Latest);
-            let options = ImportOptions::default();
-            let (current, last_applied) = (BTreeMap::new(), BTreeMap::new());
-            let request = ImportRequest {
-                data_source: &source,
-                recipients: None,
-                links: &links,
-                files: &files,
-                options: &options,
-                current: &current,
-                last_applied: &last_applied,
-            };
-            let fast = import(&request).unwrap();
+            let (fast, general) = both_ways(
+                &links,
+                &files,
+                AmbiguityPolicy::Latest,
+                &ImportOptions::default(),
+                &BTreeMap::new(),
+            );
+            let fast = fast.unwrap();
             prop_assert!(fast.report.segments["a"].unmatched.len() >= 2);
-            prop_assert_eq!(fast, import_general(&request).unwrap());
+            prop_assert_eq!(fast, general.unwrap());
         }
     }
 
@@ -467,25 +482,15 @@ mod tests {
                 .zip(&bodies)
                 .map(|(name, body)| AudienceFile { name, bytes: body.as_bytes(), format: &format })
                 .collect();
-            let source = super::super::tests::visitor_source(policy);
             let options = ImportOptions { list_unmatched, ..ImportOptions::default() };
-            let current = BTreeMap::new();
             // Segment 1's last delivery is the second file's: the first is refused for it.
             let last_applied: BTreeMap<String, i64> = if stale {
                 BTreeMap::from([("1".to_owned(), 1_700_000_001_000)])
             } else {
                 BTreeMap::new()
             };
-            let request = ImportRequest {
-                data_source: &source,
-                recipients: None,
-                links: &links,
-                files: &audience,
-                options: &options,
-                current: &current,
-                last_applied: &last_applied,
-            };
-            prop_assert_eq!(import(&request), import_general(&request));
+            let (fast, general) = both_ways(&links, &audience, policy, &options, &last_applied);
+            prop_assert_eq!(fast, general);
         }
     }
 
