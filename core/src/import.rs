@@ -844,7 +844,7 @@ struct MaskLine<K> {
     mask: u64,
 }
 
-/// Outcomes of mask lines, per dense segment index, folded into the segments after each batch.
+/// Outcomes of a batch's mask lines, per dense segment index, folded into the segments after.
 #[derive(Debug)]
 struct Tally {
     /// Units matched, then unmatched by reason: duplicate, no recipient, ambiguous.
@@ -973,8 +973,6 @@ struct Run<'a, I: MatchIndex> {
     fast_path: bool,
     /// Segments (dense index < 64) refused in the current delivery.
     refused: u64,
-    /// Outcomes of the batch's mask lines.
-    tally: Box<Tally>,
 }
 
 impl<'a, I: MatchIndex> Run<'a, I>
@@ -1002,7 +1000,6 @@ where
             reset_lists: std::collections::BTreeSet::new(),
             fast_path: true,
             refused: 0,
-            tally: Box::new(Tally::new()),
         }
     }
 
@@ -1379,10 +1376,7 @@ where
             }
         }
         if masked {
-            self.batch.masks.push(MaskLine { key, mask });
-            if self.batch.masks.len() + self.batch.lines.len() >= BATCH {
-                self.flush();
-            }
+            self.push_mask(MaskLine { key, mask });
         } else if let Ok(list) = std::str::from_utf8(list) {
             // Always: `list` is printable ASCII.
             self.outbound_listed(line, raw, key, list);
@@ -1417,10 +1411,7 @@ where
         if listed {
             self.batch_line(line, raw, key, from);
         } else {
-            self.batch.masks.push(MaskLine { key, mask });
-            if self.batch.masks.len() + self.batch.lines.len() >= BATCH {
-                self.flush();
-            }
+            self.push_mask(MaskLine { key, mask });
         }
     }
 
@@ -1460,6 +1451,17 @@ where
     #[inline]
     fn push_line(&mut self, line: BatchLine<I::Key>) {
         self.batch.lines.push(line);
+        self.flush_when_full();
+    }
+
+    #[inline]
+    fn push_mask(&mut self, line: MaskLine<I::Key>) {
+        self.batch.masks.push(line);
+        self.flush_when_full();
+    }
+
+    #[inline]
+    fn flush_when_full(&mut self) {
         if self.batch.masks.len() + self.batch.lines.len() >= BATCH {
             self.flush();
         }
@@ -1522,7 +1524,7 @@ where
     /// The units of mask lines (ordered by [`MatchIndex::order`]): indexed keys as the sweep
     /// finds them, the others after; outcomes are tallied, then folded into the segments.
     fn add_masks(&mut self, lines: &[MaskLine<I::Key>], missing: &mut Vec<u32>) {
-        let mut tally = std::mem::replace(&mut self.tally, Box::new(Tally::new()));
+        let mut tally = Tally::new();
         for line in lines.iter().take(PREFETCH) {
             self.index.hint_indexed(line.key);
         }
@@ -1564,8 +1566,6 @@ where
             totals.matched += matched;
             totals.unmatched += duplicate + no_recipient + ambiguous;
         }
-        *tally = Tally::new();
-        self.tally = tally;
     }
 
     /// The units of one mask line, its key at `at` (if indexed): what [`Run::add_unit`] does

@@ -252,12 +252,6 @@ impl MatchIndex for LinkDirectory<'_> {
     }
 
     #[inline]
-    fn hint(&self, key: [u64; 2]) {
-        self.hint_indexed(key);
-        self.extra.hint(key);
-    }
-
-    #[inline]
     fn order(&self, key: [u64; 2]) -> u64 {
         // The directory follows the id: probes in id order sweep it (and the links, and the
         // masks). `hi < HI_BOUND < 2^63`: doubling keeps the order and uses more top bits.
