@@ -19,6 +19,7 @@ mod directory;
 mod extra;
 mod fast;
 mod index;
+mod keys;
 mod names;
 mod radix;
 mod report;
@@ -47,6 +48,7 @@ use crate::sorted::{difference, union};
 
 use directory::LinkDirectory;
 use index::{Index, Link, MatchIndex, Target};
+pub use keys::{Iter as RecipientKeysIter, RecipientKeys};
 pub use report::{
     ImportReport, LocatedProblem, Refused, SegmentReport, Totals, UnmatchedId, UnmatchedReason,
 };
@@ -134,9 +136,9 @@ pub struct ListChange {
     /// Whether a full delivery replaced it.
     pub replaced: bool,
     /// Recipients to add, sorted by id.
-    pub added: Vec<RecipientKey>,
+    pub added: RecipientKeys,
     /// Recipients to remove, sorted by id.
-    pub removed: Vec<RecipientKey>,
+    pub removed: RecipientKeys,
     /// Members after the change.
     pub members: u64,
 }
@@ -293,10 +295,28 @@ pub fn prepare<'a>(
     request: &ImportRequest<'_>,
     links: Links<'a>,
 ) -> Result<Prepared<'a>, ImportError> {
-    let links: Cow<'a, CompactLinks> = match links {
-        Links::Compact(compact) => Cow::Borrowed(compact),
-        Links::Parsed(parsed) => Cow::Owned(compact(parsed)),
-    };
+    prepare_links(
+        request,
+        match links {
+            Links::Compact(compact) => Cow::Borrowed(compact),
+            Links::Parsed(parsed) => Cow::Owned(compact(parsed)),
+        },
+    )
+}
+
+/// [`prepare`] with compact links the index takes over (a one-off import): it keeps its
+/// per-key state in them instead of beside them.
+pub fn prepare_owned(
+    request: &ImportRequest<'_>,
+    links: CompactLinks,
+) -> Result<Prepared<'static>, ImportError> {
+    prepare_links(request, Cow::Owned(links))
+}
+
+fn prepare_links<'a>(
+    request: &ImportRequest<'_>,
+    links: Cow<'a, CompactLinks>,
+) -> Result<Prepared<'a>, ImportError> {
     if links.len() >= u32::MAX as usize {
         return Err(ImportError::Request(
             "too many visitor links for one import".into(),
@@ -537,13 +557,10 @@ impl RecipientSpace {
         found.expect("every recipient of the request is in the space")
     }
 
-    /// The keys of recipient numbers `rids`.
-    fn keys(&self, rids: &[u32]) -> Vec<RecipientKey> {
+    /// The keys of recipient numbers `rids` (in order), moved in when they are offsets.
+    fn keys(&self, rids: Vec<u32>) -> RecipientKeys {
         match &self.keys {
-            SpaceKeys::Range { min, .. } => rids
-                .iter()
-                .map(|&r| RecipientKey::Int(min + i64::from(r)))
-                .collect(),
+            SpaceKeys::Range { min, .. } => RecipientKeys::offsets(*min, rids),
             SpaceKeys::Ints(ints) => rids
                 .iter()
                 .map(|&r| RecipientKey::Int(ints[r as usize]))
@@ -1146,16 +1163,25 @@ where
                 list.members.clear();
             }
             list.replaced = true;
-            list.members = if list.members.is_empty() {
-                adds.clone()
-            } else {
-                union(&list.members, &adds)
-            };
-        } else {
-            let removes = difference(&removes, &adds);
-            list.members = difference(&union(&list.members, &adds), &removes);
         }
-        state.matched.extend_from_slice(&adds);
+        // Full: the members (reset above) plus the adds. Incremental: also less the removes
+        // (an id both added and removed stays). No copy more than the lists need: these are
+        // the largest vectors of an import.
+        let merged = if list.members.is_empty() {
+            adds.clone()
+        } else {
+            union(&list.members, &adds)
+        };
+        list.members = if self.full || removes.is_empty() {
+            merged
+        } else {
+            difference(&merged, &difference(&removes, &adds))
+        };
+        if state.matched.is_empty() {
+            state.matched = adds;
+        } else {
+            state.matched.extend_from_slice(&adds);
+        }
     }
 
     fn current_members(&self, list: &str) -> Vec<u32> {
@@ -1750,15 +1776,17 @@ where
         drop(self.index);
         let mut lists = Vec::with_capacity(self.lists.len());
         for (name, list) in std::mem::take(&mut self.lists) {
-            let keys = |rids: &[u32]| self.space.keys(rids);
+            let members = list.members.len() as u64;
+            let removed = self.space.keys(difference(&list.original, &list.members));
+            let added = if list.original.is_empty() {
+                list.members
+            } else {
+                difference(&list.members, &list.original)
+            };
             lists.push(ListChange {
-                added: if list.original.is_empty() {
-                    keys(&list.members)
-                } else {
-                    keys(&difference(&list.members, &list.original))
-                },
-                removed: keys(&difference(&list.original, &list.members)),
-                members: list.members.len() as u64,
+                added: self.space.keys(added),
+                removed,
+                members,
                 replaced: list.replaced,
                 list: name,
             });

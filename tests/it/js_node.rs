@@ -27,6 +27,7 @@ use std::process::Command;
 
 use audlink_core::export::Snapshot;
 use audlink_core::format::recipients::{self, RecipientKey};
+use audlink_core::import::RecipientKeys;
 use audlink_core::sample;
 use audlink_wasm::dispatch::{
     DispatchError, ExportSpec, ImportFileSpec, ImportSpec, LoadOptions, PreviewSpec, SqlSpec,
@@ -94,7 +95,7 @@ pub(crate) fn run_node(dir: &Path) -> Vec<Value> {
     })
 }
 
-fn keys(keys: &[RecipientKey]) -> Value {
+fn keys(keys: &RecipientKeys) -> Value {
     keys.iter().map(|k| Value::String(k.to_string())).collect()
 }
 

@@ -5,6 +5,7 @@
 //! many questions); the `abi` door builds a fresh one per request from the [`Op`](crate::wire::Op)s it carries.
 //! Either way every answer comes from the methods here, so the doors cannot drift apart.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use audlink_core::datasource::DataSource;
@@ -667,15 +668,15 @@ impl Workspace {
             let current = self.lists.remove(&change.list).unwrap_or_default();
             let added = change.added.len() as u64;
             let members = if current.is_empty() {
-                change.added
+                change.added.to_vec()
             } else {
-                let removed: std::collections::BTreeSet<&RecipientKey> =
-                    change.removed.iter().collect();
+                let removed: std::collections::BTreeSet<RecipientKey> =
+                    change.removed.iter().map(Cow::into_owned).collect();
                 let mut members: std::collections::BTreeSet<RecipientKey> = current
                     .into_iter()
                     .filter(|key| !removed.contains(key))
                     .collect();
-                members.extend(change.added.iter().cloned());
+                members.extend(change.added.iter().map(Cow::into_owned));
                 members.into_iter().collect()
             };
             sizes.push(ListSize {

@@ -59,7 +59,7 @@ use wasm_bindgen::prelude::*;
 
 use audlink_core::export::{ExportResult, Snapshot};
 use audlink_core::format::recipients::RecipientKey;
-use audlink_core::import::{AudienceFormat, ImportResult, UnmatchedId};
+use audlink_core::import::{AudienceFormat, ImportResult, RecipientKeys, UnmatchedId};
 
 use crate::dispatch::{
     self, DispatchError, ErrorKind, ExportSpec, ImportFileSpec, ImportSpec, LoadOptions,
@@ -694,8 +694,8 @@ fn safe_numbers(value: &mut Value) {
     }
 }
 
-fn keys(keys: &[RecipientKey]) -> Vec<String> {
-    keys.iter().map(ToString::to_string).collect()
+fn keys(keys: &RecipientKeys) -> Vec<String> {
+    keys.iter().map(|k| k.to_string()).collect()
 }
 
 /// An import result as JS sees it: recipient keys as strings.
@@ -832,11 +832,11 @@ mod tests {
 
     #[test]
     fn recipient_keys_cross_as_their_canonical_text() {
-        let keys = keys(&[
+        let keys = keys(&RecipientKeys::from(vec![
             RecipientKey::Int(i64::MAX),
             RecipientKey::Int(-3),
             RecipientKey::String("abc".into()),
-        ]);
+        ]));
         assert_eq!(keys, ["9223372036854775807", "-3", "abc"]);
     }
 }

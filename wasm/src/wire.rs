@@ -272,8 +272,8 @@ fn encode_import(mut result: ImportResult, blobs: &mut Blobs) -> Value {
                 "list": change.list,
                 "replaced": change.replaced,
                 "members": change.members,
-                "added": blobs.push(packed::encode_keys(&change.added)),
-                "removed": blobs.push(packed::encode_keys(&change.removed)),
+                "added": blobs.push(packed::encode_key_list(&change.added)),
+                "removed": blobs.push(packed::encode_key_list(&change.removed)),
             })
         })
         .collect();
@@ -536,8 +536,8 @@ impl Decoded {
                     replaced: list["replaced"]
                         .as_bool()
                         .ok_or_else(|| malformed("replaced"))?,
-                    added: self.keys(&list["added"])?,
-                    removed: self.keys(&list["removed"])?,
+                    added: self.keys(&list["added"])?.into(),
+                    removed: self.keys(&list["removed"])?.into(),
                     members: list["members"]
                         .as_u64()
                         .ok_or_else(|| malformed("members"))?,

@@ -7,7 +7,9 @@
 //! scan of its bucket, or a binary search when the bucket is crowded (skewed ids cost a
 //! logarithm, never a linear scan). A key is known by the position of its first link: a 64-bit
 //! mask per position holds the segments (dense segment index < 64) the key was seen for;
-//! indices from 64 on fall back to a set. Keys linked to several recipients are resolved by the
+//! indices from 64 on fall back to a set. When the directory owns the links, the mask is the
+//! first link's `last_seen` field, no longer needed once keys are resolved: no memory beyond
+//! the links, and the mask is in the cache line the search just read. Keys linked to several recipients are resolved by the
 //! policy once, when the directory is built. Keys probed but not indexed go to [`ExtraKeys`].
 
 use std::borrow::Cow;
@@ -45,7 +47,8 @@ pub(crate) struct LinkDirectory<'a> {
     is_multi: Vec<u64>,
     group_members: Vec<u32>,
     groups: Vec<(u32, u32)>,
-    /// Segments each key was seen for, by the position of its first link.
+    /// Segments each key was seen for, by the position of its first link, when the links are
+    /// borrowed (owned links hold them in `last_seen`; this is then empty).
     seen: Vec<u64>,
     seen_high: HashSet<([u64; 2], u32), FxBuildHasher>,
     extra: ExtraKeys,
@@ -57,7 +60,7 @@ impl<'a> LinkDirectory<'a> {
     /// than `u32::MAX`); `rids` numbers each link's recipient (in recipient order); keys with
     /// several recipients are resolved by `policy`.
     pub(crate) fn build(
-        links: Cow<'a, CompactLinks>,
+        mut links: Cow<'a, CompactLinks>,
         rids: LinkRids,
         policy: AmbiguityPolicy,
     ) -> LinkDirectory<'a> {
@@ -69,15 +72,6 @@ impl<'a> LinkDirectory<'a> {
         let bucket = |hi: u64| ((u128::from(hi) * u128::from(scale)) >> 64) as usize;
         // Links per bucket, counted (no branch on how many buckets a link skips), then summed
         // into the first link of each.
-        let mut starts = vec![0u32; buckets + 1];
-        for link in rows.iter() {
-            starts[bucket(link.visitor[0]).min(buckets - 1) + 1] += 1;
-        }
-        let mut sum = 0;
-        for start in starts.iter_mut() {
-            sum += *start;
-            *start = sum;
-        }
         // Keys with several links: adjacent (the links are sorted), resolved now.
         let (mut multi, mut group_members, mut groups) = (Vec::new(), Vec::new(), Vec::new());
         let mut is_multi = vec![0u64; n.div_ceil(64)];
@@ -101,8 +95,32 @@ impl<'a> LinkDirectory<'a> {
             keys -= end - i - 1;
             i = end;
         }
+        // Links per bucket, counted (no branch on how many buckets a link skips), then summed
+        // into the first link of each. Owned links' times are done with: they become the
+        // (empty) segment masks in the same pass.
+        let mut starts = vec![0u32; buckets + 1];
+        let seen = match &mut links {
+            Cow::Owned(owned) => {
+                for link in owned.links.iter_mut() {
+                    starts[bucket(link.visitor[0]).min(buckets - 1) + 1] += 1;
+                    link.last_seen = 0;
+                }
+                Vec::new()
+            }
+            Cow::Borrowed(borrowed) => {
+                for link in borrowed.links.iter() {
+                    starts[bucket(link.visitor[0]).min(buckets - 1) + 1] += 1;
+                }
+                vec![0; n]
+            }
+        };
+        let mut sum = 0;
+        for start in starts.iter_mut() {
+            sum += *start;
+            *start = sum;
+        }
         LinkDirectory {
-            seen: vec![0; n],
+            seen,
             extra: ExtraKeys::new(),
             links,
             rids,
@@ -145,6 +163,25 @@ impl<'a> LinkDirectory<'a> {
             part.partition_point(|l| value(l) < wanted)
         };
         (part.get(at)?.visitor == key).then_some(start + at)
+    }
+
+    /// Adds `mask` to the segments the key whose first link is at `at` was seen for; the
+    /// segments before.
+    #[inline]
+    fn mark(&mut self, at: usize, mask: u64) -> u64 {
+        let seen = match &mut self.links {
+            // The mask's bits in the field's (`i64` to `u64` and back is the identity).
+            Cow::Owned(links) => {
+                let field = &mut links.links[at].last_seen;
+                let before = *field as u64;
+                *field = (before | mask) as i64;
+                return before;
+            }
+            Cow::Borrowed(_) => &mut self.seen[at],
+        };
+        let before = *seen;
+        *seen |= mask;
+        before
     }
 
     /// What the key whose first link is at `at` reconciles to.
@@ -204,16 +241,17 @@ impl MatchIndex for LinkDirectory<'_> {
 
     #[inline]
     fn probe_at(&mut self, handle: u64, segment: u32) -> (Target<'_>, bool) {
-        let mask = if handle & EXTRA != 0 {
-            self.extra.seen_mut(handle & !EXTRA)
-        } else {
-            &mut self.seen[handle as usize]
-        };
         let duplicate = if segment < 64 {
             let bit = 1u64 << segment;
-            let duplicate = *mask & bit != 0;
-            *mask |= bit;
-            duplicate
+            let before = if handle & EXTRA != 0 {
+                let seen = self.extra.seen_mut(handle & !EXTRA);
+                let before = *seen;
+                *seen |= bit;
+                before
+            } else {
+                self.mark(handle as usize, bit)
+            };
+            before & bit != 0
         } else {
             let key = if handle & EXTRA != 0 {
                 self.extra.key(handle & !EXTRA)
@@ -238,9 +276,7 @@ impl MatchIndex for LinkDirectory<'_> {
             *seen |= mask;
             return (Target::None, before);
         }
-        let seen = &mut self.seen[handle as usize];
-        let before = *seen & mask;
-        *seen |= mask;
+        let before = self.mark(handle as usize, mask) & mask;
         (self.target(handle as usize), before)
     }
 
@@ -309,6 +345,16 @@ mod tests {
         }
     }
 
+    /// The links borrowed, or (`own`) a copy given to the directory (its masks then live in
+    /// the links).
+    fn cow(links: &CompactLinks, own: bool) -> Cow<'_, CompactLinks> {
+        if own {
+            Cow::Owned(links.clone())
+        } else {
+            Cow::Borrowed(links)
+        }
+    }
+
     fn owned(target: Target<'_>) -> Option<Vec<u32>> {
         match target {
             Target::One(rid) => Some(vec![rid]),
@@ -333,10 +379,11 @@ mod tests {
             indexed in proptest::collection::btree_map(0u64..300, 0i64..5, 0..80),
             probes in proptest::collection::vec((0u64..400, 0u32..70), 0..300),
             skewed in any::<bool>(),
+            own in any::<bool>(),
         ) {
             let compact = links(indexed.iter().map(|(&k, &rid)| (key(k, skewed), rid, 0)).collect());
             let mut index = LinkDirectory::build(
-                Cow::Borrowed(&compact),
+                cow(&compact, own),
                 LinkRids::Offset(0),
                 AmbiguityPolicy::Latest,
             );
@@ -361,6 +408,7 @@ mod tests {
                 Just(AmbiguityPolicy::All),
                 Just(AmbiguityPolicy::Skip),
             ],
+            own in any::<bool>(),
         ) {
             // The model: per key, the recipients (with their latest time).
             let mut model: BTreeMap<u64, BTreeMap<i64, i64>> = BTreeMap::new();
@@ -369,7 +417,7 @@ mod tests {
                 *time = (*time).max(seen);
             }
             let compact = links(rows.iter().map(|&(k, rid, seen)| (key(k, false), rid, seen)).collect());
-            let index = LinkDirectory::build(Cow::Borrowed(&compact), LinkRids::Offset(0), policy);
+            let index = LinkDirectory::build(cow(&compact, own), LinkRids::Offset(0), policy);
             for k in 0..21u64 {
                 let expected = model.get(&k).map(|recipients| {
                     if recipients.len() == 1 {

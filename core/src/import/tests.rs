@@ -115,7 +115,7 @@ impl Case {
 fn render(result: &ImportResult) -> String {
     let mut out = String::new();
     for list in &result.lists {
-        let keys = |ks: &[RecipientKey]| {
+        let keys = |ks: &RecipientKeys| {
             ks.iter()
                 .map(|k| format!("{k:?}"))
                 .collect::<Vec<_>>()
@@ -254,7 +254,7 @@ fn full_delivery_replaces_only_its_lists_and_ignores_removals() {
     assert!(result.lists.iter().all(|l| l.list != "segment-26"));
     let vip = result.lists.iter().find(|l| l.list == "vip").unwrap();
     assert_eq!(
-        (vip.removed.clone(), vip.members),
+        (vip.removed.to_vec(), vip.members),
         (vec![RecipientKey::Int(40)], 0)
     );
 }
@@ -273,7 +273,7 @@ fn rerunning_an_import_changes_nothing() {
         for change in &first.lists {
             let list = case.current.entry(change.list.clone()).or_default();
             list.retain(|k| !change.removed.contains(k));
-            list.extend(change.added.iter().cloned());
+            list.extend(change.added.iter().map(Cow::into_owned));
         }
         case.last_applied = first.last_applied.clone();
         let again = case.run().unwrap();
@@ -562,7 +562,7 @@ fn members_of(result: &ImportResult, list: &str) -> Vec<RecipientKey> {
         .lists
         .iter()
         .find(|l| l.list == list)
-        .map(|l| l.added.clone())
+        .map(|l| l.added.to_vec())
         .unwrap_or_default()
 }
 
@@ -655,7 +655,7 @@ proptest! {
         for change in &first.lists {
             let list = case.current.entry(change.list.clone()).or_default();
             list.retain(|k| !change.removed.contains(k));
-            list.extend(change.added.iter().cloned());
+            list.extend(change.added.iter().map(Cow::into_owned));
             prop_assert_eq!(list.len() as u64, change.members);
         }
         case.last_applied = first.last_applied.clone();

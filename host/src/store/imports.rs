@@ -378,8 +378,8 @@ mod tests {
         ListChange {
             list: list.to_owned(),
             replaced: false,
-            added: keys(added),
-            removed: keys(removed),
+            added: keys(added).into(),
+            removed: keys(removed).into(),
             members,
         }
     }
@@ -641,7 +641,7 @@ mod tests {
         );
         // A text key in an integer id column is no member either.
         let text = [ListChange {
-            added: vec![RecipientKey::String("x".to_owned())],
+            added: vec![RecipientKey::String("x".to_owned())].into(),
             ..change("a", &[], &[], 3)
         }];
         let err = store

@@ -125,7 +125,7 @@ pub(super) fn apply_list_changes(
         create.execute([name])?;
         for key in &change.removed {
             // A key no id of this type equals is not a member.
-            if let Some(key) = id.param(key) {
+            if let Some(key) = id.param(&key) {
                 remove.execute((name, key))?;
             }
         }
@@ -133,7 +133,7 @@ pub(super) fn apply_list_changes(
             let unknown = || StoreError::UnknownMember {
                 list: name.to_owned(),
             };
-            let key = id.param(key).ok_or_else(unknown)?;
+            let key = id.param(&key).ok_or_else(unknown)?;
             add.execute((name, key)).map_err(|e| {
                 if is_foreign_key(&e) {
                     unknown()

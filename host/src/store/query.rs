@@ -250,7 +250,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use audlink_core::format::recipients::RecipientsTable;
-    use audlink_core::import::ListChange;
+    use audlink_core::import::{ListChange, RecipientKeys};
     use audlink_core::rule::eval::{EvalContext, evaluate};
     use audlink_core::rule::preview;
     use audlink_core::rule::sql::{Dialect, SqlTables, to_sql};
@@ -299,8 +299,8 @@ mod tests {
             list: "picked".to_owned(),
             replaced: true,
             members: picked.len() as u64,
-            added: picked,
-            removed: Vec::new(),
+            added: picked.into(),
+            removed: RecipientKeys::default(),
         }];
         store
             .record_import(&ImportRun {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use audlink_core::format::recipients::RecipientKey;
 use audlink_core::id::IdReason;
-use audlink_core::import::{UnmatchedId, UnmatchedReason};
+use audlink_core::import::{RecipientKeys, UnmatchedId, UnmatchedReason};
 
 /// Tag of an all-integer key column.
 pub const KEYS_INT: u32 = 1;
@@ -45,18 +45,34 @@ fn error(what: &'static str, detail: impl Into<String>) -> PackedError {
 
 /// Packs recipient keys: integers when every key is one, text otherwise.
 pub fn encode_keys(keys: &[RecipientKey]) -> Vec<u8> {
-    let all_int = keys.iter().all(|k| matches!(k, RecipientKey::Int(_)));
-    let mut out = Vec::with_capacity(8 + keys.len() * 8);
-    out.extend_from_slice(&(if all_int { KEYS_INT } else { KEYS_TEXT }).to_le_bytes());
-    out.extend_from_slice(&(keys.len() as u32).to_le_bytes());
-    if all_int {
-        for key in keys {
-            if let RecipientKey::Int(v) = key {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
+    let ints = keys
+        .iter()
+        .all(|k| matches!(k, RecipientKey::Int(_)))
+        .then(|| keys.iter().filter_map(RecipientKey::as_int));
+    encode(ints, keys.iter().map(ToString::to_string), keys.len())
+}
+
+/// [`encode_keys`] of an import's list of keys (integers straight from their compact form).
+pub fn encode_key_list(keys: &RecipientKeys) -> Vec<u8> {
+    encode(keys.ints(), keys.iter().map(|k| k.to_string()), keys.len())
+}
+
+/// The packed form of `count` keys: `ints` when every key is an integer, else `texts`.
+fn encode(
+    ints: Option<impl Iterator<Item = i64>>,
+    texts: impl Iterator<Item = String>,
+    count: usize,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + count * 8);
+    let tag = if ints.is_some() { KEYS_INT } else { KEYS_TEXT };
+    out.extend_from_slice(&tag.to_le_bytes());
+    out.extend_from_slice(&(count as u32).to_le_bytes());
+    if let Some(ints) = ints {
+        for v in ints {
+            out.extend_from_slice(&v.to_le_bytes());
         }
     } else {
-        let texts: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        let texts: Vec<String> = texts.collect();
         for text in &texts {
             out.extend_from_slice(&(text.len() as u32).to_le_bytes());
         }
