@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Runs import benchmark binaries alternately on the same files and prints, per phase, the best
-wall time and the best time in user space (on a CPU minus in the kernel) of each.
+wall time, the best time in user space (on a CPU minus in the kernel) and the fresh memory
+faulted in (where the build prints it: the same every run) of each.
 
 On a shared or virtualized machine a single run says little: the page faults of fresh memory and
 other tenants swing the wall time by a third. Builds compared this way, run after run on the
@@ -29,15 +30,23 @@ directory, n, binaries = args[0], args[1], args[2:]
 
 PHASES = [("parse links", "links"), ("number+index", "index"), ("read+probe+agg", "probe"), ("total", "total")]
 best = defaultdict(lambda: defaultdict(lambda: (float("inf"), float("inf"))))
+faulted = defaultdict(dict)
 for _ in range(runs):
     for binary in binaries:
         out = subprocess.run([binary, n, "--read", directory], capture_output=True, text=True, check=True).stdout
         for name, key in PHASES:
-            m = re.search(re.escape(name) + r"\s+([\d.]+) s\s+([\d.]+) s\s+([\d.]+) s", out)
+            m = re.search(re.escape(name) + r"\s+([\d.]+) s\s+([\d.]+) s\s+([\d.]+) s(?:\s+(\d+) MiB)?", out)
             if m:
-                wall, cpu, kernel = map(float, m.groups())
+                wall, cpu, kernel = map(float, m.groups()[:3])
+                if m.group(4):
+                    faulted[binary][key] = int(m.group(4))
                 old_wall, old_user = best[binary][key]
                 best[binary][key] = (min(old_wall, wall), min(old_user, cpu - kernel))
 for binary in binaries:
-    cells = [f"{key} {wall:.3f} s ({user:.3f} s user)" for key, (wall, user) in best[binary].items()]
+    cells = [
+        f"{key} {wall:.3f} s ({user:.3f} s user"
+        + (f", {faulted[binary][key]} MiB faulted" if key in faulted[binary] else "")
+        + ")"
+        for key, (wall, user) in best[binary].items()
+    ]
     print(f"{binary}: " + ", ".join(cells))

@@ -13,13 +13,12 @@ use audlink_core::datasource::{DataSourceKind, KeyEncoding};
 use audlink_core::format::aep::AepColumns;
 use audlink_core::format::{ReadOptions, links, recipients};
 use audlink_core::import::{
-    AudienceFile, AudienceFormat, ImportOptions, ImportRequest, Links, import, prepare,
-    run_prepared,
+    AudienceFile, AudienceFormat, ImportOptions, ImportRequest, import, prepare_owned, run_prepared,
 };
 use audlink_core::sample;
 
 mod common;
-use common::{cpu_seconds, kernel_seconds, peak_rss_mib, rss_mib, source};
+use common::{cpu_seconds, faulted_mib, kernel_seconds, peak_rss_mib, rss_mib, source};
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -76,12 +75,18 @@ fn main() {
             )
             .expect("write audience");
         }
-        let (t, c, k) = (Instant::now(), cpu_seconds(), kernel_seconds());
+        let (t, c, k, f) = (
+            Instant::now(),
+            cpu_seconds(),
+            kernel_seconds(),
+            faulted_mib(),
+        );
         let parsed = links::read_compact("links.csv", &data.links_csv, ReadOptions::default())
             .expect("links");
         let parse_links = t.elapsed();
         let parse_links_cpu = cpu_seconds() - c;
         let parse_links_kernel = kernel_seconds() - k;
+        let parse_links_faulted = faulted_mib() - f;
         let links_count = parsed.len();
         // The links file is no longer needed once parsed (a host would stream and drop it).
         data.links_csv = Vec::new();
@@ -105,42 +110,56 @@ fn main() {
             current: &current,
             last_applied: &last_applied,
         };
-        let (t, c, k) = (Instant::now(), cpu_seconds(), kernel_seconds());
-        let prepared = prepare(&request, Links::Compact(&parsed)).expect("prepare");
+        let (t, c, k, f) = (
+            Instant::now(),
+            cpu_seconds(),
+            kernel_seconds(),
+            faulted_mib(),
+        );
+        // A one-off import: the index takes the links over.
+        let prepared = prepare_owned(&request, parsed).expect("prepare");
         let build = t.elapsed();
         let build_cpu = cpu_seconds() - c;
         let build_kernel = kernel_seconds() - k;
+        let build_faulted = faulted_mib() - f;
         let rss_built = peak_rss_mib();
         eprintln!("  RSS after the index: {:.0} MiB", rss_mib());
-        let (t, c, k) = (Instant::now(), cpu_seconds(), kernel_seconds());
+        let (t, c, k, f) = (
+            Instant::now(),
+            cpu_seconds(),
+            kernel_seconds(),
+            faulted_mib(),
+        );
         let result = run_prepared(&request, prepared).expect("import");
         let probe = t.elapsed();
         let probe_cpu = cpu_seconds() - c;
         let probe_kernel = kernel_seconds() - k;
+        let probe_faulted = faulted_mib() - f;
         let run = build + probe;
         let total = parse_links + run;
         let r = &result.report;
         println!(
-            "visitor-id import, N = {n} (wall time; on a CPU; of which in the kernel, faulting fresh pages in)"
+            "visitor-id import, N = {n} (wall time; on a CPU; of which in the kernel, faulting fresh pages in; MiB of them)"
         );
         println!(
-            "  parse links      {:>8.3} s  {parse_links_cpu:>6.3} s  {parse_links_kernel:>5.2} s  ({} links)",
+            "  parse links      {:>8.3} s  {parse_links_cpu:>6.3} s  {parse_links_kernel:>5.2} s  {parse_links_faulted:>5.0} MiB  ({} links)",
             parse_links.as_secs_f64(),
             links_count
         );
         println!(
-            "  number+index     {:>8.3} s  {build_cpu:>6.3} s  {build_kernel:>5.2} s  (peak RSS {rss_parsed:.0} MiB after parsing links, {rss_built:.0} MiB after the index)",
+            "  number+index     {:>8.3} s  {build_cpu:>6.3} s  {build_kernel:>5.2} s  {build_faulted:>5.0} MiB  (peak RSS {rss_parsed:.0} MiB after parsing links, {rss_built:.0} MiB after the index)",
             build.as_secs_f64()
         );
         println!(
-            "  read+probe+agg   {:>8.3} s  {probe_cpu:>6.3} s  {probe_kernel:>5.2} s",
+            "  read+probe+agg   {:>8.3} s  {probe_cpu:>6.3} s  {probe_kernel:>5.2} s  {probe_faulted:>5.0} MiB",
             probe.as_secs_f64()
         );
         println!(
-            "  total            {:>8.3} s  {:>6.3} s  {:>5.2} s  ({:.2} M lines/s)",
+            "  total            {:>8.3} s  {:>6.3} s  {:>5.2} s  {:>5.0} MiB  ({:.2} M lines/s)",
             total.as_secs_f64(),
             parse_links_cpu + build_cpu + probe_cpu,
             parse_links_kernel + build_kernel + probe_kernel,
+            parse_links_faulted + build_faulted + probe_faulted,
             n as f64 / total.as_secs_f64() / 1e6
         );
         println!(
