@@ -795,8 +795,10 @@ struct SegmentState {
     /// Recipients added (this delivery) and removed (this delivery).
     adds: Vec<u32>,
     removes: Vec<u32>,
-    /// Every recipient matched in the command.
+    /// Every recipient matched in the command (until the last delivery counts them).
     matched: Vec<u32>,
+    /// Whether the report's recipient counts are final (set in the last delivery).
+    counted: bool,
     /// Units unmatched, by reason (`UnmatchedReason as usize`; folded into the report at the
     /// end).
     unmatched: [u64; 4],
@@ -806,6 +808,13 @@ struct SegmentState {
     refused_units: u64,
     /// Has units, or is replaced, in the current delivery.
     touched: bool,
+}
+
+/// Sets the recipient counts of a segment's report from its matched recipient numbers (sorted,
+/// distinct).
+fn count_matched(report: &mut SegmentReport, matched: &[u32], opted_out: &[bool]) {
+    report.distinct_recipients = matched.len() as u64;
+    report.opted_out = matched.iter().filter(|&&r| opted_out[r as usize]).count() as u64;
 }
 
 /// Every unmatched reason, in `as usize` order.
@@ -990,6 +999,10 @@ struct Run<'a, I: MatchIndex> {
     fast_path: bool,
     /// Segments (dense index < 64) refused in the current delivery.
     refused: u64,
+    /// Scratch of [`radix::sort_u32`], kept from sort to sort.
+    sort_scratch: Vec<u32>,
+    /// Whether the delivery being applied is the last.
+    last_delivery: bool,
 }
 
 impl<'a, I: MatchIndex> Run<'a, I>
@@ -1017,13 +1030,16 @@ where
             reset_lists: std::collections::BTreeSet::new(),
             fast_path: true,
             refused: 0,
+            sort_scratch: Vec::new(),
+            last_delivery: false,
         }
     }
 
     fn run(mut self) -> Result<ImportResult, ImportError> {
         let deliveries = deliveries(self.request)?;
         self.report.totals.deliveries = deliveries.len() as u64;
-        for delivery in &deliveries {
+        for (i, delivery) in deliveries.iter().enumerate() {
+            self.last_delivery = i + 1 == deliveries.len();
             self.apply(delivery)?;
         }
         Ok(self.finish())
@@ -1153,9 +1169,9 @@ where
         let state = &mut self.segments[id];
         let mut adds = std::mem::take(&mut state.adds);
         let mut removes = std::mem::take(&mut state.removes);
-        radix::sort_u32(&mut adds);
+        radix::sort_u32(&mut adds, &mut self.sort_scratch);
         adds.dedup();
-        radix::sort_u32(&mut removes);
+        radix::sort_u32(&mut removes, &mut self.sort_scratch);
         removes.dedup();
         if self.full {
             // The first segment of this delivery that maps to the list resets it.
@@ -1164,24 +1180,40 @@ where
             }
             list.replaced = true;
         }
-        // Full: the members (reset above) plus the adds. Incremental: also less the removes
-        // (an id both added and removed stays). No copy more than the lists need: these are
-        // the largest vectors of an import.
-        let merged = if list.members.is_empty() {
-            adds.clone()
-        } else {
-            union(&list.members, &adds)
-        };
-        list.members = if self.full || removes.is_empty() {
-            merged
-        } else {
-            difference(&merged, &difference(&removes, &adds))
-        };
-        if state.matched.is_empty() {
-            state.matched = adds;
+        // The segment's matched recipients: kept for later deliveries, or, in the last one,
+        // counted now (its adds then need not be kept beside the list's members).
+        if self.last_delivery {
+            if state.matched.is_empty() {
+                count_matched(&mut state.report, &adds, &self.space.opted_out);
+            } else {
+                let matched = union(&state.matched, &adds);
+                count_matched(&mut state.report, &matched, &self.space.opted_out);
+            }
+            state.counted = true;
+            state.matched = Vec::new();
+        } else if state.matched.is_empty() {
+            state.matched.clone_from(&adds);
         } else {
             state.matched.extend_from_slice(&adds);
         }
+        // Full: the members (reset above) plus the adds. Incremental: also less the removes
+        // (an id both added and removed stays). No copy more than the lists need: these are
+        // the largest vectors of an import.
+        let removes = if self.full || removes.is_empty() {
+            Vec::new()
+        } else {
+            difference(&removes, &adds)
+        };
+        let merged = if list.members.is_empty() {
+            adds
+        } else {
+            union(&list.members, &adds)
+        };
+        list.members = if removes.is_empty() {
+            merged
+        } else {
+            difference(&merged, &removes)
+        };
     }
 
     fn current_members(&self, list: &str) -> Vec<u32> {
@@ -1478,6 +1510,15 @@ where
     fn push_line(&mut self, line: BatchLine<I::Key>) {
         self.batch.lines.push(line);
         self.flush_when_full();
+    }
+
+    /// Makes room in the batch for the mask lines of about `lines` more lines at once (a
+    /// vector grown by doubling copies itself into fresh pages each time).
+    fn expect_mask_lines(&mut self, lines: usize) {
+        if !self.request.options.list_unmatched {
+            let masks = &mut self.batch.masks;
+            masks.reserve(lines.min(BATCH.saturating_sub(masks.len())));
+        }
     }
 
     #[inline]
@@ -1792,16 +1833,13 @@ where
             });
         }
         for mut state in std::mem::take(&mut self.segments) {
-            if !state.matched.is_sorted() {
-                radix::sort_u32(&mut state.matched);
+            if !state.counted {
+                if !state.matched.is_sorted() {
+                    radix::sort_u32(&mut state.matched, &mut self.sort_scratch);
+                }
+                state.matched.dedup();
+                count_matched(&mut state.report, &state.matched, &self.space.opted_out);
             }
-            state.matched.dedup();
-            state.report.distinct_recipients = state.matched.len() as u64;
-            state.report.opted_out = state
-                .matched
-                .iter()
-                .filter(|&&r| self.space.opted_out[r as usize])
-                .count() as u64;
             for (reason, count) in REASONS.into_iter().zip(state.unmatched) {
                 if count > 0 {
                     *state.report.unmatched.entry(reason).or_default() += count;

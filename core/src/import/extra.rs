@@ -65,7 +65,7 @@ fn prefetch_x86(p: *const i8) {
 /// Partitions of [`ExtraKeys`], by the high bits of the key.
 const PARTITION_BITS: u32 = 10;
 
-/// Keys probed but not indexed, with their segment masks: one small hash table (load ≤ 2/3,
+/// Keys probed but not indexed, with their segment masks: one small hash table (load ≤ 3/4,
 /// linear probing) per range of the high half of the key, so probes in key order (those of a
 /// sweep of the directory) work in one cache-sized table at a time, and each grows on its own
 /// (a skewed range only makes its own table larger). A key's handle is its partition (high 32
@@ -102,7 +102,7 @@ impl Partition {
 
     fn locate(&mut self, key: [u64; 2]) -> usize {
         let hash = hash(key);
-        if (self.len + 1) * 3 > self.slots.len() * 2 {
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
             self.grow();
         }
         match self.find(key, hash) {

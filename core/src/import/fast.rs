@@ -33,6 +33,8 @@ where
         return Ok(None);
     }
     let mut summary = ReadSummary::default();
+    // A usual line takes at least an id, a tab, a segment and a line feed.
+    run.expect_mask_lines(body.len() / (VisitorId::LEN + 3));
     let mut rest = body;
     let mut number = 0;
     while !rest.is_empty() {

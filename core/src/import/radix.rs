@@ -1,8 +1,9 @@
 //! LSD radix sort of `u32` recipient numbers (per-segment adds are hundreds of thousands).
 
 /// Sorts `values` ascending: as few passes of at most 12 bits as the largest value needs (two
-/// up to 2^24: ten million recipients); small inputs use the standard sort.
-pub(crate) fn sort_u32(values: &mut Vec<u32>) {
+/// up to 2^24: ten million recipients); small inputs use the standard sort. `scratch` is any
+/// vector, reused from call to call (the two may trade buffers).
+pub(crate) fn sort_u32(values: &mut Vec<u32>, scratch: &mut Vec<u32>) {
     if values.len() < 4096 {
         values.sort_unstable();
         return;
@@ -12,7 +13,8 @@ pub(crate) fn sort_u32(values: &mut Vec<u32>) {
     let passes = bits.div_ceil(12);
     let width = bits.div_ceil(passes);
     let digit = (1usize << width) - 1;
-    let mut scratch = vec![0u32; values.len()];
+    scratch.clear();
+    scratch.resize(values.len(), 0);
     let mut counts = vec![0usize; digit + 1];
     for pass in 0..passes {
         let shift = pass * width;
@@ -31,7 +33,7 @@ pub(crate) fn sort_u32(values: &mut Vec<u32>) {
             scratch[counts[d]] = v;
             counts[d] += 1;
         }
-        std::mem::swap(values, &mut scratch);
+        std::mem::swap(values, scratch);
     }
 }
 
@@ -50,7 +52,13 @@ mod tests {
             }
             let mut expected = values.clone();
             expected.sort_unstable();
-            super::sort_u32(&mut values);
+            // A scratch of any length and content.
+            let mut scratch = vec![7; values.len() / 3];
+            super::sort_u32(&mut values, &mut scratch);
+            prop_assert_eq!(&values, &expected);
+            // Again with the scratch (and maybe the buffer) the first sort left.
+            values.reverse();
+            super::sort_u32(&mut values, &mut scratch);
             prop_assert_eq!(values, expected);
         }
     }

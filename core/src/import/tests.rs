@@ -325,6 +325,44 @@ fn deliveries_apply_in_time_order_and_stale_ones_are_refused() {
     );
 }
 
+#[test]
+fn distinct_recipients_count_every_delivery() {
+    // Segment 24: 10 and 20 at t=1000; 20 again, 30, and 10 removed at t=2000: three distinct
+    // recipients matched over the command, two members left. Segment 25 only at t=1000;
+    // segment 26 at t=2000 (10 and 20), after a removal at t=1000.
+    let case = Case::visitor(AmbiguityPolicy::Latest)
+        .outbound(
+            "S3_1_iter_0000000001000.sync",
+            &[line(1, "24,25", "26"), line(2, "24", "")].concat(),
+        )
+        .outbound(
+            "S3_1_iter_0000000002000.sync",
+            &[line(2, "24,26", ""), line(3, "24", ""), line(1, "26", "24")].concat(),
+        );
+    let result = case.run().unwrap();
+    let distinct = |s: &str| result.report.segments[s].distinct_recipients;
+    assert_eq!((distinct("24"), distinct("25"), distinct("26")), (3, 1, 2));
+    // The second sight of visitor 2 for segment 24 is a duplicate, not a match.
+    let s24 = &result.report.segments["24"];
+    assert_eq!(
+        (s24.matched, s24.unmatched.get(&UnmatchedReason::Duplicate)),
+        (3, Some(&1))
+    );
+    let members = |l: &str| {
+        let list = result.lists.iter().find(|c| c.list == l).unwrap();
+        (list.added.to_vec(), list.members)
+    };
+    let ints = |ids: &[i64]| {
+        ids.iter()
+            .copied()
+            .map(RecipientKey::Int)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(members("segment-24"), (ints(&[20, 30]), 2));
+    assert_eq!(members("segment-25"), (ints(&[10]), 1));
+    assert_eq!(members("segment-26"), (ints(&[10, 20]), 2));
+}
+
 fn email_case(full: bool, body: &str) -> Case {
     let table = recipients::read(
         "recipients.csv",
