@@ -19,11 +19,13 @@
 //! plain values, every failure is a typed error. It builds for `wasm32-unknown-unknown`.
 
 pub mod datasource;
+mod digits;
 pub mod export;
 pub mod format;
 pub mod id;
 pub mod import;
 pub mod normalize;
+mod prefetch;
 pub mod rule;
 #[cfg(feature = "gen")]
 pub mod sample;

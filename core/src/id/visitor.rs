@@ -6,6 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{IdError, IdKind, IdReason};
+use crate::digits::{all_digits8, value8};
 
 /// A visitor id: exactly 38 ASCII digits, held as the integer they spell.
 ///
@@ -84,29 +85,6 @@ impl VisitorId {
         write19(lo, &mut out[HALF..]);
         out
     }
-}
-
-/// Whether the 8 bytes of `chunk` (little-endian) are all ASCII digits.
-#[inline(always)]
-fn all_digits8(chunk: u64) -> bool {
-    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
-    (chunk & HIGH) | (chunk.wrapping_add(0x0606_0606_0606_0606) & HIGH) >> 4
-        == 0x3333_3333_3333_3333
-}
-
-/// The value of 8 ASCII digits (little-endian `chunk`, first digit in the low byte).
-#[inline(always)]
-fn value8(chunk: u64) -> u64 {
-    // Lemire's eight-digit parse: pairs, then quadruples, then the whole.
-    const MASK: u64 = 0x0000_00FF_0000_00FF;
-    const MUL1: u64 = 100 + (1_000_000 << 32);
-    const MUL2: u64 = 1 + (10_000 << 32);
-    let v = chunk.wrapping_sub(0x3030_3030_3030_3030);
-    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
-    ((v & MASK)
-        .wrapping_mul(MUL1)
-        .wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2)))
-        >> 32
 }
 
 /// The value of 19 bytes read as ASCII digits, and whether they all are. 19 digits never

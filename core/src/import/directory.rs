@@ -18,11 +18,12 @@ use hashbrown::HashSet;
 use rustc_hash::FxBuildHasher;
 
 use super::LinkRids;
-use super::extra::{ExtraKeys, prefetch};
+use super::extra::ExtraKeys;
 use super::index::{MatchIndex, Packed, Target, resolve, unpack};
 use crate::datasource::AmbiguityPolicy;
 use crate::format::links::{CompactLink, CompactLinks};
 use crate::id::VisitorId;
+use crate::prefetch::prefetch;
 
 /// Exclusive bound of the high half of a visitor id.
 const HI_BOUND: u64 = (VisitorId::MAX.as_u128() >> 64) as u64 + 1;
@@ -299,10 +300,11 @@ impl MatchIndex for LinkDirectory<'_> {
     }
 
     fn heap_bytes(&self) -> usize {
-        // The links are the index's keys: counted with it.
-        self.links.links.len() * size_of::<CompactLink>()
+        // The links are the index's keys: counted with it. The segment masks count 8 bytes per
+        // link wherever they are (apart, or in owned links' `last_seen`): the report describes
+        // the import, whoever owned the links (an owning index holds 8 bytes per link less).
+        self.links.links.len() * (size_of::<CompactLink>() + size_of::<u64>())
             + self.starts.capacity() * size_of::<u32>()
-            + self.seen.capacity() * size_of::<u64>()
             + self.multi.capacity() * size_of::<(u32, Packed)>()
             + self.is_multi.capacity() * size_of::<u64>()
             + self.group_members.capacity() * 4

@@ -1,10 +1,11 @@
 //! Visitor-id keys probed but not indexed: small growable open-addressing tables of (key, mask
 //! of the segments the key was seen for), one per range of the key's high bits, so duplicates
-//! of unmatched identifiers are caught as those of matched ones. Also the fixed key hash and
-//! the prefetch hint.
+//! of unmatched identifiers are caught as those of matched ones. Also the fixed key hash.
 //!
 //! The hash is fixed (no random seed): the same input gives the same layout on every platform;
 //! nothing is output in table order.
+
+use crate::prefetch::prefetch;
 
 /// An empty slot's key: no visitor id has a high half of all ones (ids are below 10^38 < 2^127).
 pub(crate) const EMPTY: [u64; 2] = [u64::MAX; 2];
@@ -39,27 +40,6 @@ pub(crate) fn hash(key: [u64; 2]) -> u64 {
 #[inline]
 pub(crate) fn home(hash: u64, len: usize) -> usize {
     ((u128::from(hash) * len as u128) >> 64) as usize
-}
-
-/// Hints the CPU to fetch the cache line of `slice[i]` (nothing off x86_64).
-#[inline]
-pub(crate) fn prefetch<T>(slice: &[T], i: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(item) = slice.get(i) {
-        prefetch_x86(std::ptr::from_ref(item).cast::<i8>());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (slice, i);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[inline]
-#[allow(unsafe_code)]
-fn prefetch_x86(p: *const i8) {
-    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-    // SAFETY: a prefetch is only a hint: it never faults or changes memory, whatever the
-    // address (this one is in bounds); SSE is part of the x86_64 baseline.
-    unsafe { _mm_prefetch::<_MM_HINT_T0>(p) }
 }
 
 /// Partitions of [`ExtraKeys`], by the high bits of the key.
