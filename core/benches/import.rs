@@ -18,7 +18,7 @@ use audlink_core::import::{
 use audlink_core::sample;
 
 mod common;
-use common::{cpu_seconds, faulted_mib, kernel_seconds, peak_rss_mib, rss_mib, source};
+use common::{measure, peak_rss_mib, rss_mib, source};
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -75,18 +75,10 @@ fn main() {
             )
             .expect("write audience");
         }
-        let (t, c, k, f) = (
-            Instant::now(),
-            cpu_seconds(),
-            kernel_seconds(),
-            faulted_mib(),
-        );
-        let parsed = links::read_compact("links.csv", &data.links_csv, ReadOptions::default())
-            .expect("links");
-        let parse_links = t.elapsed();
-        let parse_links_cpu = cpu_seconds() - c;
-        let parse_links_kernel = kernel_seconds() - k;
-        let parse_links_faulted = faulted_mib() - f;
+        let (parsed, parse_links) = measure(|| {
+            links::read_compact("links.csv", &data.links_csv, ReadOptions::default())
+                .expect("links")
+        });
         let links_count = parsed.len();
         // The links file is no longer needed once parsed (a host would stream and drop it).
         data.links_csv = Vec::new();
@@ -110,57 +102,36 @@ fn main() {
             current: &current,
             last_applied: &last_applied,
         };
-        let (t, c, k, f) = (
-            Instant::now(),
-            cpu_seconds(),
-            kernel_seconds(),
-            faulted_mib(),
-        );
         // A one-off import: the index takes the links over.
-        let prepared = prepare_owned(&request, parsed).expect("prepare");
-        let build = t.elapsed();
-        let build_cpu = cpu_seconds() - c;
-        let build_kernel = kernel_seconds() - k;
-        let build_faulted = faulted_mib() - f;
+        let (prepared, build) = measure(|| prepare_owned(&request, parsed).expect("prepare"));
         let rss_built = peak_rss_mib();
         eprintln!("  RSS after the index: {:.0} MiB", rss_mib());
-        let (t, c, k, f) = (
-            Instant::now(),
-            cpu_seconds(),
-            kernel_seconds(),
-            faulted_mib(),
-        );
-        let result = run_prepared(&request, prepared).expect("import");
-        let probe = t.elapsed();
-        let probe_cpu = cpu_seconds() - c;
-        let probe_kernel = kernel_seconds() - k;
-        let probe_faulted = faulted_mib() - f;
-        let run = build + probe;
-        let total = parse_links + run;
+        let (result, probe) = measure(|| run_prepared(&request, prepared).expect("import"));
+        let total = parse_links + build + probe;
         let r = &result.report;
         println!(
             "visitor-id import, N = {n} (wall time; on a CPU; of which in the kernel, faulting fresh pages in; MiB of them)"
         );
         println!(
-            "  parse links      {:>8.3} s  {parse_links_cpu:>6.3} s  {parse_links_kernel:>5.2} s  {parse_links_faulted:>5.0} MiB  ({} links)",
-            parse_links.as_secs_f64(),
-            links_count
+            "{}",
+            parse_links.row("parse links", &format!("({links_count} links)"))
         );
         println!(
-            "  number+index     {:>8.3} s  {build_cpu:>6.3} s  {build_kernel:>5.2} s  {build_faulted:>5.0} MiB  (peak RSS {rss_parsed:.0} MiB after parsing links, {rss_built:.0} MiB after the index)",
-            build.as_secs_f64()
+            "{}",
+            build.row(
+                "number+index",
+                &format!(
+                    "(peak RSS {rss_parsed:.0} MiB after parsing links, {rss_built:.0} MiB after the index)"
+                )
+            )
         );
+        println!("{}", probe.row("read+probe+agg", ""));
         println!(
-            "  read+probe+agg   {:>8.3} s  {probe_cpu:>6.3} s  {probe_kernel:>5.2} s  {probe_faulted:>5.0} MiB",
-            probe.as_secs_f64()
-        );
-        println!(
-            "  total            {:>8.3} s  {:>6.3} s  {:>5.2} s  {:>5.0} MiB  ({:.2} M lines/s)",
-            total.as_secs_f64(),
-            parse_links_cpu + build_cpu + probe_cpu,
-            parse_links_kernel + build_kernel + probe_kernel,
-            parse_links_faulted + build_faulted + probe_faulted,
-            n as f64 / total.as_secs_f64() / 1e6
+            "{}",
+            total.row(
+                "total",
+                &format!("({:.2} M lines/s)", n as f64 / total.wall / 1e6)
+            )
         );
         println!(
             "  units {} matched {} unmatched {} bad {}",
@@ -175,7 +146,7 @@ fn main() {
             // For bench/duckdb_import.py: the ratio and the cross-check of the result.
             std::fs::write(
                 format!("{dir}/audlink.txt"),
-                format!("{} {pairs}\n", total.as_secs_f64()),
+                format!("{} {pairs}\n", total.wall),
             )
             .expect("write audlink figures");
         }

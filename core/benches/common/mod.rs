@@ -30,33 +30,82 @@ pub(crate) fn cpu_seconds() -> f64 {
         .map_or(f64::NAN, |ns| ns / 1e9)
 }
 
-/// Seconds this thread has spent in the kernel so far (`/proc/thread-self/stat`, 10 ms
-/// ticks; NaN where there is none): here almost all of it zeroing fresh pages on first touch,
-/// which costs far more in a virtual machine than on bare metal.
-#[allow(dead_code)]
-pub(crate) fn kernel_seconds() -> f64 {
-    std::fs::read_to_string("/proc/thread-self/stat")
-        .ok()
-        .and_then(|s| {
-            // Fields after the command name (which may hold spaces) in parentheses.
-            let rest = &s[s.rfind(')')? + 2..];
-            rest.split_whitespace().nth(12)?.parse::<f64>().ok()
-        })
-        .map_or(f64::NAN, |ticks| ticks / 100.0)
+/// Field `n` (counted from 0 after the command name, which may hold spaces) of
+/// `/proc/thread-self/stat`.
+fn thread_stat(n: usize) -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(n)?.parse::<f64>().ok()
 }
 
-/// MiB of fresh pages this thread has faulted in so far (minor faults of 4 KiB pages, from
-/// `/proc/thread-self/stat`; NaN where there is none): the memory a phase touched for the first
-/// time, a count that, unlike the time it costs, does not change from run to run.
+/// Seconds this thread has spent in the kernel so far (10 ms ticks; NaN where there is no
+/// `/proc`): here almost all of it zeroing fresh pages on first touch, which costs far more in
+/// a virtual machine than on bare metal.
+#[allow(dead_code)]
+pub(crate) fn kernel_seconds() -> f64 {
+    thread_stat(12).map_or(f64::NAN, |ticks| ticks / 100.0)
+}
+
+/// MiB of fresh pages this thread has faulted in so far (minor faults of 4 KiB pages; NaN
+/// where there is no `/proc`): the memory a phase touched for the first time, a count that,
+/// unlike the time it costs, does not change from run to run.
 #[allow(dead_code)]
 pub(crate) fn faulted_mib() -> f64 {
-    std::fs::read_to_string("/proc/thread-self/stat")
-        .ok()
-        .and_then(|s| {
-            let rest = &s[s.rfind(')')? + 2..];
-            rest.split_whitespace().nth(7)?.parse::<f64>().ok()
-        })
-        .map_or(f64::NAN, |faults| faults * 4096.0 / (1024.0 * 1024.0))
+    thread_stat(7).map_or(f64::NAN, |faults| faults * 4096.0 / (1024.0 * 1024.0))
+}
+
+/// What a phase cost: wall and CPU seconds, seconds of that in the kernel, fresh MiB.
+#[allow(dead_code)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cost {
+    pub(crate) wall: f64,
+    pub(crate) cpu: f64,
+    pub(crate) kernel: f64,
+    pub(crate) faulted: f64,
+}
+
+impl Cost {
+    /// The phase as a row of the benchmarks' table, `extra` after it.
+    #[allow(dead_code)]
+    pub(crate) fn row(&self, name: &str, extra: &str) -> String {
+        let row = format!(
+            "  {name:<16} {:>8.3} s  {:>6.3} s  {:>5.2} s  {:>5.0} MiB  {extra}",
+            self.wall, self.cpu, self.kernel, self.faulted
+        );
+        row.trim_end().to_owned()
+    }
+}
+
+impl std::ops::Add for Cost {
+    type Output = Cost;
+
+    fn add(self, other: Cost) -> Cost {
+        Cost {
+            wall: self.wall + other.wall,
+            cpu: self.cpu + other.cpu,
+            kernel: self.kernel + other.kernel,
+            faulted: self.faulted + other.faulted,
+        }
+    }
+}
+
+/// Runs `f`, and what it cost.
+#[allow(dead_code)]
+pub(crate) fn measure<T>(f: impl FnOnce() -> T) -> (T, Cost) {
+    let (t, c, k, m) = (
+        std::time::Instant::now(),
+        cpu_seconds(),
+        kernel_seconds(),
+        faulted_mib(),
+    );
+    let value = f();
+    let cost = Cost {
+        wall: t.elapsed().as_secs_f64(),
+        cpu: cpu_seconds() - c,
+        kernel: kernel_seconds() - k,
+        faulted: faulted_mib() - m,
+    };
+    (value, cost)
 }
 
 /// Current resident set size.

@@ -89,9 +89,8 @@ impl Case {
         self
     }
 
-    /// [`Case::run`] with compact links the index only borrows (as a workspace gives them).
-    fn run_borrowed(&self) -> Result<ImportResult, ImportError> {
-        let compact = compact(&self.links);
+    /// Calls `f` with the case's request.
+    fn with_request<T>(&self, f: impl FnOnce(&ImportRequest<'_>) -> T) -> T {
         let files: Vec<AudienceFile<'_>> = self
             .files
             .iter()
@@ -101,29 +100,7 @@ impl Case {
                 format,
             })
             .collect();
-        let request = ImportRequest {
-            data_source: &self.source,
-            recipients: self.recipients.as_ref(),
-            links: &[],
-            files: &files,
-            options: &self.options,
-            current: &self.current,
-            last_applied: &self.last_applied,
-        };
-        import_with_links(&request, Links::Compact(&compact))
-    }
-
-    fn run(&self) -> Result<ImportResult, ImportError> {
-        let files: Vec<AudienceFile<'_>> = self
-            .files
-            .iter()
-            .map(|(name, bytes, format)| AudienceFile {
-                name,
-                bytes,
-                format,
-            })
-            .collect();
-        import(&ImportRequest {
+        f(&ImportRequest {
             data_source: &self.source,
             recipients: self.recipients.as_ref(),
             links: &self.links,
@@ -132,6 +109,16 @@ impl Case {
             current: &self.current,
             last_applied: &self.last_applied,
         })
+    }
+
+    fn run(&self) -> Result<ImportResult, ImportError> {
+        self.with_request(import)
+    }
+
+    /// [`Case::run`] with compact links the index only borrows (as a workspace gives them).
+    fn run_borrowed(&self) -> Result<ImportResult, ImportError> {
+        let compact = compact(&self.links);
+        self.with_request(|request| import_with_links(request, Links::Compact(&compact)))
     }
 }
 
