@@ -1512,8 +1512,9 @@ where
         self.flush_when_full();
     }
 
-    /// Makes room in the batch for the mask lines of about `lines` more lines at once (a
-    /// vector grown by doubling copies itself into fresh pages each time).
+    /// Makes room in the batch for the mask lines of about `lines` more lines at once: one
+    /// allocation instead of a doubling series (natively glibc remaps large blocks as they grow,
+    /// but the guest's allocator copies them each time).
     fn expect_mask_lines(&mut self, lines: usize) {
         if !self.request.options.list_unmatched {
             let masks = &mut self.batch.masks;

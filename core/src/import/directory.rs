@@ -9,8 +9,9 @@
 //! mask per position holds the segments (dense segment index < 64) the key was seen for;
 //! indices from 64 on fall back to a set. When the directory owns the links, the mask is the
 //! first link's `last_seen` field, no longer needed once keys are resolved: no memory beyond
-//! the links, and the mask is in the cache line the search just read. Keys linked to several recipients are resolved by the
-//! policy once, when the directory is built. Keys probed but not indexed go to [`ExtraKeys`].
+//! the links, and the mask is in the cache line the search just read. Keys linked to several
+//! recipients are resolved by the policy once, when the directory is built. Keys probed but not
+//! indexed go to [`ExtraKeys`].
 
 use std::borrow::Cow;
 
@@ -71,8 +72,6 @@ impl<'a> LinkDirectory<'a> {
         let buckets = (n / 2).next_power_of_two().max(1);
         let scale = (((buckets as u128) << 64) / u128::from(HI_BOUND)) as u64;
         let bucket = |hi: u64| ((u128::from(hi) * u128::from(scale)) >> 64) as usize;
-        // Links per bucket, counted (no branch on how many buckets a link skips), then summed
-        // into the first link of each.
         // Keys with several links: adjacent (the links are sorted), resolved now.
         let (mut multi, mut group_members, mut groups) = (Vec::new(), Vec::new(), Vec::new());
         let mut is_multi = vec![0u64; n.div_ceil(64)];
