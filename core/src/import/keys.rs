@@ -71,27 +71,16 @@ impl RecipientKeys {
 
     /// The keys in order.
     pub fn iter(&self) -> Iter<'_> {
-        Iter {
-            keys: self,
-            at: 0,
-            end: self.len(),
-        }
+        Iter { keys: self, at: 0 }
     }
 
     /// The integer ids in order, when every key is an integer.
     pub fn ints(&self) -> Option<impl ExactSizeIterator<Item = i64> + '_> {
-        let (base, offsets, ints): (i64, &[u32], &[i64]) = match &self.0 {
-            Repr::Offsets { base, offsets } => (*base, offsets, &[]),
-            Repr::Ints(ints) => (0, &[], ints),
-            Repr::Keys(keys) if keys.iter().all(|k| int(k).is_some()) => {
-                return Some(IntsOf::Keys(keys.iter()));
-            }
+        Some(match &self.0 {
+            Repr::Offsets { base, offsets } => IntsOf::Offsets(*base, offsets.iter()),
+            Repr::Ints(ints) => IntsOf::Ints(ints.iter()),
+            Repr::Keys(keys) if keys.iter().all(|k| int(k).is_some()) => IntsOf::Keys(keys.iter()),
             Repr::Keys(_) => return None,
-        };
-        Some(if offsets.is_empty() {
-            IntsOf::Ints(ints.iter())
-        } else {
-            IntsOf::Offsets(base, offsets.iter())
         })
     }
 
@@ -100,7 +89,8 @@ impl RecipientKeys {
         self.iter().map(Cow::into_owned).collect()
     }
 
-    /// Whether `key` is one of the keys (keys are in order: a binary search).
+    /// Whether `key` is one of the keys (a binary search of integer ids; text keys, which
+    /// need not be in order, are scanned).
     pub fn contains(&self, key: &RecipientKey) -> bool {
         match (&self.0, int(key)) {
             (Repr::Offsets { base, offsets }, Some(v)) => v
@@ -158,22 +148,19 @@ impl ExactSizeIterator for IntsOf<'_> {}
 pub struct Iter<'a> {
     keys: &'a RecipientKeys,
     at: usize,
-    end: usize,
 }
 
 impl<'a> Iterator for Iter<'a> {
     type Item = Cow<'a, RecipientKey>;
 
     fn next(&mut self) -> Option<Cow<'a, RecipientKey>> {
-        if self.at == self.end {
-            return None;
-        }
+        let key = self.keys.get(self.at)?;
         self.at += 1;
-        self.keys.get(self.at - 1)
+        Some(key)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let len = self.end - self.at;
+        let len = self.keys.len() - self.at;
         (len, Some(len))
     }
 }
