@@ -938,10 +938,12 @@ impl<K> Batch<K> {
 }
 
 /// Orders `items` by the top bits of `order` (stable: items of one order keep theirs), through
-/// `scratch` (swapped in); `starts` is reused. Buckets follow the batch size (about 16 items
-/// each, at most 2^16 of them).
+/// `scratch`; `starts` is reused. Buckets follow the batch size (about 16 items each, at most
+/// 2^16 of them). Two counting passes: the first on the top bits (few enough write heads for
+/// the cache and the TLB) into `scratch`, the second on the next bits of each of those runs
+/// (in cache) back into `items`.
 fn partition<T: Copy>(
-    items: &mut Vec<T>,
+    items: &mut [T],
     scratch: &mut Vec<T>,
     starts: &mut Vec<usize>,
     order: impl Fn(&T) -> u64,
@@ -951,24 +953,50 @@ fn partition<T: Copy>(
     if bits == 0 {
         return;
     }
-    let bucket = |item: &T| (order(item) >> (64 - bits)) as usize;
+    let high = bits.min(FIRST_BITS);
+    let low = bits - high;
+    let top = |item: &T| (order(item) >> (64 - high)) as usize;
     starts.clear();
-    starts.resize((1 << bits) + 1, 0);
+    starts.resize((1 << high) + 1, 0);
     for item in items.iter() {
-        starts[bucket(item) + 1] += 1;
+        starts[top(item) + 1] += 1;
     }
-    for i in 0..1 << bits {
+    for i in 0..1 << high {
         starts[i + 1] += starts[i];
     }
     scratch.clear();
     scratch.resize(n, items[0]);
+    let mut heads = starts[..1 << high].to_vec();
     for item in items.iter() {
-        let b = bucket(item);
-        scratch[starts[b]] = *item;
-        starts[b] += 1;
+        let b = top(item);
+        scratch[heads[b]] = *item;
+        heads[b] += 1;
     }
-    std::mem::swap(items, scratch);
+    if low == 0 {
+        items.copy_from_slice(scratch);
+        return;
+    }
+    let next = |item: &T| ((order(item) << high) >> (64 - low)) as usize;
+    let mut counts = vec![0usize; (1 << low) + 1];
+    for w in starts.windows(2) {
+        let (run, out) = (&scratch[w[0]..w[1]], &mut items[w[0]..w[1]]);
+        counts.fill(0);
+        for item in run {
+            counts[next(item) + 1] += 1;
+        }
+        for i in 0..1 << low {
+            counts[i + 1] += counts[i];
+        }
+        for item in run {
+            let b = next(item);
+            out[counts[b]] = *item;
+            counts[b] += 1;
+        }
+    }
 }
+
+/// Bits of the first pass of [`partition`].
+const FIRST_BITS: u32 = 10;
 
 /// One identifier occurrence as the readers give it.
 struct Occurrence<'r> {

@@ -18,6 +18,7 @@ use crate::format::input;
 use crate::format::problem::{BadRecord, FileError, Problems, ReadOptions};
 use crate::format::recipients::{RecipientKey, canonical_i64};
 use crate::id::VisitorId;
+use crate::prefetch::prefetch;
 use crate::time::Timestamp;
 
 /// How the `recipient` field of [`CompactLink`]s is to be read.
@@ -417,6 +418,9 @@ pub(crate) fn visitor_halves(cell: &[u8]) -> Option<[u64; 2]> {
     VisitorId::from_digits(digits).map(VisitorId::halves)
 }
 
+/// How many links ahead [`sort_links`] asks for the slot a link will be swapped to.
+const AHEAD: usize = 16;
+
 /// Exclusive bound of the high half of a visitor id.
 const HI_BOUND: u64 = ((10u128.pow(38) - 1) >> 64) as u64 + 1;
 
@@ -430,15 +434,20 @@ fn has_repeats(links: &[CompactLink]) -> bool {
     links.windows(2).any(|w| same_pair(&w[0], &w[1]))
 }
 
-/// Sorts links by (visitor, recipient) in place: an American flag pass (in-place MSD radix) on
-/// the high bits of the visitor id into at most 1024 buckets (few enough for their write heads
-/// to stay in cache and in the TLB), then [`sort_bucket`] on each. No second vector: fresh
-/// pages cost more than the swaps. Whether a pair is there twice (checked on each bucket while
-/// it is in cache: no other pass when none is).
+/// Sorts links by (visitor, recipient) in place: an in-place MSD radix pass on the high bits of
+/// the visitor id into at most 1024 buckets (few enough for their write heads to stay in cache
+/// and in the TLB), then [`sort_bucket`] on each. No second vector: fresh pages cost more than
+/// the swaps. Whether a pair is there twice (noted by each bucket's sort: no other pass when
+/// none is).
+///
+/// The radix pass works in rounds, as ska_sort does: each link not yet placed is swapped to
+/// the head of its bucket, and the one it displaces waits for the next round (no chain of
+/// swaps where each load waits on the one before). Each swap places a link for good: n swaps
+/// in all, whatever the distribution.
 fn sort_links(links: &mut [CompactLink]) -> bool {
     let n = links.len();
     if n < 1024 {
-        links.sort_unstable_by_key(|r| (r.visitor, r.recipient));
+        links.sort_unstable_by_key(link_order);
         return has_repeats(links);
     }
     let buckets = (n / 16384).next_power_of_two().min(1 << 10);
@@ -452,82 +461,106 @@ fn sort_links(links: &mut [CompactLink]) -> bool {
     for i in 0..buckets {
         starts[i + 1] += starts[i];
     }
+    // Links before a bucket's head are placed; those from it on are not yet.
     let mut heads = starts[..buckets].to_vec();
-    for b in 0..buckets {
-        let end = starts[b + 1];
-        while heads[b] < end {
-            let mut link = links[heads[b]];
-            let mut to = bucket(&link);
-            while to != b {
-                std::mem::swap(&mut link, &mut links[heads[to]]);
+    let mut open: Vec<usize> = (0..buckets).filter(|&b| heads[b] < starts[b + 1]).collect();
+    while !open.is_empty() {
+        for &b in &open {
+            // The head of `b` stays at or before `i`: only links of `b` move it.
+            let end = starts[b + 1];
+            for i in heads[b]..end {
+                if i + AHEAD < end {
+                    prefetch(links, heads[bucket(&links[i + AHEAD])]);
+                }
+                let to = bucket(&links[i]);
+                links.swap(i, heads[to]);
                 heads[to] += 1;
-                to = bucket(&link);
             }
-            links[heads[b]] = link;
-            heads[b] += 1;
         }
+        open.retain(|&b| heads[b] < starts[b + 1]);
     }
     let (mut scratch, mut counts) = (Vec::new(), Vec::new());
     let mut repeats = false;
     for w in starts.windows(2) {
-        let part = &mut links[w[0]..w[1]];
-        sort_bucket(part, &mut scratch, &mut counts);
-        repeats |= has_repeats(part);
+        repeats |= sort_bucket(&mut links[w[0]..w[1]], scale, &mut scratch, &mut counts);
     }
     // A pair's links share a visitor, so a bucket: no repeat spans two.
     repeats
 }
 
-/// Sorts links by (visitor, recipient): a counting pass on the high half of the visitor id
-/// (scaled between its smallest and largest value in `part`, so order preserving) into
-/// `scratch`, a comparison sort of each of those small runs, and the copy back. `scratch` and
-/// `counts` are reused from call to call.
-fn sort_bucket(part: &mut [CompactLink], scratch: &mut Vec<CompactLink>, counts: &mut Vec<usize>) {
-    // The visitor as one integer: a two-instruction comparison.
-    let key = |r: &CompactLink| {
-        (
-            u128::from(r.visitor[0]) << 64 | u128::from(r.visitor[1]),
-            r.recipient,
-        )
-    };
-    let (Some(min), Some(max)) = (
-        part.iter().map(|r| r.visitor[0]).min(),
-        part.iter().map(|r| r.visitor[0]).max(),
-    ) else {
-        return;
-    };
-    if part.len() <= 64 || min == max {
-        part.sort_unstable_by_key(key);
-        return;
+/// The order of links: by visitor (as one integer: a two-instruction comparison), then
+/// recipient.
+#[inline]
+fn link_order(r: &CompactLink) -> (u128, i64) {
+    (
+        u128::from(r.visitor[0]) << 64 | u128::from(r.visitor[1]),
+        r.recipient,
+    )
+}
+
+/// Runs of [`sort_bucket`] up to this many links are left to its insertion sort.
+const SHORT_RUN: usize = 32;
+
+/// Sorts links by (visitor, recipient), whose high halves are within `(min, max)`: a counting
+/// pass on the high half (scaled over that range, so order preserving) into `scratch`, one
+/// insertion sort over those short runs (a link only moves within its run) and the copy back;
+/// a comparison sort when a run is long (ids bunched together). Whether a pair is there
+/// twice (noted as the insertion sort meets it). `scratch` and `counts` are reused from call to
+/// call.
+fn sort_bucket(
+    part: &mut [CompactLink],
+    scale: u128,
+    scratch: &mut Vec<CompactLink>,
+    counts: &mut Vec<u32>,
+) -> bool {
+    if part.len() <= 64 {
+        part.sort_unstable_by_key(link_order);
+        return has_repeats(part);
     }
     // About two links per run: most runs need no sorting at all.
     let runs = (part.len() / 2).next_power_of_two();
-    // run(hi) = floor((hi - min) * runs / (max - min + 1)): monotone in hi, below `runs`.
-    let scale = ((runs as u128) << 64) / (u128::from(max - min) + 1);
-    let run = |r: &CompactLink| ((u128::from(r.visitor[0] - min) * scale) >> 64) as usize;
+    // The bits of `hi * scale` below the bucket's: monotone in `hi` within the bucket.
+    let shift = 64 - runs.trailing_zeros();
+    let run = |r: &CompactLink| ((u128::from(r.visitor[0]) * scale) as u64 >> shift) as usize;
     counts.clear();
-    counts.resize(runs + 1, 0);
+    counts.resize(runs, 0);
     for r in part.iter() {
-        counts[run(r) + 1] += 1;
+        counts[run(r)] += 1;
     }
-    for i in 0..runs {
-        counts[i + 1] += counts[i];
+    let mut sum = 0;
+    let mut longest = 0;
+    for count in counts.iter_mut() {
+        longest = longest.max(*count);
+        (*count, sum) = (sum, sum + *count);
     }
-    scratch.clear();
-    scratch.resize(part.len(), part[0]);
-    let mut next = counts[..runs].to_vec();
+    if longest as usize > SHORT_RUN {
+        part.sort_unstable_by_key(link_order);
+        return has_repeats(part);
+    }
+    if scratch.len() < part.len() {
+        scratch.resize(part.len(), part[0]);
+    }
+    let out = &mut scratch[..part.len()];
     for r in part.iter() {
-        let b = run(r);
-        scratch[next[b]] = *r;
-        next[b] += 1;
+        let head = &mut counts[run(r)];
+        out[*head as usize] = *r;
+        *head += 1;
     }
-    for w in counts.windows(2) {
-        let sub = &mut scratch[w[0]..w[1]];
-        if sub.len() > 1 {
-            sub.sort_unstable_by_key(key);
+    let mut repeats = false;
+    for i in 1..out.len() {
+        let item = out[i];
+        let k = link_order(&item);
+        let mut j = i;
+        while j > 0 && link_order(&out[j - 1]) > k {
+            out[j] = out[j - 1];
+            j -= 1;
         }
+        out[j] = item;
+        // A pair's second link lands right after the first.
+        repeats |= j > 0 && link_order(&out[j - 1]) == k;
     }
-    part.copy_from_slice(scratch);
+    part.copy_from_slice(out);
+    repeats
 }
 
 #[cfg(test)]
@@ -815,24 +848,54 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
-        fn bucket_sort_agrees_with_a_sort(
-            rows in proptest::collection::vec((0u64..50, any::<u64>(), -3i64..3), 0..600),
-            spread in any::<bool>(),
+        fn the_radix_sort_agrees_with_a_sort(
+            rows in proptest::collection::vec((any::<u16>(), 0u64..3, 0i64..3), 1000..5000),
+            shape in 0u8..3,
         ) {
+            // Ids over the whole range (short runs, the insertion sort), bunched into a few
+            // high halves (long runs, the comparison sort), or half and half. Drawn from 2^16
+            // values: some pairs come twice.
+            let hi = |k: u16| {
+                let spread = u64::from(k).wrapping_mul(0x9e37_79b9_7f4a_7c15) % HI_BOUND;
+                match shape {
+                    0 => spread,
+                    1 => u64::from(k % 40),
+                    _ if k.is_multiple_of(2) => spread,
+                    _ => HI_BOUND / 2 + u64::from(k % 40),
+                }
+            };
             let mut links: Vec<CompactLink> = rows
                 .iter()
-                .map(|&(hi, lo, recipient)| CompactLink {
-                    visitor: [if spread { hi.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 2 } else { hi }, lo],
-                    recipient,
-                    last_seen: 0,
-                })
+                .map(|&(k, lo, recipient)| CompactLink { visitor: [hi(k), lo], recipient, last_seen: 0 })
                 .collect();
             let mut expected = links.clone();
             expected.sort_by_key(|r| (r.visitor, r.recipient));
-            sort_bucket(&mut links, &mut Vec::new(), &mut Vec::new());
-            let key = |r: &CompactLink| (r.visitor, r.recipient);
-            prop_assert_eq!(links.iter().map(key).collect::<Vec<_>>(), expected.iter().map(key).collect::<Vec<_>>());
+            let repeats = sort_links(&mut links);
+            prop_assert_eq!(&links, &expected);
+            prop_assert_eq!(repeats, has_repeats(&expected));
         }
+    }
+
+    #[test]
+    fn the_radix_sort_tells_whether_a_pair_repeats() {
+        let link = |k: u64, recipient: i64| CompactLink {
+            visitor: [k.wrapping_mul(0x9e37_79b9_7f4a_7c15) % HI_BOUND, k],
+            recipient,
+            last_seen: 0,
+        };
+        let mut links: Vec<CompactLink> = (0..20_000).map(|k| link(k, 1)).collect();
+        // The same visitor with another recipient is no repeat.
+        links.push(link(7, 2));
+        assert!(!sort_links(&mut links.clone()));
+        links.push(link(12_345, 1));
+        let mut sorted = links.clone();
+        assert!(sort_links(&mut sorted));
+        assert!(
+            sorted
+                .windows(2)
+                .all(|w| link_order(&w[0]) <= link_order(&w[1]))
+        );
     }
 }
