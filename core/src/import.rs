@@ -998,6 +998,29 @@ fn partition<T: Copy>(
 /// Bits of the first pass of [`partition`].
 const FIRST_BITS: u32 = 10;
 
+/// Sorts `items` by `key` when they are nearly sorted already (each a short way from its
+/// place, as after [`partition`]): an insertion sort, which gives up for a comparison sort
+/// when it has moved items sixteen times as far as there are items.
+fn sort_nearly_sorted<T: Copy, K: Ord>(items: &mut [T], key: impl Fn(&T) -> K) {
+    let mut budget = 16 * items.len();
+    for i in 1..items.len() {
+        let item = items[i];
+        let k = key(&item);
+        let mut j = i;
+        while j > 0 && key(&items[j - 1]) > k {
+            if budget == 0 {
+                items[j] = item;
+                items.sort_unstable_by_key(key);
+                return;
+            }
+            budget -= 1;
+            items[j] = items[j - 1];
+            j -= 1;
+        }
+        items[j] = item;
+    }
+}
+
 /// One identifier occurrence as the readers give it.
 struct Occurrence<'r> {
     line: u64,
@@ -1031,6 +1054,9 @@ struct Run<'a, I: MatchIndex> {
     sort_scratch: Vec<u32>,
     /// Whether the delivery being applied is the last.
     last_delivery: bool,
+    /// Mask lines of keys not indexed from links, with the segments to probe: counted at the
+    /// end by [`Run::count_unindexed`]. One run sorted by key per batch.
+    unindexed: Vec<MaskLine<I::Key>>,
 }
 
 impl<'a, I: MatchIndex> Run<'a, I>
@@ -1060,6 +1086,7 @@ where
             refused: 0,
             sort_scratch: Vec::new(),
             last_delivery: false,
+            unindexed: Vec::new(),
         }
     }
 
@@ -1576,7 +1603,7 @@ where
             &mut batch.starts,
             |l| index.order(l.key),
         );
-        self.add_masks(&batch.masks, &mut batch.missing);
+        self.add_masks(&batch.masks);
         let index = &self.index;
         partition(
             &mut batch.lines,
@@ -1618,32 +1645,31 @@ where
     }
 
     /// The units of mask lines (ordered by [`MatchIndex::order`]): indexed keys as the sweep
-    /// finds them, the others after; outcomes are tallied, then folded into the segments.
-    fn add_masks(&mut self, lines: &[MaskLine<I::Key>], missing: &mut Vec<u32>) {
+    /// finds them, the others kept for [`Run::count_unindexed`] (a run of them sorted by key);
+    /// outcomes are tallied, then folded into the segments.
+    fn add_masks(&mut self, lines: &[MaskLine<I::Key>]) {
         let mut tally = Tally::new();
         for line in lines.iter().take(PREFETCH) {
             self.index.hint_indexed(line.key);
         }
-        missing.clear();
+        let from = self.unindexed.len();
         for (i, line) in lines.iter().enumerate() {
             if let Some(ahead) = lines.get(i + PREFETCH) {
                 self.index.hint_indexed(ahead.key);
             }
+            let probed = self.tally_refused(&mut tally, line.mask);
+            if probed == 0 {
+                continue;
+            }
             match self.index.locate_indexed(line.key) {
-                Some(at) => self.tally_mask(&mut tally, line.key, line.mask, Some(at)),
-                None => missing.push(i as u32),
+                Some(at) => self.tally_mask(&mut tally, at, probed),
+                None => self.unindexed.push(MaskLine {
+                    key: line.key,
+                    mask: probed,
+                }),
             }
         }
-        for &i in missing.iter().take(PREFETCH) {
-            self.index.hint_located(lines[i as usize].key, None);
-        }
-        for (j, &i) in missing.iter().enumerate() {
-            if let Some(&ahead) = missing.get(j + PREFETCH) {
-                self.index.hint_located(lines[ahead as usize].key, None);
-            }
-            let line = &lines[i as usize];
-            self.tally_mask(&mut tally, line.key, line.mask, None);
-        }
+        sort_nearly_sorted(&mut self.unindexed[from..], |l| l.key);
         // Fold the tally into the segments and the totals.
         let totals = &mut self.report.totals;
         totals.units += tally.units;
@@ -1664,25 +1690,25 @@ where
         }
     }
 
-    /// The units of one mask line, its key at `at` (if indexed): what [`Run::add_unit`] does
-    /// for each, with the key's mask updated once and the outcomes tallied.
+    /// Counts the units of a mask line and those of its segments refused in this delivery;
+    /// the segments left to probe.
     #[inline]
-    fn tally_mask(&mut self, tally: &mut Tally, key: I::Key, mask: u64, at: Option<u64>) {
+    fn tally_refused(&self, tally: &mut Tally, mask: u64) -> u64 {
         tally.units += u64::from(mask.count_ones());
         tally.touched |= mask;
         let refused = mask & self.refused;
         for id in mask_bits(refused) {
             tally.refused[id as usize] += 1;
         }
-        let probed = mask & !refused;
-        if probed == 0 {
-            return;
-        }
-        let handle = match at {
-            Some(at) => at,
-            None => self.index.locate_unindexed(key),
-        };
-        let (target, before) = self.index.probe_mask(handle, probed);
+        mask & !refused
+    }
+
+    /// The units of a mask line whose key is indexed at `at`, for the segments of `probed`:
+    /// what [`Run::add_unit`] does for each, with the key's mask updated once and the
+    /// outcomes tallied.
+    #[inline]
+    fn tally_mask(&mut self, tally: &mut Tally, at: u64, probed: u64) {
+        let (target, before) = self.index.probe_mask(at, probed);
         for id in mask_bits(probed & before) {
             tally.outcomes[Tally::DUPLICATE][id as usize] += 1;
         }
@@ -1705,6 +1731,40 @@ where
         };
         for id in mask_bits(fresh) {
             tally.outcomes[outcome][id as usize] += 1;
+        }
+    }
+
+    /// The units of the mask lines of keys not indexed from links, all deliveries' at once:
+    /// for each key and segment, the first unit has no recipient and the others are
+    /// duplicates; the first is a duplicate too when a listed line marked the key for the
+    /// segment in the index (only counts depend on which unit is which: mask lines are not
+    /// listed). The runs are merged by a stable sort, which finds them.
+    fn count_unindexed(&mut self) {
+        let mut lines = std::mem::take(&mut self.unindexed);
+        lines.sort_by_key(|l| l.key);
+        let (mut no_recipient, mut duplicate) = ([0u64; 64], [0u64; 64]);
+        let mut touched = 0;
+        for group in lines.chunk_by(|a, b| a.key == b.key) {
+            let mut seen = self.index.seen_unindexed(group[0].key);
+            for line in group {
+                for id in mask_bits(line.mask & !seen) {
+                    no_recipient[id as usize] += 1;
+                }
+                for id in mask_bits(line.mask & seen) {
+                    duplicate[id as usize] += 1;
+                }
+                seen |= line.mask;
+                touched |= line.mask;
+            }
+        }
+        let totals = &mut self.report.totals;
+        for id in mask_bits(touched) {
+            let id = id as usize;
+            let state = &mut self.segments[id];
+            state.report.ids += no_recipient[id] + duplicate[id];
+            state.unmatched[UnmatchedReason::Duplicate as usize] += duplicate[id];
+            state.unmatched[UnmatchedReason::NoRecipient as usize] += no_recipient[id];
+            totals.unmatched += no_recipient[id] + duplicate[id];
         }
     }
 
@@ -1842,6 +1902,7 @@ where
     }
 
     fn finish(mut self) -> ImportResult {
+        self.count_unindexed();
         // The index is done with: free it before the output is built.
         drop(self.index);
         let mut lists = Vec::with_capacity(self.lists.len());
@@ -1945,6 +2006,52 @@ mod numbering_tests {
                 let rid = rids.get(i, id) as usize;
                 prop_assert_eq!(expected[rid], id);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod sort_tests {
+    use proptest::prelude::*;
+
+    use super::{partition, sort_nearly_sorted};
+
+    proptest! {
+        #[test]
+        fn a_partition_orders_by_the_top_bits_and_keeps_ties_in_order(
+            items in proptest::collection::vec((any::<u64>(), any::<u16>()), 0..3000),
+            narrow in any::<bool>(),
+        ) {
+            // Items are (order, original position); a narrow order puts many in one bucket.
+            let mut items: Vec<(u64, usize)> = items
+                .iter()
+                .enumerate()
+                .map(|(i, &(order, _))| (if narrow { order >> 60 << 60 } else { order }, i))
+                .collect();
+            let n = items.len();
+            let bits = (n / 16).max(1).next_power_of_two().trailing_zeros().min(16);
+            let top = |o: u64| if bits == 0 { 0 } else { o >> (64 - bits) };
+            let mut expected = items.clone();
+            expected.sort_by_key(|&(o, _)| top(o));
+            partition(&mut items, &mut Vec::new(), &mut Vec::new(), |&(o, _)| o);
+            prop_assert_eq!(items, expected);
+        }
+
+        #[test]
+        fn a_nearly_sorted_sort_sorts_anything(
+            items in proptest::collection::vec(any::<u16>(), 0..500),
+            shuffled in any::<bool>(),
+        ) {
+            // Sorted by the high byte only (each item a short way from its place), or not at all
+            // (the insertion sort gives up).
+            let mut items: Vec<u16> = items;
+            if !shuffled {
+                items.sort_by_key(|v| v >> 8);
+            }
+            let mut expected = items.clone();
+            expected.sort_unstable();
+            sort_nearly_sorted(&mut items, |&v| v);
+            prop_assert_eq!(items, expected);
         }
     }
 }

@@ -11,7 +11,7 @@
 //! first link's `last_seen` field, no longer needed once keys are resolved: no memory beyond
 //! the links, and the mask is in the cache line the search just read. Keys linked to several
 //! recipients are resolved by the policy once, when the directory is built. Keys probed but not
-//! indexed go to [`ExtraKeys`].
+//! indexed go to [`ExtraKeys`] (those of mask lines are counted at the end by the import).
 
 use std::borrow::Cow;
 
@@ -278,6 +278,10 @@ impl MatchIndex for LinkDirectory<'_> {
         }
         let before = self.mark(handle as usize, mask) & mask;
         (self.target(handle as usize), before)
+    }
+
+    fn seen_unindexed(&self, key: [u64; 2]) -> u64 {
+        self.extra.seen(key)
     }
 
     fn lookup(&self, key: [u64; 2]) -> Target<'_> {

@@ -2,6 +2,10 @@
 //! of the segments the key was seen for), one per range of the key's high bits, so duplicates
 //! of unmatched identifiers are caught as those of matched ones. Also the fixed key hash.
 //!
+//! Only the units of listed lines (those whose order matters) come here: mask lines of keys not
+//! indexed are counted by the import at the end, by sorting them, with [`ExtraKeys::seen`]
+//! telling which segments a listed line already marked.
+//!
 //! The hash is fixed (no random seed): the same input gives the same layout on every platform;
 //! nothing is output in table order.
 
@@ -138,6 +142,15 @@ impl ExtraKeys {
         &mut self.slot(handle).seen
     }
 
+    /// The segment mask of `key`, without adding it (0 when it is not there).
+    pub(crate) fn seen(&self, key: [u64; 2]) -> u64 {
+        let part = &self.parts[Self::partition(key)];
+        if part.len == 0 {
+            return 0;
+        }
+        part.find(key, hash(key)).map_or(0, |i| part.slots[i].seen)
+    }
+
     /// The key of `handle`.
     pub(crate) fn key(&self, handle: u64) -> [u64; 2] {
         self.parts[(handle >> 32) as usize].slots[handle as u32 as usize].key
@@ -191,6 +204,8 @@ mod tests {
             let mut extra = ExtraKeys::new();
             let mut model: HashMap<u64, u64> = HashMap::new();
             for (n, segment) in probes {
+                // Looked up without being added: the mask so far, 0 when never located.
+                prop_assert_eq!(extra.seen(key(n, skewed)), model.get(&n).copied().unwrap_or(0));
                 let handle = extra.locate(key(n, skewed));
                 prop_assert_eq!(extra.key(handle), key(n, skewed));
                 let seen = extra.seen_mut(handle);
@@ -200,6 +215,7 @@ mod tests {
                 *expected |= 1 << segment;
             }
             prop_assert_eq!(extra.len(), model.len());
+            prop_assert_eq!(extra.seen(key(5000, skewed)), 0);
         }
     }
 

@@ -89,6 +89,9 @@ pub(crate) trait MatchIndex {
     }
     /// What `key` reconciles to, without marking anything.
     fn lookup(&self, key: Self::Key) -> Target<'_>;
+    /// The segments (dense indices below 64) a key [`MatchIndex::locate_indexed`] does not find
+    /// among those built from links was marked seen for; 0 when it was never located.
+    fn seen_unindexed(&self, key: Self::Key) -> u64;
     /// Hints that `key` is about to be located (lets its memory be fetched early).
     fn hint(&self, key: Self::Key) {
         let _ = key;
@@ -122,6 +125,9 @@ impl<K: Copy + Eq + Hash + Ord> MatchIndex for Index<K> {
     }
     fn lookup(&self, key: K) -> Target<'_> {
         Index::lookup(self, key)
+    }
+    fn seen_unindexed(&self, key: K) -> u64 {
+        self.numbers.get(&key).map_or(0, |&n| self.seen[n as usize])
     }
     fn indexed_keys(&self) -> usize {
         Index::indexed_keys(self)
