@@ -5,9 +5,9 @@
 //! packed as they are checked, straight into the batch (as a mask line when it can be); the
 //! others by [`outbound::split_plain_visitor_line`]. Any other line is handed to
 //! [`outbound::read`] alone, so its record, bad record or strict error is exactly the general
-//! one (line numbers shifted to the file's). Files where a line could be read differently alone
-//! (a byte 0x1F, a gzip magic's first byte, or 0xEF, a byte-order mark's, anywhere after the
-//! start) are left to [`outbound::read`] whole.
+//! one (line numbers shifted to the file's); a line that would be read differently alone (one
+//! starting with 0x1F, a gzip magic's first byte, or 0xEF, a byte-order mark's) comes after an
+//! empty line.
 
 use super::{IndexKey, MatchIndex, Occurrence, Run};
 use crate::datasource::MatchKey;
@@ -29,9 +29,6 @@ where
 {
     let data = input::decode(file, bytes)?;
     let body = data.strip_prefix(input::BOM).unwrap_or(&data);
-    if memchr::memchr2(0x1F, 0xEF, body).is_some() {
-        return Ok(None);
-    }
     let mut summary = ReadSummary::default();
     // A usual line takes at least an id, a tab, a segment and a line feed.
     run.expect_mask_lines(body.len() / (VisitorId::LEN + 3));
@@ -78,11 +75,19 @@ where
             continue;
         }
         // The general reader, on this line alone (a line ending in CR gets one more, as the
-        // reader drops one before a line end).
-        let shift = line.number - 1;
+        // reader drops one before a line end). A line that starts as a gzip stream or with a
+        // byte-order mark would be read as one alone: it comes after an empty line then.
+        let lead = matches!(line.bytes.first(), Some(0x1F | 0xEF));
+        let shift = line.number - 1 - u64::from(lead);
         let owned;
-        let alone = if line.bytes.ends_with(b"\r") {
-            owned = [line.bytes, b"\r\n"].concat();
+        let alone = if lead || line.bytes.ends_with(b"\r") {
+            let prefix: &[u8] = if lead { b"\n" } else { b"" };
+            let suffix: &[u8] = if line.bytes.ends_with(b"\r") {
+                b"\r\n"
+            } else {
+                b""
+            };
+            owned = [prefix, line.bytes, suffix].concat();
             &owned[..]
         } else {
             line.bytes
@@ -95,7 +100,7 @@ where
             Ok(one) => {
                 summary.records += one.records;
                 summary.invalid_ids += one.invalid_ids;
-                summary.blank_lines += one.blank_lines;
+                summary.blank_lines += one.blank_lines - u64::from(lead);
                 summary.bad.extend(one.bad.into_iter().map(|mut bad| {
                     bad.line += shift;
                     bad
@@ -227,7 +232,7 @@ mod tests {
     }
 
     pub(super) fn run_both(
-        body: &str,
+        body: &[u8],
         strict: bool,
         list_unmatched: bool,
         full: bool,
@@ -250,7 +255,7 @@ mod tests {
         };
         let files = [AudienceFile {
             name,
-            bytes: body.as_bytes(),
+            bytes: body,
             format: &format,
         }];
         let options = ImportOptions {
@@ -303,8 +308,45 @@ mod tests {
             format!("{id} 7\n\u{1f}\n"),
         ] {
             for strict in [false, true] {
-                let (fast, general) = run_both(&body, strict, true, false);
+                let (fast, general) = run_both(body.as_bytes(), strict, true, false);
                 assert_eq!(fast, general, "{body:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn lines_that_would_read_as_a_file_alone() {
+        // Lines starting as a gzip stream or with a byte-order mark, inside the file: records
+        // with an invalid id there, as the general reader sees them, not a gzip error or a mark
+        // to skip.
+        let id = b"00000000000000000000000000000000000001";
+        let gzip = [0x1F, 0x8B, 0x08, 0x00];
+        let bom = [0xEF, 0xBB, 0xBF];
+        let mut bodies: Vec<Vec<u8>> = Vec::new();
+        for lead in [&gzip[..], &bom[..], &[0x1F][..], &[0xEF][..]] {
+            for tail in [&b""[..], &b" 7"[..], &b"\r"[..]] {
+                let mut body = [&id[..], b" 7\n"].concat();
+                body.extend_from_slice(lead);
+                body.extend_from_slice(id);
+                body.extend_from_slice(tail);
+                body.extend_from_slice(b"\n\n");
+                body.extend_from_slice(id);
+                body.extend_from_slice(b" 8\n");
+                bodies.push(body);
+            }
+        }
+        for body in &bodies {
+            for strict in [false, true] {
+                for list_unmatched in [false, true] {
+                    let (fast, general) = run_both(body, strict, list_unmatched, false);
+                    assert_eq!(fast, general, "{body:?}");
+                    if !strict {
+                        // A record with an invalid id, not a file of its own.
+                        let totals = fast.unwrap().report.totals;
+                        assert_eq!((totals.lines, totals.records), (4, 3), "{body:?}");
+                        assert_eq!(totals.blank_lines, 1, "{body:?}");
+                    }
+                }
             }
         }
     }
@@ -505,7 +547,7 @@ mod tests {
             full in any::<bool>(),
         ) {
             let body: String = fragments.concat();
-            let (fast, general) = run_both(&body, strict, list_unmatched, full);
+            let (fast, general) = run_both(body.as_bytes(), strict, list_unmatched, full);
             prop_assert_eq!(fast, general);
         }
     }
