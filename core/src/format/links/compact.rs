@@ -9,7 +9,9 @@
 //! their range) followed by a sort of each bucket, so it stays correct for any distribution;
 //! links are parsed straight into their final vector (no second copy). Files of the usual
 //! column order (`recipient_id,visitor_id,last_seen`, integer times) are read a row at a time
-//! in one pass; any row that does not fit that shape takes the field-by-field path.
+//! in one pass; any row that does not fit that shape takes the field-by-field path. A file with
+//! a quote or a CR (where a record may not be one line) is read record by record from the
+//! first row once one is met: nothing but the usual rows' own bytes is scanned for them first.
 
 use super::{Columns, LinksFile, LinksStats, VisitorLink, cells, columns};
 use crate::digits;
@@ -144,35 +146,19 @@ pub fn read_compact(
     let header = Header::read(file, &mut reader)?;
     let columns: Columns = columns(file, &header)?;
     let mut problems = Problems::new(file, options);
-    let fast = memchr::memchr2(b'"', b'\r', &data).is_none();
-    let (mut links, empty_lines) = if fast {
-        let first_empty = reader.empty_lines();
-        match simple_rows(&data, &columns, first_empty, &mut problems)? {
-            Some(read) => read,
-            None => return super::read(file, bytes, options).map(CompactLinks::from_file),
+    let rows = match simple_rows(&data, &columns, reader.empty_lines(), &mut problems)? {
+        Simple::Rows(links, empty_lines) => Some((links, empty_lines)),
+        Simple::Text => None,
+        Simple::Quoted => {
+            // Record by record from the first row: the rows before the quote or CR read the
+            // same; their bad records are found again.
+            problems = Problems::new(file, options);
+            csv_rows(&mut reader, &columns, data.len(), &mut problems)?
         }
-    } else {
-        // A valid row takes at least 40 bytes (id, comma, 38 digits): never a reallocation,
-        // and pages reserved but not written cost nothing.
-        let mut links = Vec::with_capacity(data.len() / 40 + 1);
-        while let Some(next) = reader.next_record() {
-            match next.and_then(|record| cells(&record, &columns)) {
-                Ok((recipient, visitor, last_seen)) => {
-                    let Some(rid) = canonical_i64(recipient.as_bytes()) else {
-                        // A text recipient id: read the general way.
-                        drop(links);
-                        return super::read(file, bytes, options).map(CompactLinks::from_file);
-                    };
-                    links.push(CompactLink {
-                        visitor: split(visitor),
-                        recipient: rid,
-                        last_seen: last_seen.map_or(i64::MIN, Timestamp::unix_micros),
-                    });
-                }
-                Err(bad) => problems.push(bad)?,
-            }
-        }
-        (links, reader.empty_lines())
+    };
+    let Some((mut links, empty_lines)) = rows else {
+        // A text recipient id: read the general way.
+        return super::read(file, bytes, options).map(CompactLinks::from_file);
     };
     let accepted = links.len() as u64;
     if sort_links(&mut links) {
@@ -199,16 +185,55 @@ pub fn read_compact(
     })
 }
 
-/// The rows of a file without quotes or CRs (every record is one line, every field its raw
-/// bytes), after the header; `None` when a recipient id is text (or a line starts with a
-/// byte-order mark), for the caller to read the general way. Rows that fail a check are re-read
+/// The rows of a file, record by record with `reader` (after the header): the links and the
+/// number of empty lines; `None` when a recipient id is text. `len` is the file's size.
+fn csv_rows(
+    reader: &mut CsvReader<'_>,
+    columns: &Columns,
+    len: usize,
+    problems: &mut Problems<'_>,
+) -> Result<Option<(Vec<CompactLink>, u64)>, FileError> {
+    // A valid row takes at least 40 bytes (id, comma, 38 digits): never a reallocation, and
+    // pages reserved but not written cost nothing.
+    let mut links = Vec::with_capacity(len / 40 + 1);
+    while let Some(next) = reader.next_record() {
+        match next.and_then(|record| cells(&record, columns)) {
+            Ok((recipient, visitor, last_seen)) => {
+                let Some(rid) = canonical_i64(recipient.as_bytes()) else {
+                    return Ok(None);
+                };
+                links.push(CompactLink {
+                    visitor: split(visitor),
+                    recipient: rid,
+                    last_seen: last_seen.map_or(i64::MIN, Timestamp::unix_micros),
+                });
+            }
+            Err(bad) => problems.push(bad)?,
+        }
+    }
+    Ok(Some((links, reader.empty_lines())))
+}
+
+/// What [`simple_rows`] made of a file.
+enum Simple {
+    /// Its links and empty lines.
+    Rows(Vec<CompactLink>, u64),
+    /// A recipient id is text (or a line starts with a byte-order mark): read the general way.
+    Text,
+    /// A quote or a CR: read record by record.
+    Quoted,
+}
+
+/// The rows of a file while there is no quote or CR (every record is one line, every field its
+/// raw bytes), after the header. The usual rows take no quote or CR (only digits, commas and
+/// the line feed), so only the others are searched for one. Rows that fail a check are re-read
 /// alone with [`CsvReader`] so their bad record is exactly the general one.
 fn simple_rows(
     data: &[u8],
     columns: &Columns,
     empty_before: u64,
     problems: &mut Problems<'_>,
-) -> Result<Option<(Vec<CompactLink>, u64)>, FileError> {
+) -> Result<Simple, FileError> {
     const BOM: &[u8] = b"\xEF\xBB\xBF";
     let body = data.strip_prefix(BOM).unwrap_or(data);
     // Skip the empty lines before the header and the header line.
@@ -217,6 +242,9 @@ fn simple_rows(
         Some(end) => leading + end + 1,
         None => body.len(),
     };
+    if memchr::memchr2(b'"', b'\r', &body[..pos]).is_some() {
+        return Ok(Simple::Quoted);
+    }
     let mut line = leading as u64 + 2;
     let mut empty = empty_before;
     let mut links = Vec::with_capacity(body.len() / 40 + 1);
@@ -236,6 +264,9 @@ fn simple_rows(
         }
         let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
         let raw = &rest[..end];
+        if memchr::memchr2(b'"', b'\r', raw).is_some() {
+            return Ok(Simple::Quoted);
+        }
         pos += end + 1;
         let number = line;
         line += 1;
@@ -244,7 +275,7 @@ fn simple_rows(
             continue;
         }
         if raw.starts_with(BOM) {
-            return Ok(None);
+            return Ok(Simple::Text);
         }
         // Field boundaries.
         let mut count = 0;
@@ -291,7 +322,7 @@ fn simple_rows(
                                 recipient: rid,
                                 last_seen: last_seen.map_or(i64::MIN, Timestamp::unix_micros),
                             }),
-                            None => return Ok(None),
+                            None => return Ok(Simple::Text),
                         }
                     }
                     Err(mut bad) => {
@@ -302,7 +333,7 @@ fn simple_rows(
             }
         }
     }
-    Ok(Some((links, empty)))
+    Ok(Simple::Rows(links, empty))
 }
 
 /// The usual row at the start of `rest`, read in one pass: a recipient id, a visitor id and a
@@ -782,8 +813,8 @@ mod tests {
     proptest! {
         #[test]
         fn agrees_with_read(rows in rows(), noise in proptest::collection::vec(
-            prop_oneof![Just(b'"'), Just(b','), Just(b'\n'), Just(b'1'), Just(b'x')], 0..20,
-        ), strict in any::<bool>()) {
+            prop_oneof![Just(b'"'), Just(b','), Just(b'\n'), Just(b'\r'), Just(b'1'), Just(b'x')], 0..20,
+        ), at in any::<proptest::sample::Index>(), strict in any::<bool>()) {
             let links: Vec<VisitorLink> = rows
                 .into_iter()
                 .map(|(recipient, v, seen)| VisitorLink {
@@ -792,8 +823,11 @@ mod tests {
                     last_seen: seen.and_then(Timestamp::from_unix_micros),
                 })
                 .collect();
+            // The noise anywhere: a quote or a CR after rows already read makes the reader
+            // start again record by record.
             let mut bytes = write(&links);
-            bytes.extend_from_slice(&noise);
+            let at = at.index(bytes.len() + 1);
+            bytes.splice(at..at, noise);
             compact_agrees(&bytes, ReadOptions { strict });
         }
     }
@@ -825,6 +859,38 @@ mod tests {
         compact_agrees(&out, ReadOptions::default());
         out.extend_from_slice(b"6, 00000000000000000000000000000000000007 ,\n7,0,\n");
         compact_agrees(&out, ReadOptions::default());
+    }
+
+    #[test]
+    fn a_quote_or_cr_after_many_rows_reads_as_the_general_way() {
+        // Usual rows and bad ones (their bad records must not be counted twice), then a quoted
+        // field across a line end, or CRLF line ends, or a quoted header.
+        let mut rows = String::new();
+        for i in 0..3000u64 {
+            let v = VisitorId::from_u128(u128::from(i) * 0x9e37_79b9_7f4a_7c15_f39c).unwrap();
+            rows.push_str(&format!("{i},{v},{}\n", 100 + i));
+            if i % 1000 == 0 {
+                rows.push_str(&format!("{i},{v},bad\n"));
+            }
+        }
+        let v = "00000000000000000000000000000000000007";
+        let header = "recipient_id,visitor_id,last_seen\n";
+        for (head, tail) in [
+            (header.to_owned(), format!("\"5\",{v},\"1\n2\"\n6,{v},7\n")),
+            (header.to_owned(), format!("5,{v},1\r\n6,{v},7\r\n")),
+            (
+                header.replace("visitor_id", "\"visitor_id\""),
+                format!("5,{v},1\n"),
+            ),
+            (header.replace('\n', "\r\n"), String::new()),
+        ] {
+            let text = format!("{head}{rows}{tail}");
+            for strict in [false, true] {
+                compact_agrees(text.as_bytes(), ReadOptions { strict });
+            }
+            let compact = read_compact("l.csv", text.as_bytes(), ReadOptions::default()).unwrap();
+            assert!(compact.bad.len() >= 3, "{tail:?}");
+        }
     }
 
     #[test]
