@@ -54,7 +54,7 @@ impl VisitorId {
     /// The id 38 ASCII digits spell; `None` if any byte is not a digit ([`VisitorId::parse`]
     /// then says why). Branch-free but for the final check: both 19-digit halves fit a u64, each
     /// read as three overlapping eight-byte words.
-    #[inline]
+    #[inline(always)]
     pub fn from_digits(digits: &[u8; LEN]) -> Option<VisitorId> {
         let (hi, hi_ok) = value19(digits[..HALF].try_into().expect("19 bytes"));
         let (lo, lo_ok) = value19(digits[HALF..].try_into().expect("19 bytes"));

@@ -34,16 +34,17 @@ where
     run.expect_mask_lines(body.len() / (VisitorId::LEN + 3));
     let mut rest = body;
     let mut number = 0;
+    let mut packed = [0; PACKED];
     while !rest.is_empty() {
         number += 1;
         // The usual line, read up to its end in the same pass (no search for the line end).
-        if let Some((usual, taken)) = split_usual_line(rest)
+        if let Some(usual) = split_usual_line(rest, &mut packed)
             && let Some(key) = I::Key::from_match(MatchKey::Visitor(usual.id.as_u128()))
         {
             summary.records += 1;
             let raw = &rest[..VisitorId::LEN];
-            run.outbound_usual(number, raw, key, usual.list, usual.packed());
-            rest = &rest[taken..];
+            run.outbound_usual(number, raw, key, usual.list, &packed[..usual.names]);
+            rest = &rest[usual.taken..];
             continue;
         }
         // Any other line, as `Lines` gives it.
@@ -121,48 +122,61 @@ where
 /// Segment names of a usual line packed as it is split (more take the general way).
 const PACKED: usize = 4;
 
-/// A usual line: its id, its segment list and, when there are at most [`PACKED`] names of
-/// under 8 bytes, each packed by [`super::names::pack`].
-#[derive(Debug)]
+/// A usual line: its id, its segment list, how many of its names were packed and the bytes it
+/// takes.
+#[derive(Debug, Clone, Copy)]
 struct Usual<'a> {
     id: VisitorId,
     /// Printable ASCII (so UTF-8, made a `str` only when needed).
     list: &'a [u8],
-    packed: [u64; PACKED],
     /// Names packed (0: not all could be).
     names: usize,
-}
-
-impl Usual<'_> {
-    /// The packed names, empty when not all of them could be packed.
-    fn packed(&self) -> &[u64] {
-        &self.packed[..self.names]
-    }
+    /// Bytes of the line, its line feed included.
+    taken: usize,
 }
 
 /// The usual line at the start of `rest`, split in one pass up to its end (a line feed, or
 /// the end of `rest`): 38 digits, one space or tab, then one segment list of printable ASCII
-/// (no space) without empty entries. The line and the bytes it takes (its line feed
-/// included); `None` for any other line. For the lines it accepts,
-/// [`outbound::split_plain_visitor_line`] gives the same id and list and no removed segments.
-#[inline]
-fn split_usual_line(rest: &[u8]) -> Option<(Usual<'_>, usize)> {
+/// (no space) without empty entries; when there are at most [`PACKED`] names of under 8 bytes,
+/// each packed by [`super::names::pack`] into `packed`. `None` for any other line. For the
+/// lines it accepts, [`outbound::split_plain_visitor_line`] gives the same id and list and no
+/// removed segments. (The names go to the caller's array, not into the result: a small result
+/// stays in registers.)
+#[inline(always)]
+fn split_usual_line<'a>(rest: &'a [u8], packed: &mut [u64; PACKED]) -> Option<Usual<'a>> {
     let (digits, after) = rest.split_first_chunk::<{ VisitorId::LEN }>()?;
     let (&separator, tail) = after.split_first()?;
     if !outbound::is_separator(separator) {
         return None;
     }
-    let mut usual = Usual {
-        id: VisitorId::from_digits(digits)?,
-        list: b"",
-        packed: [0; PACKED],
-        names: 0,
+    let id = VisitorId::from_digits(digits)?;
+    // Most lists end within 16 bytes: read as one word, no branch per byte.
+    let split = match tail.first_chunk::<16>() {
+        Some(window) => split_short_list(u128::from_le_bytes(*window), packed),
+        None => None,
     };
+    let (end, names) = match split {
+        Some(split) => split?,
+        None => split_list_bytes(tail, packed)?,
+    };
+    Some(Usual {
+        id,
+        list: &tail[..end],
+        names,
+        taken: VisitorId::LEN + 1 + end + usize::from(end < tail.len()),
+    })
+}
+
+/// [`split_usual_line`]'s reading of the segment list `tail` starts with, a byte at a time: the
+/// list's length (up to a line feed or the end) and the number of names packed into `packed` (0
+/// when not all could be); `None` for a list the usual line does not take (a byte that is not
+/// printable ASCII, or an empty entry).
+fn split_list_bytes(tail: &[u8], packed: &mut [u64; PACKED]) -> Option<(usize, usize)> {
     // A comma before the first byte: a leading comma, two in a row or a trailing one (or an
     // empty list) is an empty entry. Names are packed as they go (bytes, then the length in
     // the top byte), until one is too long or there are too many.
     let mut previous = b',';
-    let (mut name, mut len, mut packable) = (0u64, 0usize, true);
+    let (mut name, mut len, mut packable, mut names) = (0u64, 0usize, true, 0);
     let mut end = tail.len();
     for (i, &b) in tail.iter().enumerate() {
         if b == b'\n' {
@@ -173,10 +187,10 @@ fn split_usual_line(rest: &[u8]) -> Option<(Usual<'_>, usize)> {
             return None;
         }
         if b == b',' {
-            packable &= usual.names < PACKED;
+            packable &= names < PACKED;
             if packable {
-                usual.packed[usual.names] = name | (len as u64) << 56;
-                usual.names += 1;
+                packed[names] = name | (len as u64) << 56;
+                names += 1;
             }
             (name, len) = (0, 0);
         } else {
@@ -189,16 +203,77 @@ fn split_usual_line(rest: &[u8]) -> Option<(Usual<'_>, usize)> {
     if previous == b',' {
         return None;
     }
-    packable &= usual.names < PACKED;
+    packable &= names < PACKED;
     if packable {
-        usual.packed[usual.names] = name | (len as u64) << 56;
-        usual.names += 1;
+        packed[names] = name | (len as u64) << 56;
+        names += 1;
     } else {
-        usual.names = 0;
+        names = 0;
     }
-    usual.list = &tail[..end];
-    let taken = VisitorId::LEN + 1 + end + usize::from(end < tail.len());
-    Some((usual, taken))
+    Some((end, names))
+}
+
+/// Bytes of a 16-byte word equal to `byte`: the top bit of each such byte set, no other bit.
+#[inline(always)]
+fn bytes_equal(word: u128, byte: u8) -> u128 {
+    const LOW7: u128 = u128::from_le_bytes([0x7F; 16]);
+    const ONES: u128 = u128::from_le_bytes([0x01; 16]);
+    let x = word ^ (ONES * u128::from(byte));
+    // A byte is zero when neither its low seven bits carry into the top one nor it has it.
+    !(((x & LOW7) + LOW7) | x) & !LOW7
+}
+
+/// [`split_usual_line`]'s reading of a segment list whose line feed is among the 16 bytes of
+/// `word` (the first in the low byte): `None` when it is not; else the list's length and the
+/// number of names packed into `packed` (0 when not all could be), or `None` for a list the
+/// usual line does not take (a byte that is not printable ASCII, or an empty entry).
+#[inline]
+fn split_short_list(word: u128, packed: &mut [u64; PACKED]) -> Option<Option<(usize, usize)>> {
+    const HIGH: u128 = u128::from_le_bytes([0x80; 16]);
+    const LOW7: u128 = !HIGH;
+    let feeds = bytes_equal(word, b'\n');
+    if feeds == 0 {
+        return None;
+    }
+    let end = (feeds.trailing_zeros() / 8) as usize;
+    // The bytes before the line feed.
+    let list = (1u128 << (8 * end)) - 1;
+    // Printable ASCII is 0x21..=0x7E: below 0x80, at least 0x21 (adding 0x5F sets the top
+    // bit) and below 0x7F (adding 0x01 does not).
+    let low = word & LOW7;
+    let fine =
+        !word & (low + u128::from_le_bytes([0x5F; 16])) & !(low + u128::from_le_bytes([0x01; 16]));
+    if !fine & HIGH & list != 0 {
+        return Some(None);
+    }
+    let commas = bytes_equal(word, b',') & list;
+    // Empty entries: an empty list, a comma first or last, or two in a row.
+    let last = 1u128 << (8 * end).saturating_sub(8);
+    if end == 0 || commas & 0x80 != 0 || commas & (last << 7) != 0 || commas & (commas << 8) != 0 {
+        return Some(None);
+    }
+    // Each name up to the next comma (or the line feed), while they pack.
+    let (mut start, mut rest) = (0, commas);
+    for (names, slot) in packed.iter_mut().enumerate() {
+        let stop = if rest == 0 {
+            end
+        } else {
+            (rest.trailing_zeros() / 8) as usize
+        };
+        let len = stop - start;
+        if len >= 8 {
+            break;
+        }
+        let bytes = (word >> (8 * start)) as u64 & ((1u64 << (8 * len)) - 1);
+        *slot = bytes | (len as u64) << 56;
+        if rest == 0 {
+            return Some(Some((end, names + 1)));
+        }
+        rest &= rest - 1;
+        start = stop + 1;
+    }
+    // A name of 8 bytes or more, or more than `PACKED` names.
+    Some(Some((end, 0)))
 }
 
 #[cfg(test)]
@@ -370,21 +445,17 @@ mod tests {
             (format!("{id}7 8"), None),
             ("123456789012345678901234567890123456X8 7".to_owned(), None),
         ] {
-            let split = super::split_usual_line(line.as_bytes());
-            assert_eq!(
-                split.as_ref().map(|u| u.0.list),
-                list.map(str::as_bytes),
-                "{line:?}"
-            );
+            let split = super::split_usual_line(line.as_bytes(), &mut [0; super::PACKED]);
+            assert_eq!(split.map(|u| u.list), list.map(str::as_bytes), "{line:?}");
             // The same line followed by another takes its line feed too.
             let two = format!("{line}\n{line}");
-            let first = super::split_usual_line(two.as_bytes());
+            let first = super::split_usual_line(two.as_bytes(), &mut [0; super::PACKED]);
             assert_eq!(
-                first.as_ref().map(|u| (u.0.list, u.1)),
-                split.as_ref().map(|u| (u.0.list, line.len() + 1))
+                first.map(|u| (u.list, u.taken)),
+                split.map(|u| (u.list, line.len() + 1))
             );
-            if let Some((usual, taken)) = split {
-                assert_eq!(taken, line.len());
+            if let Some(usual) = split {
+                assert_eq!(usual.taken, line.len());
                 assert_eq!(
                     super::outbound::split_plain_visitor_line(line.as_bytes()),
                     Some((usual.id, std::str::from_utf8(usual.list).unwrap(), ""))
@@ -395,6 +466,31 @@ mod tests {
 
     proptest! {
         #[test]
+        fn a_short_list_splits_as_byte_by_byte(
+            bytes in proptest::collection::vec(
+                prop_oneof![
+                    8 => prop_oneof![Just(b'7'), Just(b'a'), Just(b'~'), Just(b'!')],
+                    2 => Just(b','),
+                    1 => Just(b'\n'),
+                    1 => prop_oneof![Just(b' '), Just(0x7F), Just(0x80), Just(0xFF), Just(0)],
+                ],
+                16..24,
+            ),
+        ) {
+            let window: [u8; 16] = bytes[..16].try_into().unwrap();
+            let (mut short, mut slow) = ([0; super::PACKED], [0; super::PACKED]);
+            let split = super::split_short_list(u128::from_le_bytes(window), &mut short);
+            // Undecided exactly when the line feed is not among the 16 bytes.
+            prop_assert_eq!(split.is_none(), !window.contains(&b'\n'));
+            if let Some(split) = split {
+                prop_assert_eq!(split, super::split_list_bytes(&bytes, &mut slow));
+                if let Some((_, names)) = split {
+                    prop_assert_eq!(&short[..names], &slow[..names]);
+                }
+            }
+        }
+
+        #[test]
         fn the_usual_line_splits_as_the_plain_split(
             prefixed in any::<bool>(),
             fragments in proptest::collection::vec(fragment(), 0..12),
@@ -402,7 +498,9 @@ mod tests {
             // Half the lines start like a usual one, so both answers are exercised.
             let prefix = if prefixed { "00000000000000000000000000000000000001 " } else { "" };
             let text = format!("{prefix}{}", fragments.concat());
-            if let Some((usual, taken)) = super::split_usual_line(text.as_bytes()) {
+            let mut names = [0; super::PACKED];
+            if let Some(usual) = super::split_usual_line(text.as_bytes(), &mut names) {
+                let taken = usual.taken;
                 // It reads the first line, and takes it with its line feed.
                 let line = text.split('\n').next().unwrap();
                 prop_assert_eq!(taken, (line.len() + 1).min(text.len()));
@@ -415,9 +513,9 @@ mod tests {
                     usual.list.split(|&b| b == b',').map(super::super::names::pack).collect();
                 match packed {
                     Some(packed) if packed.len() <= super::PACKED => {
-                        prop_assert_eq!(usual.packed(), &packed[..]);
+                        prop_assert_eq!(&names[..usual.names], &packed[..]);
                     }
-                    _ => prop_assert!(usual.packed().is_empty()),
+                    _ => prop_assert_eq!(usual.names, 0),
                 }
             }
         }
