@@ -911,28 +911,69 @@ fn mask_bits(mut mask: u64) -> impl Iterator<Item = u32> {
 #[derive(Debug)]
 struct Batch<K> {
     lines: Vec<BatchLine<K>>,
-    masks: Vec<MaskLine<K>>,
+    masks: MaskRegions<K>,
     raw: Vec<u8>,
     segments: Vec<u32>,
     /// Scratch of `flush`, kept between batches.
     starts: Vec<usize>,
     sorted: Vec<BatchLine<K>>,
+    /// One region's mask lines in order (a region at a time: it stays in cache).
     sorted_masks: Vec<MaskLine<K>>,
     /// Lines whose keys are not indexed (positions in `lines`).
     missing: Vec<u32>,
 }
 
 impl<K> Batch<K> {
-    fn new() -> Batch<K> {
+    /// An empty batch whose mask lines are kept in `2^bits` regions.
+    fn new(bits: u32) -> Batch<K> {
         Batch {
             lines: Vec::new(),
-            masks: Vec::new(),
+            masks: MaskRegions::new(bits),
             raw: Vec::new(),
             segments: Vec::new(),
             starts: Vec::new(),
             sorted: Vec::new(),
             sorted_masks: Vec::new(),
             missing: Vec::new(),
+        }
+    }
+}
+
+/// Bits of [`MatchIndex::order`] that pick a mask line's region, when the index has an order.
+const REGION_BITS: u32 = 10;
+
+/// Mask lines waiting to be probed, in regions by the top bits of their order: the first
+/// counting pass of a partition (few enough regions for their write heads to stay in cache and
+/// in the TLB), done as the lines are read; [`Run::flush`] orders each region on the next bits
+/// in cache, then probes it.
+#[derive(Debug)]
+struct MaskRegions<K> {
+    regions: Vec<Vec<MaskLine<K>>>,
+    /// `regions.len() == 1 << bits`.
+    bits: u32,
+    /// Lines in all regions.
+    len: usize,
+    /// A region this full has the batch flushed.
+    cap: usize,
+}
+
+impl<K> MaskRegions<K> {
+    fn new(bits: u32) -> MaskRegions<K> {
+        MaskRegions {
+            regions: (0..1 << bits).map(|_| Vec::new()).collect(),
+            bits,
+            len: 0,
+            cap: BATCH,
+        }
+    }
+
+    /// The region of a line whose key's order is `order`.
+    #[inline]
+    fn region(&self, order: u64) -> usize {
+        if self.bits == 0 {
+            0
+        } else {
+            (order >> (64 - self.bits)) as usize
         }
     }
 }
@@ -992,6 +1033,32 @@ fn partition<T: Copy>(
             out[counts[b]] = *item;
             counts[b] += 1;
         }
+    }
+}
+
+/// Sorts `items` into `out` by `order` (below `values`; stable); `counts` is reused.
+fn counting_sort<T: Copy>(
+    items: &[T],
+    out: &mut Vec<T>,
+    counts: &mut Vec<usize>,
+    values: usize,
+    order: impl Fn(&T) -> usize,
+) {
+    counts.clear();
+    counts.resize(values, 0);
+    for item in items {
+        counts[order(item)] += 1;
+    }
+    let mut sum = 0;
+    for count in counts.iter_mut() {
+        (*count, sum) = (sum, sum + *count);
+    }
+    out.clear();
+    out.resize(items.len(), items[0]);
+    for item in items {
+        let at = &mut counts[order(item)];
+        out[*at] = *item;
+        *at += 1;
     }
 }
 
@@ -1070,8 +1137,8 @@ where
         Run {
             request,
             space,
+            batch: Batch::new(if index.ordered() { REGION_BITS } else { 0 }),
             index,
-            batch: Batch::new(),
             segment_ids: HashMap::default(),
             short_segment_ids: names::ShortNames::new(),
             segments: Vec::new(),
@@ -1567,43 +1634,51 @@ where
         self.flush_when_full();
     }
 
-    /// Makes room in the batch for the mask lines of about `lines` more lines at once: one
-    /// allocation instead of a doubling series (natively glibc remaps large blocks as they grow,
-    /// but the guest's allocator copies them each time).
+    /// Sizes the batch's mask regions for about `lines` more lines: one allocation each instead
+    /// of a doubling series (the guest's allocator copies a growing block each time), and the
+    /// fill at which a region has the batch flushed.
     fn expect_mask_lines(&mut self, lines: usize) {
         if !self.request.options.list_unmatched {
             let masks = &mut self.batch.masks;
-            masks.reserve(lines.min(BATCH.saturating_sub(masks.len())));
+            // A region a quarter fuller than the average has the batch flushed (a little
+            // early, for ids spread over their range; early and often, when they are not).
+            let cap = (lines.min(BATCH) >> masks.bits) * 5 / 4 + 64;
+            masks.cap = cap.min(BATCH);
+            for region in &mut masks.regions {
+                region.reserve(masks.cap.saturating_sub(region.len()));
+            }
         }
     }
 
     #[inline]
     fn push_mask(&mut self, line: MaskLine<I::Key>) {
-        self.batch.masks.push(line);
-        self.flush_when_full();
+        let masks = &mut self.batch.masks;
+        let at = masks.region(self.index.order(line.key));
+        let region = &mut masks.regions[at];
+        region.push(line);
+        masks.len += 1;
+        if region.len() >= masks.cap {
+            self.flush();
+        } else {
+            self.flush_when_full();
+        }
     }
 
     #[inline]
     fn flush_when_full(&mut self) {
-        if self.batch.masks.len() + self.batch.lines.len() >= BATCH {
+        if self.batch.masks.len + self.batch.lines.len() >= BATCH {
             self.flush();
         }
     }
 
     /// Applies the batched adds: orders the lines by where their keys live in the index (a
-    /// sweep of it instead of jumps around it), hints the index a few lines ahead (the memory
-    /// accesses overlap), then runs the units; mask lines first (only counts depend on their
-    /// order), then the others (in order for each key). Buffers are reused: fresh pages cost.
+    /// sweep of it instead of jumps around it; mask lines come in regions already), hints the
+    /// index a few lines ahead (the memory accesses overlap), then runs the units; mask lines
+    /// first (only counts depend on their order), then the others (in order for each key).
+    /// Buffers are reused: fresh pages cost.
     fn flush(&mut self) {
-        let mut batch = std::mem::replace(&mut self.batch, Batch::new());
-        let index = &self.index;
-        partition(
-            &mut batch.masks,
-            &mut batch.sorted_masks,
-            &mut batch.starts,
-            |l| index.order(l.key),
-        );
-        self.add_masks(&batch.masks);
+        let mut batch = std::mem::replace(&mut self.batch, Batch::new(0));
+        self.add_masks(&mut batch);
         let index = &self.index;
         partition(
             &mut batch.lines,
@@ -1638,37 +1713,54 @@ where
             self.add_line(&lines[i as usize], &batch, Handle::Unindexed);
         }
         batch.lines.clear();
-        batch.masks.clear();
         batch.raw.clear();
         batch.segments.clear();
         self.batch = batch;
     }
 
-    /// The units of mask lines (ordered by [`MatchIndex::order`]): indexed keys as the sweep
-    /// finds them, the others kept for [`Run::count_unindexed`] (a run of them sorted by key);
-    /// outcomes are tallied, then folded into the segments.
-    fn add_masks(&mut self, lines: &[MaskLine<I::Key>]) {
+    /// The units of the batch's mask lines, a region at a time (ordered on the next bits of
+    /// [`MatchIndex::order`], in cache): indexed keys as the sweep finds them, the others kept
+    /// for [`Run::count_unindexed`] (a run of them sorted by key); outcomes are tallied, then
+    /// folded into the segments. The regions are emptied.
+    fn add_masks(&mut self, batch: &mut Batch<I::Key>) {
         let mut tally = Tally::new();
-        for line in lines.iter().take(PREFETCH) {
-            self.index.hint_indexed(line.key);
-        }
         let from = self.unindexed.len();
-        for (i, line) in lines.iter().enumerate() {
-            if let Some(ahead) = lines.get(i + PREFETCH) {
-                self.index.hint_indexed(ahead.key);
-            }
-            let probed = self.tally_refused(&mut tally, line.mask);
-            if probed == 0 {
+        let masks = &mut batch.masks;
+        // About 16 lines per order value overall, at most 2^16 values.
+        let bits = (masks.len / 16)
+            .max(1)
+            .next_power_of_two()
+            .trailing_zeros()
+            .min(16);
+        let next = if masks.bits == 0 {
+            0
+        } else {
+            bits.saturating_sub(masks.bits)
+        };
+        for region in &mut masks.regions {
+            if region.is_empty() {
                 continue;
             }
-            match self.index.locate_indexed(line.key) {
-                Some(at) => self.tally_mask(&mut tally, at, probed),
-                None => self.unindexed.push(MaskLine {
-                    key: line.key,
-                    mask: probed,
-                }),
-            }
+            let index = &self.index;
+            let lines = if next == 0 {
+                &region[..]
+            } else {
+                let high = masks.bits;
+                let order =
+                    |l: &MaskLine<I::Key>| ((index.order(l.key) << high) >> (64 - next)) as usize;
+                counting_sort(
+                    region,
+                    &mut batch.sorted_masks,
+                    &mut batch.starts,
+                    1 << next,
+                    order,
+                );
+                &batch.sorted_masks[..]
+            };
+            self.probe_masks(&mut tally, lines);
+            region.clear();
         }
+        masks.len = 0;
         sort_nearly_sorted(&mut self.unindexed[from..], |l| l.key);
         // Fold the tally into the segments and the totals.
         let totals = &mut self.report.totals;
@@ -1687,6 +1779,29 @@ where
             state.unmatched[UnmatchedReason::Ambiguous as usize] += ambiguous;
             totals.matched += matched;
             totals.unmatched += duplicate + no_recipient + ambiguous;
+        }
+    }
+
+    /// Probes mask lines in order, hinting the index a few lines ahead.
+    fn probe_masks(&mut self, tally: &mut Tally, lines: &[MaskLine<I::Key>]) {
+        for line in lines.iter().take(PREFETCH) {
+            self.index.hint_indexed(line.key);
+        }
+        for (i, line) in lines.iter().enumerate() {
+            if let Some(ahead) = lines.get(i + PREFETCH) {
+                self.index.hint_indexed(ahead.key);
+            }
+            let probed = self.tally_refused(tally, line.mask);
+            if probed == 0 {
+                continue;
+            }
+            match self.index.locate_indexed(line.key) {
+                Some(at) => self.tally_mask(tally, at, probed),
+                None => self.unindexed.push(MaskLine {
+                    key: line.key,
+                    mask: probed,
+                }),
+            }
         }
     }
 

@@ -298,6 +298,10 @@ impl MatchIndex for LinkDirectory<'_> {
         key[0] << 1
     }
 
+    fn ordered(&self) -> bool {
+        true
+    }
+
     fn indexed_keys(&self) -> usize {
         self.keys
     }

@@ -568,6 +568,51 @@ mod tests {
         }
     }
 
+    #[test]
+    fn bunched_ids_flush_a_full_region_early_and_count_as_the_general_path() {
+        // Every id in one region of the batch: it fills long before the batch does, and each
+        // time it does the batch is probed. Many small batches, their unlinked keys counted
+        // together at the end.
+        let links: Vec<VisitorLink> = (0..300u128)
+            .filter(|n| n % 3 == 0)
+            .map(|n| VisitorLink {
+                recipient: RecipientKey::Int(n as i64),
+                visitor: VisitorId::from_u128(n).unwrap(),
+                last_seen: Timestamp::from_unix_seconds(0),
+            })
+            .collect();
+        let mut body = String::new();
+        let mut x = 7u64;
+        for _ in 0..6000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let n = (x >> 33) % 300;
+            let segments = ["a", "b", "a,b", "c,a", "b,c,a"][((x >> 20) % 5) as usize];
+            body.push_str(&format!(
+                "{} {segments}\n",
+                VisitorId::from_u128(u128::from(n)).unwrap()
+            ));
+        }
+        let format = AudienceFormat::Outbound { mode: None };
+        let files = [AudienceFile {
+            name: "S3_iter_1700000000000.sync",
+            bytes: body.as_bytes(),
+            format: &format,
+        }];
+        let (fast, general) = both_ways(
+            &links,
+            &files,
+            AmbiguityPolicy::Latest,
+            &ImportOptions::default(),
+            &BTreeMap::new(),
+        );
+        let fast = fast.unwrap();
+        let a = &fast.report.segments["a"];
+        assert!(a.unmatched.values().sum::<u64>() > 1000, "{a:?}");
+        assert_eq!(fast, general.unwrap());
+    }
+
     /// A usual line (id `1..=7`, segments from a small set) or, now and then, one with a
     /// removed column.
     fn usual_line() -> impl Strategy<Value = String> {

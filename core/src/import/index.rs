@@ -102,6 +102,10 @@ pub(crate) trait MatchIndex {
         let _ = key;
         0
     }
+    /// Whether [`MatchIndex::order`] follows the memory layout (and is not always 0).
+    fn ordered(&self) -> bool {
+        false
+    }
     /// Number of keys built from links.
     fn indexed_keys(&self) -> usize;
     /// Bytes held by the index.
