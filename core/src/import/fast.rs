@@ -227,7 +227,7 @@ fn bytes_equal(word: u128, byte: u8) -> u128 {
 /// `word` (the first in the low byte): `None` when it is not; else the list's length and the
 /// number of names packed into `packed` (0 when not all could be), or `None` for a list the
 /// usual line does not take (a byte that is not printable ASCII, or an empty entry).
-#[inline]
+#[inline(always)]
 fn split_short_list(word: u128, packed: &mut [u64; PACKED]) -> Option<Option<(usize, usize)>> {
     const HIGH: u128 = u128::from_le_bytes([0x80; 16]);
     const LOW7: u128 = !HIGH;

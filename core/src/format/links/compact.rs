@@ -341,7 +341,7 @@ fn simple_rows(
 /// separated by single commas, up to a line feed or the end of the input. The link and the bytes
 /// taken (the line feed included); `None` for anything else (the general line reading then
 /// decides, and gives the same link for the rows this accepts).
-#[inline]
+#[inline(always)]
 fn usual_row(rest: &[u8]) -> Option<(CompactLink, usize)> {
     let (recipient, mut at) = leading_digits_i64(rest)?;
     if rest.get(at) != Some(&b',') {
@@ -374,7 +374,7 @@ fn usual_row(rest: &[u8]) -> Option<(CompactLink, usize)> {
 /// `None` when there is no digit or [`digits_i64`] would refuse the run. Read eight bytes at a
 /// time (ids and times have up to 16 digits); longer runs and the last bytes of the input go
 /// byte by byte.
-#[inline]
+#[inline(always)]
 fn leading_digits_i64(bytes: &[u8]) -> Option<(i64, usize)> {
     const POW10: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
     let word = |at: usize| {
@@ -443,7 +443,7 @@ fn digits_i64(cell: &[u8]) -> Option<i64> {
 
 /// The (high, low) halves of a valid visitor id (38 ASCII digits); `None` for anything else
 /// (which [`VisitorId::parse`] then explains).
-#[inline]
+#[inline(always)]
 pub(crate) fn visitor_halves(cell: &[u8]) -> Option<[u64; 2]> {
     let digits: &[u8; VisitorId::LEN] = cell.try_into().ok()?;
     VisitorId::from_digits(digits).map(VisitorId::halves)
