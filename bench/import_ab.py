@@ -7,11 +7,12 @@ On a shared or virtualized machine a single run says little: the page faults of 
 other tenants swing the wall time by a third. Builds compared this way, run after run on the
 same data, differ by what their code does.
 
-usage: bench/import_ab.py DIR N BINARY [BINARY ...] [--runs R]
+usage: bench/import_ab.py DIR N BINARY [BINARY ...] [--runs R] [--trim]
 
 DIR holds the files `--write DIR` wrote for N lines; each BINARY is a build of
 core/benches/import.rs (`cargo bench -p audlink-core --features gen --bench import --no-run`
-prints its path; copy it aside before building the other version).
+prints its path; copy it aside before building the other version). `--trim` is passed on:
+freed memory goes back to the kernel, as glibc does by default.
 """
 import re
 import subprocess
@@ -24,6 +25,10 @@ if "--runs" in args:
     i = args.index("--runs")
     runs = int(args[i + 1])
     del args[i : i + 2]
+extra = []
+if "--trim" in args:
+    args.remove("--trim")
+    extra.append("--trim")
 if len(args) < 3:
     sys.exit(__doc__)
 directory, n, binaries = args[0], args[1], args[2:]
@@ -33,7 +38,7 @@ best = defaultdict(lambda: defaultdict(lambda: (float("inf"), float("inf"))))
 faulted = defaultdict(dict)
 for _ in range(runs):
     for binary in binaries:
-        out = subprocess.run([binary, n, "--read", directory], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run([binary, n, "--read", directory, *extra], capture_output=True, text=True, check=True).stdout
         for name, key in PHASES:
             m = re.search(re.escape(name) + r"\s+([\d.]+) s\s+([\d.]+) s\s+([\d.]+) s(?:\s+(\d+) MiB)?", out)
             if m:

@@ -1,9 +1,10 @@
 //! Import benchmark: an Audience Manager outbound file of N lines against N visitor links, and
 //! a declared-id (SHA-256 email) import, on seeded generated data held in memory.
 //!
-//! `cargo bench -p audlink-core --features gen --bench import -- [N] [--emails N] [--write DIR | --read DIR]`
+//! `cargo bench -p audlink-core --features gen --bench import -- [N] [--emails N] [--write DIR | --read DIR] [--trim]`
 //! prints the time of each phase, lines per second, bytes of index per key and the peak RSS of
-//! the process. `--write DIR` also writes the generated files (for the DuckDB comparison);
+//! the process. Freed memory is kept for reuse, as in the sandbox (`--trim`: glibc's default,
+//! which returns it to the kernel; see `common::keep_freed_memory`). `--write DIR` also writes the generated files (for the DuckDB comparison);
 //! `--read DIR` reads them back instead of generating (quicker repeated runs and profiles).
 
 use std::collections::BTreeMap;
@@ -18,7 +19,7 @@ use audlink_core::import::{
 use audlink_core::sample;
 
 mod common;
-use common::{measure, peak_rss_mib, rss_mib, source};
+use common::{keep_freed_memory, measure, peak_rss_mib, rss_mib, source};
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -29,9 +30,12 @@ fn main() {
     let mut emails: u64 = 0;
     let mut write: Option<String> = None;
     let mut read: Option<String> = None;
+    let mut trim = false;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
+            // Glibc's default: freed blocks go back to the kernel (see keep_freed_memory).
+            "--trim" => trim = true,
             "--emails" => {
                 emails = args[i + 1].parse().expect("--emails N");
                 i += 1;
@@ -49,6 +53,11 @@ fn main() {
         i += 1;
     }
 
+    let memory = if !trim && keep_freed_memory() {
+        "freed memory kept for reuse, as in the sandbox"
+    } else {
+        "freed blocks returned to the kernel (glibc's default)"
+    };
     if n > 0 {
         let t = Instant::now();
         let mut data = match &read {
@@ -110,7 +119,7 @@ fn main() {
         let total = parse_links + build + probe;
         let r = &result.report;
         println!(
-            "visitor-id import, N = {n} (wall time; on a CPU; of which in the kernel, faulting fresh pages in; MiB of them)"
+            "visitor-id import, N = {n} (wall time; on a CPU; of which in the kernel, faulting fresh pages in; MiB of them); {memory}"
         );
         println!(
             "{}",

@@ -4,6 +4,28 @@ use audlink_core::datasource::{
     AmbiguityPolicy, DataSource, DataSourceConfig, DataSourceKind, KeyEncoding,
 };
 
+/// Has glibc's malloc keep the memory it is given back for reuse (no block of its own mapped
+/// for a large allocation, no heap trimmed), so the import's later phases reuse what the earlier
+/// ones freed instead of faulting fresh pages in. That is the memory the core has in the
+/// sandbox, where it runs in production: a WebAssembly guest's linear memory never shrinks,
+/// and its allocator reuses what was freed. Glibc's default instead returns large blocks to
+/// the kernel when they are freed; each later page is then a fault, and on a virtual machine a
+/// costly one. Returns whether it was done (glibc on Linux only).
+#[allow(dead_code)]
+pub(crate) fn keep_freed_memory() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only sets malloc's parameters; no other thread is running yet.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::mallopt(libc::M_MMAP_MAX, 0) == 1
+                && libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX) == 1
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    false
+}
+
 /// A `kB` field of `/proc/self/status` in MiB (NaN where there is none).
 fn status_mib(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
