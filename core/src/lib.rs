@@ -29,6 +29,7 @@ mod prefetch;
 pub mod rule;
 #[cfg(feature = "gen")]
 pub mod sample;
+mod simd;
 mod sorted;
 pub mod time;
 

@@ -1,4 +1,4 @@
-//! The prefetch hint, one of the crate's two `unsafe` blocks (x86_64 only; a no-op elsewhere,
+//! The prefetch hint, one of the crate's `unsafe` calls (with `simd`'s; x86_64 only, a no-op elsewhere,
 //! wasm32 included). Random reads of large tables ask for their cache lines a few items
 //! ahead, so the memory accesses overlap instead of waiting one after the other.
 

@@ -6,7 +6,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{IdError, IdKind, IdReason};
-use crate::digits::{all_digits8, value16};
+use crate::digits::all_digits8;
+use crate::simd::digits16;
 
 /// A visitor id: exactly 38 ASCII digits, held as the integer they spell.
 ///
@@ -93,7 +94,7 @@ impl VisitorId {
 #[inline(always)]
 fn value19(digits: &[u8; HALF]) -> (u64, bool) {
     let first: [u8; 8] = digits[..8].try_into().expect("8 bytes");
-    let (tail, tail_ok) = value16(digits[3..].try_into().expect("16 bytes"));
+    let (tail, tail_ok) = digits16(digits[3..].try_into().expect("16 bytes"));
     let ok = all_digits8(u64::from_le_bytes(first)) & tail_ok;
     let digit = |i: usize| u64::from(digits[i].wrapping_sub(b'0'));
     let head = digit(0) * 100 + digit(1) * 10 + digit(2);

@@ -15,6 +15,7 @@ use crate::format::input::{self, Line};
 use crate::format::outbound::{self, ReadSummary};
 use crate::format::{FileError, ReadOptions};
 use crate::id::{UserIdKind, VisitorId};
+use crate::simd;
 
 /// Reads an outbound file of visitor ids into `run` as [`outbound::read`] plus
 /// `Run::outbound_record` would; `None` when the file is left to the general reader.
@@ -152,7 +153,7 @@ fn split_usual_line<'a>(rest: &'a [u8], packed: &mut [u64; PACKED]) -> Option<Us
     let id = VisitorId::from_digits(digits)?;
     // Most lists end within 16 bytes: read as one word, no branch per byte.
     let split = match tail.first_chunk::<16>() {
-        Some(window) => split_short_list(u128::from_le_bytes(*window), packed),
+        Some(window) => split_short_list(window, packed),
         None => None,
     };
     let (end, names) = match split {
@@ -213,52 +214,38 @@ fn split_list_bytes(tail: &[u8], packed: &mut [u64; PACKED]) -> Option<(usize, u
     Some((end, names))
 }
 
-/// Bytes of a 16-byte word equal to `byte`: the top bit of each such byte set, no other bit.
-#[inline(always)]
-fn bytes_equal(word: u128, byte: u8) -> u128 {
-    const LOW7: u128 = u128::from_le_bytes([0x7F; 16]);
-    const ONES: u128 = u128::from_le_bytes([0x01; 16]);
-    let x = word ^ (ONES * u128::from(byte));
-    // A byte is zero when neither its low seven bits carry into the top one nor it has it.
-    !(((x & LOW7) + LOW7) | x) & !LOW7
-}
-
 /// [`split_usual_line`]'s reading of a segment list whose line feed is among the 16 bytes of
-/// `word` (the first in the low byte): `None` when it is not; else the list's length and the
-/// number of names packed into `packed` (0 when not all could be), or `None` for a list the
-/// usual line does not take (a byte that is not printable ASCII, or an empty entry).
+/// `window`: `None` when it is not; else the list's length and the number of names packed into
+/// `packed` (0 when not all could be), or `None` for a list the usual line does not take (a
+/// byte that is not printable ASCII, or an empty entry).
 #[inline(always)]
-fn split_short_list(word: u128, packed: &mut [u64; PACKED]) -> Option<Option<(usize, usize)>> {
-    const HIGH: u128 = u128::from_le_bytes([0x80; 16]);
-    const LOW7: u128 = !HIGH;
-    let feeds = bytes_equal(word, b'\n');
-    if feeds == 0 {
+fn split_short_list(
+    window: &[u8; 16],
+    packed: &mut [u64; PACKED],
+) -> Option<Option<(usize, usize)>> {
+    let classes = simd::classes16(window);
+    if classes.feeds == 0 {
         return None;
     }
-    let end = (feeds.trailing_zeros() / 8) as usize;
+    let end = classes.feeds.trailing_zeros() as usize;
     // The bytes before the line feed.
-    let list = (1u128 << (8 * end)) - 1;
-    // Printable ASCII is 0x21..=0x7E: below 0x80, at least 0x21 (adding 0x5F sets the top
-    // bit) and below 0x7F (adding 0x01 does not).
-    let low = word & LOW7;
-    let fine =
-        !word & (low + u128::from_le_bytes([0x5F; 16])) & !(low + u128::from_le_bytes([0x01; 16]));
-    if !fine & HIGH & list != 0 {
+    let list = (1u32 << end) - 1;
+    if !classes.printable & list != 0 {
         return Some(None);
     }
-    let commas = bytes_equal(word, b',') & list;
+    let commas = classes.commas & list;
     // Empty entries: an empty list, a comma first or last, or two in a row.
-    let last = 1u128 << (8 * end).saturating_sub(8);
-    if end == 0 || commas & 0x80 != 0 || commas & (last << 7) != 0 || commas & (commas << 8) != 0 {
+    if end == 0 || commas & 1 != 0 || commas >> (end - 1) != 0 || commas & (commas >> 1) != 0 {
         return Some(None);
     }
     // Each name up to the next comma (or the line feed), while they pack.
+    let word = u128::from_le_bytes(*window);
     let (mut start, mut rest) = (0, commas);
     for (names, slot) in packed.iter_mut().enumerate() {
         let stop = if rest == 0 {
             end
         } else {
-            (rest.trailing_zeros() / 8) as usize
+            rest.trailing_zeros() as usize
         };
         let len = stop - start;
         if len >= 8 {
@@ -479,7 +466,7 @@ mod tests {
         ) {
             let window: [u8; 16] = bytes[..16].try_into().unwrap();
             let (mut short, mut slow) = ([0; super::PACKED], [0; super::PACKED]);
-            let split = super::split_short_list(u128::from_le_bytes(window), &mut short);
+            let split = super::split_short_list(&window, &mut short);
             // Undecided exactly when the line feed is not among the 16 bytes.
             prop_assert_eq!(split.is_none(), !window.contains(&b'\n'));
             if let Some(split) = split {
