@@ -1,6 +1,6 @@
-//! The prefetch hint, one of the crate's `unsafe` calls (with `simd`'s; x86_64 only, a no-op elsewhere,
-//! wasm32 included). Random reads of large tables ask for their cache lines a few items
-//! ahead, so the memory accesses overlap instead of waiting one after the other.
+//! The prefetch hint, one of the crate's `unsafe` calls (with `simd`'s; x86_64 only, a no-op
+//! elsewhere, wasm32 included). Random reads of large tables ask for their cache lines a few
+//! items ahead, so the memory accesses overlap instead of waiting one after the other.
 
 /// Hints the CPU to fetch the cache line of `slice[i]` (nothing off x86_64).
 #[inline]
