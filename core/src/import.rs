@@ -876,7 +876,6 @@ struct Tally {
     /// Units matched, then unmatched by reason: duplicate, no recipient, ambiguous.
     outcomes: [[u64; 64]; 4],
     refused: [u64; 64],
-    units: u64,
     touched: u64,
 }
 
@@ -890,7 +889,6 @@ impl Tally {
         Tally {
             outcomes: [[0; 64]; 4],
             refused: [0; 64],
-            units: 0,
             touched: 0,
         }
     }
@@ -1763,8 +1761,9 @@ where
         masks.len = 0;
         sort_nearly_sorted(&mut self.unindexed[from..], |l| l.key);
         // Fold the tally into the segments and the totals.
+        // Every unit was refused or has an outcome (those of unindexed keys are counted, as
+        // units too, by `count_unindexed`): no count of a line's units.
         let totals = &mut self.report.totals;
-        totals.units += tally.units;
         for id in mask_bits(tally.touched) {
             let id = id as usize;
             let state = &mut self.segments[id];
@@ -1772,6 +1771,7 @@ where
             state.refused_units += tally.refused[id];
             totals.refused_units += tally.refused[id];
             let [matched, duplicate, no_recipient, ambiguous] = tally.outcomes.map(|o| o[id]);
+            totals.units += tally.refused[id] + matched + duplicate + no_recipient + ambiguous;
             state.report.matched += matched;
             state.report.ids += matched + duplicate + no_recipient + ambiguous;
             state.unmatched[UnmatchedReason::Duplicate as usize] += duplicate;
@@ -1805,11 +1805,10 @@ where
         }
     }
 
-    /// Counts the units of a mask line and those of its segments refused in this delivery;
-    /// the segments left to probe.
+    /// Notes the segments of a mask line and counts the units of those refused in this
+    /// delivery; the segments left to probe.
     #[inline]
     fn tally_refused(&self, tally: &mut Tally, mask: u64) -> u64 {
-        tally.units += u64::from(mask.count_ones());
         tally.touched |= mask;
         let refused = mask & self.refused;
         for id in mask_bits(refused) {
@@ -1880,6 +1879,7 @@ where
             state.unmatched[UnmatchedReason::Duplicate as usize] += duplicate[id];
             state.unmatched[UnmatchedReason::NoRecipient as usize] += no_recipient[id];
             totals.unmatched += no_recipient[id] + duplicate[id];
+            totals.units += no_recipient[id] + duplicate[id];
         }
     }
 
