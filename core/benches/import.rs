@@ -151,8 +151,9 @@ fn main() {
             "  {} segments, {pairs} distinct (segment, recipient) pairs",
             r.segments.len()
         );
-        if let Some(dir) = &write {
-            // For bench/duckdb_import.py: the ratio and the cross-check of the result.
+        if let Some(dir) = write.as_ref().or(read.as_ref()) {
+            // For bench/duckdb_import.py: the ratio and the cross-check of the result (this
+            // run's, whether it wrote the files or read them).
             std::fs::write(
                 format!("{dir}/audlink.txt"),
                 format!("{} {pairs}\n", total.wall),
