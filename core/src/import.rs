@@ -1034,14 +1034,14 @@ fn partition<T: Copy>(
     }
 }
 
-/// Sorts `items` into `out` by `order` (below `values`; stable); `counts` is reused.
-fn counting_sort<T: Copy>(
+/// `items` sorted by `order` (below `values`; stable), in `out`; `counts` is reused.
+fn counting_sort<'o, T: Copy>(
     items: &[T],
-    out: &mut Vec<T>,
+    out: &'o mut Vec<T>,
     counts: &mut Vec<usize>,
     values: usize,
     order: impl Fn(&T) -> usize,
-) {
+) -> &'o [T] {
     counts.clear();
     counts.resize(values, 0);
     for item in items {
@@ -1051,13 +1051,17 @@ fn counting_sort<T: Copy>(
     for count in counts.iter_mut() {
         (*count, sum) = (sum, sum + *count);
     }
-    out.clear();
-    out.resize(items.len(), items[0]);
+    // Grown, never refilled: each item is written over.
+    if out.len() < items.len() {
+        out.resize(items.len(), items[0]);
+    }
+    let out = &mut out[..items.len()];
     for item in items {
         let at = &mut counts[order(item)];
         out[*at] = *item;
         *at += 1;
     }
+    out
 }
 
 /// Bits of the first pass of [`partition`].
@@ -1752,8 +1756,7 @@ where
                     &mut batch.starts,
                     1 << next,
                     order,
-                );
-                &batch.sorted_masks[..]
+                )
             };
             self.probe_masks(&mut tally, lines);
             region.clear();
