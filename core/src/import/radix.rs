@@ -13,7 +13,8 @@ pub(crate) fn sort_u32(values: &mut Vec<u32>, scratch: &mut Vec<u32>) {
     let passes = bits.div_ceil(12);
     let width = bits.div_ceil(passes);
     let digit = (1usize << width) - 1;
-    scratch.clear();
+    // Every slot is written by each pass: only new slots are filled.
+    scratch.truncate(values.len());
     scratch.resize(values.len(), 0);
     let mut counts = vec![0usize; digit + 1];
     for pass in 0..passes {
