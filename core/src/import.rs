@@ -1763,9 +1763,9 @@ where
         }
         masks.len = 0;
         sort_nearly_sorted(&mut self.unindexed[from..], |l| l.key);
-        // Fold the tally into the segments and the totals.
-        // Every unit was refused or has an outcome (those of unindexed keys are counted, as
-        // units too, by `count_unindexed`): no count of a line's units.
+        // Fold the tally into the segments and the totals. Every unit was refused or has an
+        // outcome (those of unindexed keys are counted, as units too, by `count_unindexed`):
+        // no count of a line's units is needed.
         let totals = &mut self.report.totals;
         for id in mask_bits(tally.touched) {
             let id = id as usize;
@@ -2137,14 +2137,14 @@ mod sort_tests {
     proptest! {
         #[test]
         fn a_partition_orders_by_the_top_bits_and_keeps_ties_in_order(
-            items in proptest::collection::vec((any::<u64>(), any::<u16>()), 0..3000),
+            orders in proptest::collection::vec(any::<u64>(), 0..3000),
             narrow in any::<bool>(),
         ) {
             // Items are (order, original position); a narrow order puts many in one bucket.
-            let mut items: Vec<(u64, usize)> = items
+            let mut items: Vec<(u64, usize)> = orders
                 .iter()
                 .enumerate()
-                .map(|(i, &(order, _))| (if narrow { order >> 60 << 60 } else { order }, i))
+                .map(|(i, &order)| (if narrow { order >> 60 << 60 } else { order }, i))
                 .collect();
             let n = items.len();
             let bits = (n / 16).max(1).next_power_of_two().trailing_zeros().min(16);
