@@ -359,6 +359,28 @@ mod tests {
         (import(&request), import_general(&request))
     }
 
+    /// The import of one iter file `body` against `links` (default options), with the fast
+    /// path and without it; both must succeed.
+    fn one_iter_file(
+        links: &[VisitorLink],
+        body: &str,
+    ) -> (super::super::ImportResult, super::super::ImportResult) {
+        let format = AudienceFormat::Outbound { mode: None };
+        let files = [AudienceFile {
+            name: "S3_iter_1700000000000.sync",
+            bytes: body.as_bytes(),
+            format: &format,
+        }];
+        let (fast, general) = both_ways(
+            links,
+            &files,
+            AmbiguityPolicy::Latest,
+            &ImportOptions::default(),
+            &BTreeMap::new(),
+        );
+        (fast.unwrap(), general.unwrap())
+    }
+
     #[test]
     fn lines_ending_in_cr_and_other_edges() {
         let id = "00000000000000000000000000000000000001";
@@ -540,18 +562,9 @@ mod tests {
                 let segments = ["a", "b", "c", "a,b", "b,c", "a,c", "a,a"][(next() % 7) as usize];
                 body.push_str(&format!("{} {segments}\n", id(n)));
             }
-            let format = AudienceFormat::Outbound { mode: None };
-            let files = [AudienceFile { name: "S3_iter_1700000000000.sync", bytes: body.as_bytes(), format: &format }];
-            let (fast, general) = both_ways(
-                &links,
-                &files,
-                AmbiguityPolicy::Latest,
-                &ImportOptions::default(),
-                &BTreeMap::new(),
-            );
-            let fast = fast.unwrap();
+            let (fast, general) = one_iter_file(&links, &body);
             prop_assert!(fast.report.segments["a"].unmatched.len() >= 2);
-            prop_assert_eq!(fast, general.unwrap());
+            prop_assert_eq!(fast, general);
         }
     }
 
@@ -581,23 +594,10 @@ mod tests {
                 VisitorId::from_u128(u128::from(n)).unwrap()
             ));
         }
-        let format = AudienceFormat::Outbound { mode: None };
-        let files = [AudienceFile {
-            name: "S3_iter_1700000000000.sync",
-            bytes: body.as_bytes(),
-            format: &format,
-        }];
-        let (fast, general) = both_ways(
-            &links,
-            &files,
-            AmbiguityPolicy::Latest,
-            &ImportOptions::default(),
-            &BTreeMap::new(),
-        );
-        let fast = fast.unwrap();
+        let (fast, general) = one_iter_file(&links, &body);
         let a = &fast.report.segments["a"];
         assert!(a.unmatched.values().sum::<u64>() > 1000, "{a:?}");
-        assert_eq!(fast, general.unwrap());
+        assert_eq!(fast, general);
     }
 
     /// A usual line (id `1..=7`, segments from a small set) or, now and then, one with a
