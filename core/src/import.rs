@@ -977,14 +977,14 @@ impl<K> MaskRegions<K> {
 }
 
 /// Orders `items` by the top bits of `order` (stable: items of one order keep theirs), through
-/// `scratch`; `starts` is reused. Buckets follow the batch size (about 16 items each, at most
-/// 2^16 of them). Two counting passes: the first on the top bits (few enough write heads for
+/// `scratch`; `counts` is reused. Buckets follow the batch size (about 16 items each, at most
+/// 2^16 of them). Two counting sorts: the first on the top bits (few enough write heads for
 /// the cache and the TLB) into `scratch`, the second on the next bits of each of those runs
 /// (in cache) back into `items`.
 fn partition<T: Copy>(
     items: &mut [T],
     scratch: &mut Vec<T>,
-    starts: &mut Vec<usize>,
+    counts: &mut Vec<usize>,
     order: impl Fn(&T) -> u64,
 ) {
     let n = items.len();
@@ -994,47 +994,28 @@ fn partition<T: Copy>(
     }
     let high = bits.min(FIRST_BITS);
     let low = bits - high;
-    let top = |item: &T| (order(item) >> (64 - high)) as usize;
-    starts.clear();
-    starts.resize((1 << high) + 1, 0);
-    for item in items.iter() {
-        starts[top(item) + 1] += 1;
-    }
-    for i in 0..1 << high {
-        starts[i + 1] += starts[i];
-    }
     scratch.clear();
     scratch.resize(n, items[0]);
-    let mut heads = starts[..1 << high].to_vec();
-    for item in items.iter() {
-        let b = top(item);
-        scratch[heads[b]] = *item;
-        heads[b] += 1;
-    }
+    counting_sort_into(items, scratch, counts, 1 << high, |item| {
+        (order(item) >> (64 - high)) as usize
+    });
     if low == 0 {
         items.copy_from_slice(scratch);
         return;
     }
     let next = |item: &T| ((order(item) << high) >> (64 - low)) as usize;
-    let mut counts = vec![0usize; (1 << low) + 1];
-    for w in starts.windows(2) {
-        let (run, out) = (&scratch[w[0]..w[1]], &mut items[w[0]..w[1]]);
-        counts.fill(0);
-        for item in run {
-            counts[next(item) + 1] += 1;
-        }
-        for i in 0..1 << low {
-            counts[i + 1] += counts[i];
-        }
-        for item in run {
-            let b = next(item);
-            out[counts[b]] = *item;
-            counts[b] += 1;
-        }
+    let mut run_counts = Vec::new();
+    let mut start = 0;
+    // `counts` now holds where each run of the first pass ends.
+    for &end in counts.iter() {
+        let (run, out) = (&scratch[start..end], &mut items[start..end]);
+        counting_sort_into(run, out, &mut run_counts, 1 << low, next);
+        start = end;
     }
 }
 
-/// `items` sorted by `order` (below `values`; stable), in `out`; `counts` is reused.
+/// `items` sorted by `order` (below `values`; stable), in `out` (grown to fit, never
+/// refilled: each item is written over); `counts` is reused.
 fn counting_sort<'o, T: Copy>(
     items: &[T],
     out: &'o mut Vec<T>,
@@ -1042,6 +1023,23 @@ fn counting_sort<'o, T: Copy>(
     values: usize,
     order: impl Fn(&T) -> usize,
 ) -> &'o [T] {
+    if out.len() < items.len() {
+        out.resize(items.len(), items[0]);
+    }
+    let out = &mut out[..items.len()];
+    counting_sort_into(items, out, counts, values, order);
+    out
+}
+
+/// Sorts `items` into `out` (as long) by `order` (below `values`; stable). `counts` is reused;
+/// it is left holding where the items of each value end in `out`.
+fn counting_sort_into<T: Copy>(
+    items: &[T],
+    out: &mut [T],
+    counts: &mut Vec<usize>,
+    values: usize,
+    order: impl Fn(&T) -> usize,
+) {
     counts.clear();
     counts.resize(values, 0);
     for item in items {
@@ -1051,17 +1049,11 @@ fn counting_sort<'o, T: Copy>(
     for count in counts.iter_mut() {
         (*count, sum) = (sum, sum + *count);
     }
-    // Grown, never refilled: each item is written over.
-    if out.len() < items.len() {
-        out.resize(items.len(), items[0]);
-    }
-    let out = &mut out[..items.len()];
     for item in items {
         let at = &mut counts[order(item)];
         out[*at] = *item;
         *at += 1;
     }
-    out
 }
 
 /// Bits of the first pass of [`partition`].
