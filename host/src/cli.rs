@@ -1,444 +1,206 @@
-//! The command line: global options and commands (the contract in README.md).
+//! The command line, one of audlink's front doors: clap's flags ([`args`]) become plans
+//! ([`crate::plan`]) for the application layer ([`crate::app`]), and its typed answers become
+//! text or, with `--json`, the answer's JSON on stdout. An [`AppError`] becomes a [`Failure`]:
+//! one stderr line and exit code 1 (the job failed) or 2 (usage or configuration). Record-level
+//! problems inside a readable file are outcomes in the report, not failures.
+//!
+//! Nothing below this module sees a clap type. `audlink serve` and `audlink sync` are front
+//! doors of their own ([`crate::serve`], [`crate::sync`]); the command line only starts them.
 
-use std::path::PathBuf;
+pub mod args;
+mod exchange;
+mod export;
+mod import;
+mod load;
+mod misc;
+mod remote;
+mod sync;
 
-use audlink_core::datasource::AmbiguityPolicy;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+pub use misc::{GENERATED_AEP, GENERATED_OUTBOUND};
 
-/// Share audiences between a campaign database and an identity platform.
-#[derive(Debug, Parser)]
-#[command(name = "audlink", version, about, max_term_width = 100)]
-pub struct Cli {
-    /// The SQLite database.
-    #[arg(long, global = true, env = "AUDLINK_DB", default_value = "audlink.db")]
-    pub db: PathBuf,
-    /// The configuration file (data sources).
-    #[arg(long, global = true, default_value = "audlink.toml")]
-    pub config: PathBuf,
-    /// Machine-readable output on stdout (logs stay on stderr).
-    #[arg(long, global = true)]
-    pub json: bool,
-    /// Less output: no progress bars, warnings and errors only.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
-    pub quiet: bool,
-    /// More log output (-v: debug, -vv: trace).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
-    /// Memory cap of one sandboxed call, in MiB (at most 4096: all wasm32 can address).
-    #[arg(
-        long,
-        global = true,
-        env = "AUDLINK_SANDBOX_MEMORY_MIB",
-        default_value_t = 4096,
-        value_parser = clap::value_parser!(u64).range(16..=4096)
-    )]
-    pub sandbox_memory_mib: u64,
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
+use std::io::Write;
+use std::time::Duration;
+
+use audlink_core::time::Timestamp;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::app::{self, AppError};
+use crate::config::{Config, ConfigError};
+use crate::guest::Guest;
+use crate::sandbox::{Limits, Sandbox, cache};
+use crate::store::{Store, StoreError};
+use args::{
+    AudienceCommand, Cli, Command, ListCommand, RecipientsCommand, RemoteCommand, SegmentCommand,
+    VisitorsCommand,
+};
+
+/// A failed command: the one line for stderr and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// 1: the job failed; 2: usage or configuration.
+    pub code: u8,
+    /// One line, lower-case, naming the file or option at fault.
+    pub message: String,
 }
 
-/// The commands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Create the database and a commented audlink.toml if missing.
-    Init,
-    /// Recipients: load a CSV (upsert by id).
-    #[command(subcommand)]
-    Recipients(RecipientsCommand),
-    /// Visitor links: load a CSV `recipient_id,visitor_id[,last_seen]`.
-    #[command(subcommand)]
-    Visitors(VisitorsCommand),
-    /// Shared audiences: import into lists, export as onboarding files.
-    #[command(subcommand)]
-    Audience(AudienceCommand),
-    /// Show a stored import report again.
-    Report(ReportArgs),
-    /// Lists and their members.
-    #[command(subcommand)]
-    List(ListCommand),
-    /// Segment rules over the recipients.
-    #[command(subcommand)]
-    Segment(SegmentCommand),
-    /// Write seeded sample data (recipients, links, an outbound file, an AEP export).
-    Generate(GenerateArgs),
-    /// Serve the browser preview page (static files) and print its URL.
-    Serve(ServeArgs),
-    /// The platform: credentials and data sources as Audience Manager sees them.
-    #[command(subcommand)]
-    Remote(RemoteCommand),
-    /// The file exchange (`[exchange]`: a local folder or an S3 bucket).
-    #[command(subcommand)]
-    Exchange(ExchangeCommand),
-    /// Run the `[[job]]`s of audlink.toml: once, or on their intervals until SIGINT/SIGTERM.
-    Sync(SyncArgs),
-}
-
-/// `audlink sync [--once] [--job NAME]...` and `audlink sync status`.
-#[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
-pub struct SyncArgs {
-    /// Show runs instead of running jobs.
-    #[command(subcommand)]
-    pub command: Option<SyncCommand>,
-    /// Run every job once (in file order) and exit: non-zero when a job failed.
-    #[arg(long)]
-    pub once: bool,
-    /// Run only this job (repeatable).
-    #[arg(long = "job", value_name = "NAME")]
-    pub jobs: Vec<String>,
-}
-
-/// `audlink sync status`.
-#[derive(Debug, Subcommand)]
-pub enum SyncCommand {
-    /// The last runs of the jobs, newest first.
-    Status {
-        /// At most this many runs.
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-        /// Only the runs of this job.
-        #[arg(long = "job", value_name = "NAME")]
-        job: Option<String>,
-    },
-}
-
-/// `audlink exchange …`.
-#[derive(Debug, Subcommand)]
-pub enum ExchangeCommand {
-    /// List the objects under a prefix: key, size, ETag.
-    Ls {
-        /// Key prefix (everything when absent).
-        #[arg(default_value = "")]
-        prefix: String,
-    },
-    /// Upload files; an onboarding file (`ftp_dpm_…`) goes under
-    /// `<onboarding_prefix>/date=<yyyy-mm-dd>/<name>`, any other file needs `--key`.
-    Put {
-        /// The files.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// The key (one file only).
-        #[arg(long)]
-        key: Option<String>,
-    },
-}
-
-/// `audlink remote …`.
-#[derive(Debug, Subcommand)]
-pub enum RemoteCommand {
-    /// Get a token and list the configured data sources as the platform sees them.
-    Check,
-}
-
-/// `audlink recipients …`.
-#[derive(Debug, Subcommand)]
-pub enum RecipientsCommand {
-    /// Upsert recipients from a CSV with a header row and an `id` column.
-    Load {
-        /// The CSV file (plain or gzip).
-        file: PathBuf,
-    },
-}
-
-/// `audlink visitors …`.
-#[derive(Debug, Subcommand)]
-pub enum VisitorsCommand {
-    /// Load visitor links from a CSV `recipient_id,visitor_id[,last_seen]`.
-    Load {
-        /// The CSV file (plain or gzip).
-        file: PathBuf,
-    },
-}
-
-/// `audlink audience …`.
-#[derive(Debug, Subcommand)]
-pub enum AudienceCommand {
-    /// Import audience files into lists (one transaction for all files).
-    Import(ImportArgs),
-    /// Export a list or a rule's recipients as onboarding files.
-    Export(ExportArgs),
-}
-
-/// The input formats `--format` accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum InputFormat {
-    /// Detect from the file name (outbound, Experience Platform export, onboarding).
-    Auto,
-    /// Audience Manager outbound file.
-    Outbound,
-    /// Experience Platform destination export.
-    Aep,
-    /// audlink's own onboarding file.
-    Onboarding,
-    /// One identifier per line, all members of `--segment`.
-    Ids,
-}
-
-/// Full or incremental, for Experience Platform exports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AepMode {
-    /// The file is the whole segment.
-    Full,
-    /// The file holds changes (default).
-    Incremental,
-}
-
-/// `audlink audience import`.
-#[derive(Debug, Args)]
-pub struct ImportArgs {
-    /// The audience files (plain or gzip).
-    #[arg(required = true)]
-    pub files: Vec<PathBuf>,
-    /// The data source the identifiers belong to (from audlink.toml).
-    #[arg(long)]
-    pub datasource: String,
-    /// Put segment SEGMENT into list LIST (default list name: `segment-<ID>`).
-    #[arg(long = "map", value_name = "SEGMENT=LIST", value_parser = parse_mapping)]
-    pub mappings: Vec<(String, String)>,
-    /// Ambiguity policy, overriding the data source's.
-    #[arg(long, value_parser = parse_policy)]
-    pub policy: Option<AmbiguityPolicy>,
-    /// Experience Platform exports: the identity column (default: detected).
-    #[arg(long)]
-    pub identity_column: Option<String>,
-    /// Experience Platform exports: the status column (default: detected).
-    #[arg(long)]
-    pub status_column: Option<String>,
-    /// Experience Platform exports: full or incremental.
-    #[arg(long, value_enum, default_value = "incremental")]
-    pub mode: AepMode,
-    /// The files' format.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub format: InputFormat,
-    /// With `--format ids`: the segment the ids belong to.
-    #[arg(long)]
-    pub segment: Option<String>,
-}
-
-/// How an export changes the audience.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Mode {
-    /// Add every current identifier.
-    Sync,
-    /// Replace the audience.
-    Overwrite,
-    /// Adds and removals against the last export.
-    Delta,
-}
-
-/// `audlink audience export`.
-#[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("members").required(true).args(["list", "rule"]))]
-pub struct ExportArgs {
-    /// Export the members of this list.
-    #[arg(long)]
-    pub list: Option<String>,
-    /// Export the recipients this rule selects.
-    #[arg(long = "where", value_name = "RULE")]
-    pub rule: Option<String>,
-    /// The value of now() in the rule (RFC 3339; default: the current time).
-    #[arg(long)]
-    pub now: Option<String>,
-    /// The data source whose identifiers are sent.
-    #[arg(long)]
-    pub datasource: String,
-    /// The trait the members are added to.
-    #[arg(long)]
-    pub trait_id: u64,
-    /// Where to write the onboarding files (created if missing).
-    #[arg(long)]
-    pub out: PathBuf,
-    /// How the audience changes.
-    #[arg(long, value_enum, default_value = "sync")]
-    pub mode: Mode,
-    /// The audience's name (default: the list's; required with --where).
-    #[arg(long)]
-    pub audience: Option<String>,
-    /// Gzip the files.
-    #[arg(long)]
-    pub gzip: bool,
-    /// At most this many lines per file.
-    #[arg(long)]
-    pub max_lines: Option<u64>,
-    /// The unix timestamp in the file names (default: now; a retried run reuses its own).
-    #[arg(long)]
-    pub timestamp: Option<u64>,
-    /// Then find or create the audience's onboarded trait and segment on the platform.
-    #[arg(long)]
-    pub remote: bool,
-}
-
-/// `audlink report`.
-#[derive(Debug, Args)]
-pub struct ReportArgs {
-    /// The import's id (printed by `audience import`).
-    pub import_id: i64,
-    /// Also list the identifiers that did not match, with reason and line.
-    #[arg(long)]
-    pub unmatched: bool,
-    /// At most this many unmatched rows.
-    #[arg(long, default_value_t = 100)]
-    pub limit: usize,
-}
-
-/// `audlink list …`.
-#[derive(Debug, Subcommand)]
-pub enum ListCommand {
-    /// The lists and their sizes.
-    Ls,
-    /// A list's members, sorted by id.
-    Show {
-        /// The list's name.
-        name: String,
-    },
-}
-
-/// `audlink segment …`.
-#[derive(Debug, Subcommand)]
-pub enum SegmentCommand {
-    /// Count, sample and break down the recipients a rule selects.
-    Preview(PreviewArgs),
-}
-
-/// `audlink segment preview`.
-#[derive(Debug, Args)]
-pub struct PreviewArgs {
-    /// The rule, e.g. `country in ("NL", "BE") and age >= 18`.
-    pub rule: String,
-    /// Recipients to show.
-    #[arg(long, default_value_t = 10)]
-    pub sample: usize,
-    /// A column to break the selection down by.
-    #[arg(long)]
-    pub by: Option<String>,
-    /// The value of now() (RFC 3339; default: the current time).
-    #[arg(long)]
-    pub now: Option<String>,
-}
-
-/// `audlink generate`.
-#[derive(Debug, Args)]
-pub struct GenerateArgs {
-    /// The directory to write to (created if missing).
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Number of recipients.
-    #[arg(long, default_value_t = 10_000)]
-    pub recipients: u64,
-    /// The generator's seed.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-}
-
-/// `audlink serve`.
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// The address to listen on (port 0: any free port; the URL printed says which).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub addr: std::net::SocketAddr,
-    /// The page's folder (default: ./www if it holds index.html, else the source tree's www/).
-    #[arg(long, env = "AUDLINK_WWW")]
-    pub root: Option<PathBuf>,
-}
-
-fn parse_mapping(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((segment, list)) if !segment.is_empty() && !list.is_empty() => {
-            Ok((segment.to_owned(), list.to_owned()))
+impl Failure {
+    /// A failed job (exit 1).
+    pub fn job(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 1,
+            message: message.into(),
         }
-        _ => Err(format!("expected SEGMENT=LIST, got {text:?}")),
+    }
+
+    /// A usage or configuration error (exit 2).
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
     }
 }
 
-/// `--policy`'s values (also the server's `policy` field).
-pub(crate) fn parse_policy(text: &str) -> Result<AmbiguityPolicy, String> {
+impl From<AppError> for Failure {
+    fn from(error: AppError) -> Failure {
+        let code = if error.is_usage() { 2 } else { 1 };
+        Failure {
+            code,
+            message: error.to_string(),
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Failure {
+        AppError::from(error).into()
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(error: ConfigError) -> Failure {
+        AppError::from(error).into()
+    }
+}
+
+/// What every command may need, opened on first use.
+#[derive(Debug)]
+pub struct Context<'a> {
+    cli: &'a Cli,
+    sandbox: Option<Sandbox>,
+}
+
+impl<'a> Context<'a> {
+    /// The context of one command line.
+    pub fn new(cli: &'a Cli) -> Context<'a> {
+        Context { cli, sandbox: None }
+    }
+
+    /// Whether output is JSON.
+    pub fn json(&self) -> bool {
+        self.cli.json
+    }
+
+    fn config(&self) -> Result<Config, Failure> {
+        Ok(Config::load(&self.cli.config)?)
+    }
+
+    fn store(&self) -> Result<Store, Failure> {
+        Ok(Store::open(&self.cli.db)?)
+    }
+
+    /// The guest: the wasmtime sandbox, built on first use under `--sandbox-memory-mib`.
+    fn guest(&mut self) -> Result<&dyn Guest, Failure> {
+        if self.sandbox.is_none() {
+            let limits = Limits {
+                memory: self.cli.sandbox_memory_mib << 20,
+                ..Limits::default()
+            };
+            let sandbox = Sandbox::new(limits, cache::default_dir()).map_err(AppError::from)?;
+            self.sandbox = Some(sandbox);
+        }
+        Ok(self.sandbox.as_ref().expect("set above"))
+    }
+}
+
+/// A spinner on stderr for a step that may take a while; hidden with `-q`, `--json` or when
+/// stderr is not a terminal, and cleared when the step ends.
+#[derive(Debug)]
+pub struct Progress(indicatif::ProgressBar);
+
+impl Progress {
+    fn start(ctx: &Context<'_>, message: impl Into<String>) -> Progress {
+        use std::io::IsTerminal;
+        let shown = !ctx.cli.quiet && !ctx.cli.json && std::io::stderr().is_terminal();
+        let bar = if shown {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_message(message.into());
+        Progress(bar)
+    }
+
+    fn step(&self, message: impl Into<String>) {
+        self.0.set_message(message.into());
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// `--now` or the current time.
+fn now_or(text: Option<&str>) -> Result<Timestamp, Failure> {
     match text {
-        "latest" => Ok(AmbiguityPolicy::Latest),
-        "all" => Ok(AmbiguityPolicy::All),
-        "skip" => Ok(AmbiguityPolicy::Skip),
-        _ => Err(format!("expected latest, all or skip, got {text:?}")),
+        Some(text) => text
+            .parse()
+            .map_err(|e| Failure::usage(format!("--now {text:?}: {e}"))),
+        None => Ok(app::now()),
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn the_command_line_is_consistent() {
-        Cli::command().debug_assert();
+/// Prints a command's answer: its JSON on stdout with `--json` (through `Value`, so keys
+/// come out sorted), else the human text.
+fn print(ctx: &Context<'_>, answer: &impl Serialize, human: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    let written = if ctx.json() {
+        let json: Value = serde_json::to_value(answer).expect("answers serialize");
+        serde_json::to_writer_pretty(&mut out, &json)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+    } else {
+        write!(out, "{human}")
+    };
+    match written {
+        // A reader that stopped early (`| head`) is not a failure of the job.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(|e| Failure::job(format!("stdout: {e}"))),
     }
+}
 
-    #[test]
-    fn import_flags_parse() {
-        let cli = Cli::try_parse_from([
-            "audlink",
-            "--json",
-            "audience",
-            "import",
-            "a.sync",
-            "b.sync",
-            "--datasource",
-            "ecid",
-            "--map",
-            "55=vip",
-            "--policy",
-            "skip",
-        ])
-        .unwrap();
-        let Command::Audience(AudienceCommand::Import(args)) = cli.command else {
-            panic!("not an import");
-        };
-        assert_eq!(args.files.len(), 2);
-        assert_eq!(args.mappings, vec![("55".to_owned(), "vip".to_owned())]);
-        assert_eq!(args.policy, Some(AmbiguityPolicy::Skip));
-        assert!(cli.json);
-        let err = Cli::try_parse_from([
-            "audlink",
-            "audience",
-            "import",
-            "a",
-            "--datasource",
-            "x",
-            "--map",
-            "55",
-        ])
-        .unwrap_err();
-        assert!(err.to_string().contains("SEGMENT=LIST"), "{err}");
-    }
-
-    #[test]
-    fn export_needs_a_list_or_a_rule() {
-        let base = [
-            "audlink",
-            "audience",
-            "export",
-            "--datasource",
-            "ecid",
-            "--trait-id",
-            "4",
-            "--out",
-            "o",
-        ];
-        assert!(Cli::try_parse_from(base).is_err());
-        let mut with_list = base.to_vec();
-        with_list.extend(["--list", "vip"]);
-        assert!(Cli::try_parse_from(&with_list).is_ok());
-        with_list.push("--remote");
-        let cli = Cli::try_parse_from(&with_list).unwrap();
-        let Command::Audience(AudienceCommand::Export(args)) = cli.command else {
-            panic!("not an export");
-        };
-        assert!(args.remote);
-    }
-
-    #[test]
-    fn remote_check_parses() {
-        let cli = Cli::try_parse_from(["audlink", "-vv", "remote", "check", "--json"]).unwrap();
-        assert!(matches!(cli.command, Command::Remote(RemoteCommand::Check)));
-        assert!(cli.json);
-        assert_eq!(cli.verbose, 2);
+/// Runs the command line's command.
+pub fn run(cli: &Cli) -> Result<(), Failure> {
+    let mut ctx = Context::new(cli);
+    match &cli.command {
+        Command::Init => misc::init(&mut ctx),
+        Command::Recipients(RecipientsCommand::Load { file }) => load::recipients(&mut ctx, file),
+        Command::Visitors(VisitorsCommand::Load { file }) => load::visitors(&mut ctx, file),
+        Command::Audience(AudienceCommand::Import(args)) => import::run(&mut ctx, args),
+        Command::Audience(AudienceCommand::Export(args)) => export::run(&mut ctx, args),
+        Command::Report(args) => import::report(&mut ctx, args),
+        Command::List(ListCommand::Ls) => misc::list_ls(&mut ctx),
+        Command::List(ListCommand::Show { name }) => misc::list_show(&mut ctx, name),
+        Command::Segment(SegmentCommand::Preview(args)) => misc::preview(&mut ctx, args),
+        Command::Generate(args) => misc::generate(&mut ctx, args),
+        Command::Serve(args) => misc::serve(&ctx, args),
+        Command::Remote(RemoteCommand::Check) => remote::check(&mut ctx),
+        Command::Exchange(command) => exchange::run(&mut ctx, command),
+        Command::Sync(args) => sync::run(&mut ctx, args),
     }
 }

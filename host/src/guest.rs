@@ -1,6 +1,12 @@
-//! Typed calls into the core: build a [`Request`] of ops and payloads, run it in the
-//! [`Sandbox`] (or natively, for comparison), and read the core's result types back with
-//! [`audlink_wasm::wire::Decoded`].
+//! The guest seam: typed calls into the core. A workflow builds a [`Request`] of ops and
+//! payloads and hands it to a [`Guest`], which runs it and gives the core's answer back decoded
+//! ([`audlink_wasm::wire::Decoded`]).
+//!
+//! Two guests implement the seam: the wasmtime [`Sandbox`] (what the binary runs: no
+//! capabilities, a deadline, a memory cap) and [`Native`] (the very same `wire::handle`
+//! compiled into the host: benchmarks and differential tests). The workflows of
+//! [`crate::app`] only ever see `&dyn Guest`; the concrete sandbox type appears where a front
+//! door builds it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -84,6 +90,30 @@ impl Request {
             &self.json(),
             self.read_payloads()?,
         ))
+    }
+}
+
+/// Runs requests in the core: the seam between the workflows and wherever the core runs.
+pub trait Guest: Send + Sync + std::fmt::Debug {
+    /// Runs `request` on a fresh workspace and decodes the response.
+    fn call(&self, request: &Request) -> Result<Decoded, GuestError>;
+}
+
+impl Guest for Sandbox {
+    fn call(&self, request: &Request) -> Result<Decoded, GuestError> {
+        call(self, request)
+    }
+}
+
+/// The core compiled into the host: the same dispatch as the guest module, without a sandbox
+/// (no deadline, no memory cap). For benchmarks and tests that compare the two.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Native;
+
+impl Guest for Native {
+    fn call(&self, request: &Request) -> Result<Decoded, GuestError> {
+        let response = request.run_native()?;
+        Ok(wire::decode(&response)?)
     }
 }
 

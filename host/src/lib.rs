@@ -1,34 +1,27 @@
 //! `audlink-host`: everything of the `audlink` command that touches the outside world.
 //!
-//! - [`sandbox`]: the wasmtime sandbox that runs the core's `abi` WebAssembly module (built by
-//!   `build.rs`) with no capabilities, under a deadline and a memory cap, one fresh instance per
-//!   call, compiled code cached on disk.
-//! - [`guest`]: typed calls into the sandbox — the host builds a request (JSON options plus
-//!   payloads streamed from files or memory) and reads the core's result types back.
-//! - [`store`]: the SQLite database (WAL, versioned migrations) — recipients, visitor links,
-//!   lists, import runs with their reports, export runs and snapshots — and the segment-rule
-//!   SQL run on it under a deadline; the only place SQL text of the store lives.
+//! Layers, top to bottom (a module only uses those below it):
 //!
-//! - [`cli`]: the command line (clap); [`config`]: `audlink.toml` and its data sources;
-//!   [`commands`]: what each command does.
-//!
-//! - [`remote`]: the Experience Cloud client — IMS OAuth server-to-server tokens and the
-//!   Audience Manager calls (data sources, traits, segments), retried and never duplicating.
-//!
-//! - [`serve`]: `audlink serve`'s HTTP API — bearer tokens with roles, limits, rule previews
-//!   and lists over the database, every sandboxed call in a fresh pooled instance.
-//!
-//! - [`exchange`]: the file exchange — object storage (a local folder by default, or an
-//!   S3-compatible bucket) and the ledger that processes each listed object once.
+//! - front doors: [`cli`] (the command line: flags → plans, answers → text or JSON, exit
+//!   codes), [`serve`] (`audlink serve`: requests → plans, answers → responses) and [`sync`]
+//!   (`audlink sync`: `[[job]]` tables → plans, on their intervals);
+//! - [`app`]: the application layer — the workflows (loads, import, export, previews, lists)
+//!   over the two seams, with typed answers and [`app::AppError`];
+//! - the seams and the edges: [`store`] (the database), [`guest`] (where the core runs: the
+//!   wasmtime [`sandbox`], or natively), [`exchange`] (a folder or an S3 bucket), [`remote`]
+//!   (the Experience Cloud client), [`config`] (`audlink.toml`), [`parts`] and [`memory`];
+//! - [`plan`]: what a front door asks the application layer to do, in the domain's terms.
 
+pub mod app;
 pub mod cli;
-pub mod commands;
 pub mod config;
 pub mod exchange;
 pub mod guest;
 pub mod memory;
 pub mod parts;
+pub mod plan;
 pub mod remote;
 pub mod sandbox;
 pub mod serve;
 pub mod store;
+pub mod sync;

@@ -6,8 +6,8 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use audlink_host::cli::Cli;
-use audlink_host::commands;
+use audlink_host::cli;
+use audlink_host::cli::args::Cli;
 use clap::Parser;
 use tracing_subscriber::filter::LevelFilter;
 
@@ -40,7 +40,7 @@ fn main() -> ExitCode {
         .with_target(false)
         .without_time()
         .init();
-    match commands::run(&cli) {
+    match cli::run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("audlink: {}", failure.message);

@@ -4,7 +4,12 @@
 //!   number of requests in flight per token.
 //! - [`error`]: every failure as a status and `{"error": {"kind", "message"}}`.
 //! - [`metrics`]: counters and their Prometheus text.
-//! - [`routes`]: the handlers and the OpenAPI document generated from them.
+//! - [`routes`] and [`job_routes`]: the handlers and the OpenAPI document generated from them;
+//!   [`jobs`]: imports and exports as background jobs;
+//! - [`start`]: `audlink serve` itself — settings, the static page, binding, shutdown.
+//!
+//! The server is a front door: each handler turns its request into a plan for the application
+//! layer ([`crate::app`]) and its typed answer or [`AppError`] into a response.
 //!
 //! Sandboxed work runs on the blocking pool ([`SandboxPool::run`]), never on the runtime's
 //! threads, at most as many calls at once as the pooling allocator has slots; every call gets a
@@ -14,10 +19,12 @@
 
 pub mod auth;
 pub mod error;
+pub mod extract;
 pub mod job_routes;
 pub mod jobs;
 pub mod metrics;
 pub mod routes;
+pub mod start;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,8 +32,9 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use crate::commands::StepError;
+use crate::app::AppError;
 use crate::config::{Config, ServeConfig};
+use crate::guest::Guest;
 use crate::sandbox::Sandbox;
 use crate::store::Store;
 use auth::Tokens;
@@ -89,7 +97,7 @@ impl SandboxPool {
     pub async fn run<T, F>(&self, db: PathBuf, work: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&Sandbox, &mut Store) -> Result<T, StepError> + Send + 'static,
+        F: FnOnce(&dyn Guest, &mut Store) -> Result<T, AppError> + Send + 'static,
     {
         let slot = Arc::clone(&self.slots)
             .acquire_owned()
@@ -98,8 +106,8 @@ impl SandboxPool {
         let sandbox = Arc::clone(&self.sandbox);
         let joined = tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            let mut store = Store::open(&db).map_err(StepError::from)?;
-            work(&sandbox, &mut store)
+            let mut store = Store::open(&db).map_err(AppError::from)?;
+            work(sandbox.as_ref(), &mut store)
         })
         .await;
         match joined {
@@ -114,10 +122,10 @@ impl SandboxPool {
     pub async fn run_store<T, F>(&self, db: PathBuf, work: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Store) -> Result<T, StepError> + Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T, AppError> + Send + 'static,
     {
         let joined = tokio::task::spawn_blocking(move || {
-            let mut store = Store::open(&db).map_err(StepError::from)?;
+            let mut store = Store::open(&db).map_err(AppError::from)?;
             work(&mut store)
         })
         .await;

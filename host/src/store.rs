@@ -266,6 +266,11 @@ impl Store {
         Ok(store)
     }
 
+    /// The SQL dialect of segment rules run here.
+    pub fn dialect(&self) -> audlink_core::rule::sql::Dialect {
+        audlink_core::rule::sql::Dialect::Sqlite
+    }
+
     /// The file the store is in.
     pub fn path(&self) -> &Path {
         &self.path

@@ -27,7 +27,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use audlink_host::commands::{GENERATED_AEP, GENERATED_OUTBOUND};
+use audlink_host::cli::{GENERATED_AEP, GENERATED_OUTBOUND};
 use serde_json::{Value, json};
 
 use crate::built::{modified, newest_source, root};

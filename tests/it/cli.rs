@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use audlink_host::commands::GENERATED_OUTBOUND;
+use audlink_host::cli::GENERATED_OUTBOUND;
 use serde_json::{Value, json};
 
 use crate::built::{modified, newest_source, root};

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use audlink_host::commands::GENERATED_OUTBOUND;
+use audlink_host::cli::GENERATED_OUTBOUND;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

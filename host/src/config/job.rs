@@ -33,11 +33,11 @@ use std::ops::Range;
 use std::time::Duration;
 
 use audlink_core::datasource::{AmbiguityPolicy, DataSource};
-use clap::ValueEnum;
+use audlink_core::export::ExportMode;
 use serde::Deserialize;
 
 use super::ConfigError;
-use crate::cli::{AepMode, InputFormat, Mode};
+use crate::plan::{AepMode, Choice, ExportMembers, ExportPlan, ImportOptions, InputFormat};
 
 /// The longest interval a job may have.
 const MAX_EVERY: Duration = Duration::from_secs(366 * 86_400);
@@ -128,50 +128,16 @@ pub enum JobWork {
 pub struct ImportJob {
     /// The key prefix listed.
     pub prefix: String,
-    /// The data source.
-    pub datasource: String,
-    /// How objects are read (`auto`: from the name; other names are ignored).
-    pub format: InputFormat,
-    /// With `ids`: the segment.
-    pub segment: Option<String>,
-    /// Segment → list.
-    pub mappings: Vec<(String, String)>,
-    /// Ambiguity policy override.
-    pub policy: Option<AmbiguityPolicy>,
-    /// Experience Platform exports: the identity column.
-    pub identity_column: Option<String>,
-    /// Experience Platform exports: the status column.
-    pub status_column: Option<String>,
-    /// Experience Platform exports: full or incremental.
-    pub mode: AepMode,
+    /// How objects are read (`auto`: from the name; other names are ignored) and applied.
+    pub options: ImportOptions,
 }
 
-/// Who an export job exports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExportMembers {
-    /// A list's members.
-    List(String),
-    /// The recipients a rule selects (now() is the run's time).
-    Rule(String),
-}
-
-/// An export job: the options of `audience export`, files uploaded to the exchange.
+/// An export job: the plan of `audience export`, files uploaded to the exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportJob {
-    /// Who is exported.
-    pub members: ExportMembers,
-    /// The audience's name.
-    pub audience: String,
-    /// The data source.
-    pub datasource: String,
-    /// The trait the files add members to.
-    pub trait_id: u64,
-    /// sync, overwrite or delta.
-    pub mode: Mode,
-    /// Gzip the files.
-    pub gzip: bool,
-    /// Lines per file at most.
-    pub max_lines: Option<u64>,
+    /// What is exported and how (a rule's `now()` is the run's time; unchanged audiences
+    /// are not sent again).
+    pub plan: ExportPlan,
     /// Find or create the trait and segment on the platform.
     pub remote: bool,
 }
@@ -253,7 +219,7 @@ fn key_line(text: &str, span: &Range<usize>, key: &str) -> usize {
 }
 
 fn input_format(text: &str) -> Option<InputFormat> {
-    InputFormat::from_str(text, false).ok()
+    InputFormat::parse_code(text).ok()
 }
 
 /// Validates the `[[job]]` tables of `text` (spans from its parse) against the data sources.
@@ -346,11 +312,7 @@ pub(super) fn validate(
                 if format == InputFormat::Ids && job.segment.is_none() {
                     return fail("format", "format = \"ids\" needs segment".to_owned());
                 }
-                let mode = match job
-                    .mode
-                    .as_deref()
-                    .map(|m| (m, AepMode::from_str(m, false)))
-                {
+                let mode = match job.mode.as_deref().map(|m| (m, AepMode::parse_code(m))) {
                     None => AepMode::Incremental,
                     Some((_, Ok(mode))) => mode,
                     Some((other, Err(_))) => {
@@ -362,20 +324,22 @@ pub(super) fn validate(
                 };
                 JobWork::Import(ImportJob {
                     prefix,
-                    datasource: job.datasource,
-                    format,
-                    segment: job.segment,
-                    mappings: job.map.unwrap_or_default().into_iter().collect(),
-                    policy: job.policy,
-                    identity_column: job.identity_column,
-                    status_column: job.status_column,
-                    mode,
+                    options: ImportOptions {
+                        datasource: job.datasource,
+                        format,
+                        segment: job.segment,
+                        mappings: job.map.unwrap_or_default().into_iter().collect(),
+                        policy: job.policy,
+                        identity_column: job.identity_column,
+                        status_column: job.status_column,
+                        mode,
+                    },
                 })
             }
             JobKind::Export => {
                 let members = match (job.list, job.rule) {
                     (Some(list), None) => ExportMembers::List(list),
-                    (None, Some(rule)) => ExportMembers::Rule(rule),
+                    (None, Some(rule)) => ExportMembers::Rule { rule, now: None },
                     (Some(_), Some(_)) => {
                         return fail("where", "give list or where, not both".to_owned());
                     }
@@ -386,7 +350,7 @@ pub(super) fn validate(
                 let audience = match (job.audience, &members) {
                     (Some(audience), _) => audience,
                     (None, ExportMembers::List(list)) => list.clone(),
-                    (None, ExportMembers::Rule(_)) => {
+                    (None, ExportMembers::Rule { .. }) => {
                         return fail(
                             "where",
                             "an export job with where needs audience".to_owned(),
@@ -396,8 +360,8 @@ pub(super) fn validate(
                 let Some(trait_id) = job.trait_id else {
                     return fail("kind", "an export job needs trait_id".to_owned());
                 };
-                let mode = match job.mode.as_deref().map(|m| (m, Mode::from_str(m, false))) {
-                    None => Mode::Sync,
+                let mode = match job.mode.as_deref().map(|m| (m, ExportMode::parse_code(m))) {
+                    None => ExportMode::Sync,
                     Some((_, Ok(mode))) => mode,
                     Some((other, Err(_))) => {
                         return fail(
@@ -410,13 +374,17 @@ pub(super) fn validate(
                     return fail("max_lines", "max_lines must be positive".to_owned());
                 }
                 JobWork::Export(ExportJob {
-                    members,
-                    audience,
-                    datasource: job.datasource,
-                    trait_id,
-                    mode,
-                    gzip: job.gzip.unwrap_or(false),
-                    max_lines: job.max_lines,
+                    plan: ExportPlan {
+                        members,
+                        audience,
+                        datasource: job.datasource,
+                        trait_id,
+                        mode,
+                        gzip: job.gzip.unwrap_or(false),
+                        max_lines: job.max_lines,
+                        timestamp: None,
+                        skip_unchanged: true,
+                    },
                     remote: job.remote.unwrap_or(remote_table),
                 })
             }
@@ -491,19 +459,28 @@ mod tests {
             panic!("not an import")
         };
         assert_eq!(import.prefix, "outbound/");
-        assert_eq!(import.mappings, [("4321".to_owned(), "vip".to_owned())]);
-        assert_eq!(import.mode, AepMode::Full);
-        assert_eq!(import.format, InputFormat::Auto);
+        assert_eq!(
+            import.options.mappings,
+            [("4321".to_owned(), "vip".to_owned())]
+        );
+        assert_eq!(import.options.mode, AepMode::Full);
+        assert_eq!(import.options.format, InputFormat::Auto);
         assert_eq!(jobs[1].every, Duration::from_secs(5_400));
         let JobWork::Export(export) = &jobs[1].work else {
             panic!("not an export")
         };
-        assert_eq!(export.members, ExportMembers::Rule("age >= 30".to_owned()));
         assert_eq!(
-            (export.audience.as_str(), export.trait_id),
+            export.plan.members,
+            ExportMembers::Rule {
+                rule: "age >= 30".to_owned(),
+                now: None
+            }
+        );
+        assert_eq!(
+            (export.plan.audience.as_str(), export.plan.trait_id),
             ("grown-ups", 7)
         );
-        assert_eq!(export.mode, Mode::Delta);
+        assert_eq!(export.plan.mode, ExportMode::Delta);
         assert!(
             !export.remote,
             "no [remote] table: no platform calls by default"

@@ -6,10 +6,12 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::auth::Denied;
-use crate::commands::{Failure, StepError};
+use crate::app::AppError;
 use crate::guest::GuestError;
 use crate::sandbox::SandboxError;
 use crate::store::StoreError;
@@ -174,27 +176,46 @@ impl From<SandboxError> for ApiError {
     }
 }
 
-impl From<StepError> for ApiError {
-    fn from(error: StepError) -> ApiError {
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> ApiError {
         match error {
-            StepError::Guest(GuestError::Sandbox(e)) => e.into(),
-            StepError::Guest(e @ GuestError::Core(_)) => {
-                let rule = matches!(
-                    &e,
-                    GuestError::Core(audlink_wasm::wire::ResponseError::Failed { error, .. })
-                        if error.kind == audlink_wasm::dispatch::ErrorKind::Rule
-                );
-                // The command's one-line rendering (with the rule's byte span).
-                let Failure { message, .. } = e.into();
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    if rule { "rule" } else { "input" },
-                    message,
-                )
-            }
-            StepError::Store(e) => e.into(),
-            StepError::Usage(m) => ApiError::invalid(m),
-            StepError::Job(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "failed", m),
+            AppError::Guest(GuestError::Sandbox(e)) => e.into(),
+            AppError::Store(e) => e.into(),
+            AppError::Usage(m) => ApiError::invalid(m),
+            // The one-line rendering (a rule with its byte span, a file with its line).
+            e @ AppError::Guest(GuestError::Core(_)) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                if e.is_rule() { "rule" } else { "input" },
+                e.to_string(),
+            ),
+            e => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "failed", e.to_string()),
         }
     }
+}
+
+/// 413 `too_large` naming the limit.
+pub fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("the request body is larger than this route accepts ({limit} bytes)"),
+    )
+}
+
+/// An error's body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable kind: `unauthenticated`, `forbidden`, `too_many_requests`, `too_large`,
+    /// `bad_request`, `invalid`, `rule`, `input`, `deadline`, `memory`, `query_deadline`,
+    /// `not_found`, `no_database`, `no_recipients`, …
+    pub kind: String,
+    /// One line for a person.
+    pub message: String,
 }

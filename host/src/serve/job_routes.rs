@@ -6,23 +6,28 @@ use std::io::Write as _;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
+use audlink_core::datasource::AmbiguityPolicy;
+use audlink_core::export::ExportMode;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::ServeState;
 use super::error::ApiError;
+use super::error::{ErrorBody, too_large};
+use super::extract::{Reader, Writer};
 use super::jobs::{self, JobWork};
-use super::routes::{ErrorBody, Reader, Writer, too_large};
-use crate::cli::{AepMode, ExportArgs, ImportArgs, InputFormat, Mode, parse_policy};
-use crate::commands::{StepError, export, import};
+use crate::app::export::{self, write_files};
+use crate::app::import;
+use crate::plan::{
+    AepMode, Choice, ExportMembers, ExportPlan, ImportInput, ImportOptions, ImportPlan, InputFormat,
+};
 
 type Shared = Arc<ServeState>;
 
@@ -67,45 +72,27 @@ pub struct JobAccepted {
     pub status: String,
 }
 
-fn option<T: ValueEnum>(name: &str, value: Option<&str>) -> Result<Option<T>, ApiError> {
+fn option<T: Choice>(name: &str, value: Option<&str>) -> Result<Option<T>, ApiError> {
     value
-        .map(|v| {
-            T::from_str(v, false).map_err(|_| {
-                let expected: Vec<String> = T::value_variants()
-                    .iter()
-                    .filter_map(|t| t.to_possible_value().map(|p| p.get_name().to_owned()))
-                    .collect();
-                ApiError::invalid(format!(
-                    "{name}: {v:?} is not one of {}",
-                    expected.join(", ")
-                ))
-            })
-        })
+        .map(|v| T::parse_code(v).map_err(|e| ApiError::invalid(format!("{name}: {e}"))))
         .transpose()
 }
 
 impl ImportBody {
-    fn args(&self, files: Vec<PathBuf>) -> Result<ImportArgs, ApiError> {
-        let format = option::<InputFormat>("format", self.format.as_deref())?;
-        let mode = option::<AepMode>("mode", self.mode.as_deref())?;
-        let policy = self
-            .policy
-            .as_deref()
-            .map(|v| parse_policy(v).map_err(|e| ApiError::invalid(format!("policy: {e}"))))
-            .transpose()?;
-        Ok(ImportArgs {
-            files,
+    /// The import's options (the inputs are the uploads).
+    fn options(&self) -> Result<ImportOptions, ApiError> {
+        Ok(ImportOptions {
             datasource: self.datasource.clone(),
             mappings: self
                 .mappings
                 .iter()
                 .map(|(s, l)| (s.clone(), l.clone()))
                 .collect(),
-            policy,
+            policy: option::<AmbiguityPolicy>("policy", self.policy.as_deref())?,
             identity_column: self.identity_column.clone(),
             status_column: self.status_column.clone(),
-            mode: mode.unwrap_or(AepMode::Incremental),
-            format: format.unwrap_or(InputFormat::Auto),
+            mode: option::<AepMode>("mode", self.mode.as_deref())?.unwrap_or_default(),
+            format: option::<InputFormat>("format", self.format.as_deref())?.unwrap_or_default(),
             segment: self.segment.clone(),
         })
     }
@@ -244,18 +231,23 @@ pub(super) async fn import_files(
         .iter()
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
-    let args_check = options.args(Vec::new())?;
+    let options = options.options()?;
     state
         .config
-        .datasource(&args_check.datasource, args_check.policy)
+        .datasource(&options.datasource, options.policy)
         .map_err(|e| ApiError::invalid(e.0))?;
     let config = state.config.clone();
-    let work: JobWork = Box::new(move |dir, sandbox, store, step| {
-        let paths = job_files.iter().map(|n| dir.join("in").join(n)).collect();
-        let args = options
-            .args(paths)
-            .map_err(|e| StepError::Usage(e.message))?;
-        let report = import::apply(sandbox, store, &config, &args, step)?;
+    let work: JobWork = Box::new(move |dir, guest, store, step| {
+        let plan = ImportPlan {
+            options,
+            inputs: job_files
+                .iter()
+                .map(|n| ImportInput::file(dir.join("in").join(n)))
+                .collect(),
+        };
+        import::check(&config, &plan)?;
+        let answer = import::import(guest, store, &config, &plan, &[], step)?;
+        let report = serde_json::to_value(answer).expect("answers serialize");
         Ok((report, Vec::new()))
     });
     let id = jobs::start(&state, "import", Some(dir), work).await?;
@@ -332,40 +324,56 @@ pub(super) async fn export_audience(
     body: Result<Json<ExportBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body?;
-    let mode = option::<Mode>("mode", body.mode.as_deref())?;
-    match (&body.list, &body.rule, &body.audience) {
-        (Some(_), Some(_), _) => return Err(ApiError::invalid("give list or rule, not both")),
-        (None, None, _) => return Err(ApiError::invalid("give list or rule")),
-        (None, Some(_), None) => return Err(ApiError::invalid("rule needs audience")),
-        _ => {}
-    }
+    let mode = option::<ExportMode>("mode", body.mode.as_deref())?;
+    let members = match (body.list, body.rule) {
+        (Some(_), Some(_)) => return Err(ApiError::invalid("give list or rule, not both")),
+        (None, None) => return Err(ApiError::invalid("give list or rule")),
+        (Some(list), None) => ExportMembers::List(list),
+        (None, Some(rule)) => {
+            let now = body
+                .now
+                .as_deref()
+                .map(|text| {
+                    text.parse()
+                        .map_err(|e| ApiError::invalid(format!("--now {text:?}: {e}")))
+                })
+                .transpose()?;
+            ExportMembers::Rule { rule, now }
+        }
+    };
+    let audience = match (body.audience, ExportPlan::default_audience(&members)) {
+        (Some(name), _) => name,
+        (None, Some(name)) => name.to_owned(),
+        (None, None) => return Err(ApiError::invalid("rule needs audience")),
+    };
     state
         .config
         .datasource(&body.datasource, None)
         .map_err(|e| ApiError::invalid(e.0))?;
+    let plan = ExportPlan {
+        members,
+        audience,
+        datasource: body.datasource,
+        trait_id: body.trait_id,
+        mode: mode.unwrap_or(ExportMode::Sync),
+        gzip: body.gzip,
+        max_lines: body.max_lines,
+        timestamp: body.timestamp,
+        skip_unchanged: false,
+    };
     let config = state.config.clone();
-    let work: JobWork = Box::new(move |dir, sandbox, store, step| {
-        let args = ExportArgs {
-            list: body.list,
-            rule: body.rule,
-            now: body.now,
-            datasource: body.datasource,
-            trait_id: body.trait_id,
-            out: dir.join("out"),
-            mode: mode.unwrap_or(Mode::Sync),
-            audience: body.audience,
-            gzip: body.gzip,
-            max_lines: body.max_lines,
-            timestamp: body.timestamp,
-            remote: false,
-        };
-        let (json, _human) = export::apply(sandbox, store, &config, &args, step)?;
-        let files = json["files"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|f| f["name"].as_str().map(str::to_owned))
+    let work: JobWork = Box::new(move |dir, guest, store, step| {
+        let out = dir.join("out");
+        let exported = export::export(guest, store, &config, &plan, step, &mut |files| {
+            write_files(&out, files)
+        })?;
+        let files = exported
+            .answer
+            .files
+            .iter()
+            .map(|f| f.name.clone())
             .collect();
+        let json = serde_json::to_value(exported.answer).expect("answers serialize");
         Ok((json, files))
     });
     let id = jobs::start(&state, "export", None, work).await?;

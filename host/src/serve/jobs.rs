@@ -18,19 +18,19 @@ use tokio::sync::Notify;
 
 use super::ServeState;
 use super::error::ApiError;
-use crate::commands::{StepError, now};
-use crate::sandbox::Sandbox;
+use crate::app::{AppError, now};
+use crate::guest::Guest;
 use crate::store::{JobStatus, Store};
 
-/// The work of a job: given its folder, the sandbox, the database and a way to report its
+/// The work of a job: given its folder, the guest, the database and a way to report its
 /// step, the result document and the names of the files it made (in `out/` of its folder).
 pub type JobWork = Box<
     dyn FnOnce(
             &Path,
-            &Sandbox,
+            &dyn Guest,
             &mut Store,
             &dyn Fn(&str),
-        ) -> Result<(Value, Vec<String>), StepError>
+        ) -> Result<(Value, Vec<String>), AppError>
         + Send,
 >;
 

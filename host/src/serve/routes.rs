@@ -16,8 +16,7 @@ use audlink_core::format::recipients::RecipientKey;
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Path, Query, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -27,10 +26,13 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::auth::{Granted, Role};
-use super::error::{ApiError, ErrorKind};
+use super::error::{ApiError, ErrorBody, ErrorDetail, ErrorKind, too_large};
+use super::extract::Reader;
 use super::{ServeState, job_routes};
-use crate::commands::{PreviewQuery, lists_json, preview_json};
+use crate::app::answer::Lists;
+use crate::app::now;
+use crate::app::preview::{Preview, lists as app_lists, preview as app_preview};
+use crate::plan::PreviewPlan;
 
 type Shared = Arc<ServeState>;
 
@@ -75,38 +77,6 @@ pub fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
-/// The request's token, checked for the `read` role.
-#[derive(Debug)]
-pub struct Reader(pub Granted);
-
-/// The request's token, checked for the `write` role.
-#[derive(Debug)]
-pub struct Writer(pub Granted);
-
-fn authorize(parts: &Parts, state: &ServeState, role: Role) -> Result<Granted, ApiError> {
-    let header = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .map(HeaderValue::as_bytes);
-    Ok(state.tokens.check(header, role)?)
-}
-
-impl FromRequestParts<Shared> for Reader {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Reader, ApiError> {
-        authorize(parts, state, Role::Read).map(Reader)
-    }
-}
-
-impl FromRequestParts<Shared> for Writer {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Writer, ApiError> {
-        authorize(parts, state, Role::Write).map(Writer)
-    }
-}
-
 /// 413 for a declared body larger than the route accepts, before authentication.
 async fn guard_body(State(state): State<Shared>, request: Request, next: Next) -> Response {
     let limit = if request.uri().path() == "/api/imports" {
@@ -133,15 +103,6 @@ async fn guard_body(State(state): State<Shared>, request: Request, next: Next) -
 /// Largest refused body that is read (and dropped) before the 413 is sent.
 const DRAIN_LIMIT: u64 = 8 << 20;
 
-/// 413 `too_large` naming the limit.
-pub fn too_large(limit: u64) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "too_large",
-        format!("the request body is larger than this route accepts ({limit} bytes)"),
-    )
-}
-
 /// Counts every answer by route pattern and status, and the limits error answers name.
 async fn count(State(state): State<Shared>, request: Request, next: Next) -> Response {
     let route = request
@@ -164,24 +125,6 @@ async fn count(State(state): State<Shared>, request: Request, next: Next) -> Res
         }
     }
     response
-}
-
-/// An error's body.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// The error.
-    pub error: ErrorDetail,
-}
-
-/// What went wrong.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable kind: `unauthenticated`, `forbidden`, `too_many_requests`, `too_large`,
-    /// `bad_request`, `invalid`, `rule`, `input`, `deadline`, `memory`, `query_deadline`,
-    /// `not_found`, `no_database`, `no_recipients`, …
-    pub kind: String,
-    /// One line for a person.
-    pub message: String,
 }
 
 /// `GET /healthz`'s answer.
@@ -251,30 +194,13 @@ fn default_sample() -> usize {
     10
 }
 
-/// What a rule selects: `audlink segment preview --json`'s document.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PreviewAnswer {
-    /// The rule in canonical form.
-    pub rule: String,
-    /// Recipients selected.
-    pub count: u64,
-    /// Recipients in all.
-    pub total: u64,
-    /// Some selected recipients: `id` and every column.
-    #[schema(value_type = Vec<Object>)]
-    pub sample: Vec<Value>,
-    /// `{column, values: [{value, count}], other, null}` when `by` was given.
-    #[schema(value_type = Option<Object>)]
-    pub breakdown: Option<Value>,
-}
-
 /// Counts, samples and breaks down what a rule selects among the database's recipients: the
 /// rule is compiled in the sandbox (a fresh instance) and run in the database, as `audlink
 /// segment preview` does.
 #[utoipa::path(post, path = "/api/rules/preview", tag = "rules", security(("bearer" = [])),
     request_body = PreviewBody,
     responses(
-        (status = 200, description = "The preview", body = PreviewAnswer),
+        (status = 200, description = "The preview", body = Preview),
         (status = 400, description = "The body is not JSON", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 413, description = "The body is too large", body = ErrorBody),
@@ -286,7 +212,7 @@ async fn preview(
     State(state): State<Shared>,
     _token: Reader,
     body: Result<Json<PreviewBody>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Preview>, ApiError> {
     let Json(body) = body?;
     if body.sample > MAX_SAMPLE {
         return Err(ApiError::invalid(format!(
@@ -298,52 +224,36 @@ async fn preview(
         Some(text) => text
             .parse()
             .map_err(|e| ApiError::invalid(format!("now {text:?}: {e}")))?,
-        None => crate::commands::now(),
+        None => now(),
     };
     let deadline = state.query_deadline();
     let db = state.db.clone();
     let answer = state
         .pool
-        .run(db, move |sandbox, store| {
-            let query = PreviewQuery {
-                rule: &body.rule,
+        .run(db, move |guest, store| {
+            let plan = PreviewPlan {
+                rule: body.rule,
                 sample: body.sample,
-                by: body.by.as_deref(),
+                by: body.by,
                 now,
                 deadline,
             };
-            preview_json(sandbox, store, &query)
+            app_preview(guest, store, &plan)
         })
         .await?;
     Ok(Json(answer))
 }
 
-/// A list and its size.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ListEntry {
-    /// Its name.
-    pub name: String,
-    /// Its members.
-    pub members: u64,
-}
-
-/// `GET /api/lists`'s answer: `audlink list ls --json`'s document.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ListsAnswer {
-    /// Every list, by name.
-    pub lists: Vec<ListEntry>,
-}
-
 /// Every list with its number of members (as `audlink list ls`).
 #[utoipa::path(get, path = "/api/lists", tag = "lists", security(("bearer" = [])),
     responses(
-        (status = 200, description = "The lists", body = ListsAnswer),
+        (status = 200, description = "The lists", body = Lists),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 503, description = "No database", body = ErrorBody),
     ))]
-async fn lists(State(state): State<Shared>, _token: Reader) -> Result<Json<Value>, ApiError> {
+async fn lists(State(state): State<Shared>, _token: Reader) -> Result<Json<Lists>, ApiError> {
     let db = state.db.clone();
-    let answer = state.pool.run_store(db, |store| lists_json(store)).await?;
+    let answer = state.pool.run_store(db, |store| app_lists(store)).await?;
     Ok(Json(answer))
 }
 
@@ -535,7 +445,7 @@ impl Modify for BearerScheme {
 #[openapi(
     info(title = "audlink", description = "audlink serve: rule previews, lists, imports and exports over the audlink database, every rule and file run in the wasm sandbox."),
     paths(healthz, openapi, metrics, preview, lists, recipients_csv, links_csv, members, job_routes::import_files, job_routes::unmatched, job_routes::export_audience, job_routes::job, job_routes::job_file),
-    components(schemas(ErrorBody, ErrorDetail, Health, PreviewBody, PreviewAnswer, ListEntry, ListsAnswer, MembersPage, job_routes::ImportBody, job_routes::ExportBody, job_routes::JobAccepted)),
+    components(schemas(ErrorBody, ErrorDetail, Health, PreviewBody, Preview, crate::app::preview::Breakdown, crate::app::preview::Bucket, crate::app::answer::ListSize, Lists, MembersPage, job_routes::ImportBody, job_routes::ExportBody, job_routes::JobAccepted)),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;

@@ -15,23 +15,125 @@
 mod export_job;
 mod import_job;
 
-use std::fmt::Write as _;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use tracing::{debug, info, warn};
 
-use super::remote::Remote;
-use super::{Context, Failure, now, print};
-use crate::cli::{SyncArgs, SyncCommand};
+use crate::app::remote::{self, Remote};
+use crate::app::{AppError, now};
 use crate::config::Config;
 use crate::config::job::{Job, JobWork};
 use crate::exchange::Exchange;
+use crate::guest::Guest;
+use crate::sandbox::{Limits, Sandbox, cache};
 use crate::store::{RunStatus, Store, SyncRun};
+
+/// Why `audlink sync` stopped with an error (a job failing is a run's outcome, not this).
+pub type SyncError = AppError;
+
+/// What `audlink sync` is started with.
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    /// The database.
+    pub db: PathBuf,
+    /// The configuration file (its `[[job]]`s, `[exchange]`, `[remote]`).
+    pub config: PathBuf,
+    /// The jobs to run (all when empty).
+    pub jobs: Vec<String>,
+    /// The sandbox's memory cap, in bytes.
+    pub sandbox_memory: u64,
+}
+
+/// One run of a job as `audlink sync` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunSummary {
+    /// The run's id.
+    pub run: i64,
+    /// The job's name.
+    pub job: String,
+    /// `import` or `export`.
+    pub kind: String,
+    /// `ok`, `failed` or `interrupted`.
+    pub status: String,
+    /// Why it failed or stopped.
+    pub error: Option<String>,
+    /// The run's report.
+    pub report: Option<Value>,
+}
+
+/// What the loop does with each run's summary (the command line prints it).
+pub type Output<'a> = dyn FnMut(&RunSummary) -> Result<(), SyncError> + 'a;
+
+/// A stored run as `audlink sync status --json` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredRun {
+    /// The run's id.
+    pub id: i64,
+    /// The job's name.
+    pub job: String,
+    /// `import` or `export`.
+    pub kind: String,
+    /// `running`, `ok`, `failed` or `interrupted`.
+    pub status: String,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// When it ended.
+    pub finished_at: Option<String>,
+    /// The objects it imported or uploaded.
+    pub objects: Vec<StoredObject>,
+    /// Its report.
+    pub report: Option<Value>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// An object a run imported or uploaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredObject {
+    /// `imported` or `uploaded`.
+    pub action: String,
+    /// The exchange.
+    pub location: String,
+    /// The object's key.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+impl StoredRun {
+    /// The document of a stored run.
+    pub fn of(run: &SyncRun) -> StoredRun {
+        StoredRun {
+            id: run.id,
+            job: run.job.clone(),
+            kind: run.kind.clone(),
+            status: run.status.code().to_owned(),
+            started_at: run.started_at.to_string(),
+            finished_at: run.finished_at.map(|t| t.to_string()),
+            objects: run
+                .objects
+                .iter()
+                .map(|o| StoredObject {
+                    action: o.action.clone(),
+                    location: o.location.clone(),
+                    key: o.key.clone(),
+                    size: o.size,
+                })
+                .collect(),
+            report: run
+                .report
+                .as_deref()
+                .and_then(|r| serde_json::from_str::<Value>(r).ok()),
+            error: run.error.clone(),
+        }
+    }
+}
 
 /// How often a waiting `audlink sync` looks at the stop flag.
 const POLL: Duration = Duration::from_millis(50);
@@ -45,10 +147,15 @@ enum Step {
     Interrupted(Value),
 }
 
+/// A runner's guest, database, configuration and step reporter, borrowed apart.
+type Parts<'r> = (&'r dyn Guest, &'r mut Store, &'r Config, &'r dyn Fn(&str));
+
 /// What a running `audlink sync` holds: the configuration, the database, the exchange, the
 /// platform client when an export job needs it, a runtime for the exchange, the stop flag.
-struct Runner<'c, 'a> {
-    ctx: &'c mut Context<'a>,
+struct Runner<'s> {
+    settings: &'s SyncSettings,
+    sandbox: Option<Sandbox>,
+    step: &'s dyn Fn(&str),
     config: Config,
     store: Store,
     exchange: Exchange,
@@ -57,13 +164,27 @@ struct Runner<'c, 'a> {
     stop: Arc<AtomicBool>,
 }
 
-impl Runner<'_, '_> {
+impl Runner<'_> {
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
 
-    /// Runs `job` once and records the run; its summary (`run`, `job`, `status`, …).
-    fn run(&mut self, job: &Job) -> Result<Value, Failure> {
+    /// The sandbox, built on first use; with the store, the configuration and the step
+    /// reporter, borrowed apart.
+    fn parts(&mut self) -> Result<Parts<'_>, AppError> {
+        if self.sandbox.is_none() {
+            let limits = Limits {
+                memory: self.settings.sandbox_memory,
+                ..Limits::default()
+            };
+            self.sandbox = Some(Sandbox::new(limits, cache::default_dir())?);
+        }
+        let guest: &dyn Guest = self.sandbox.as_ref().expect("set above");
+        Ok((guest, &mut self.store, &self.config, self.step))
+    }
+
+    /// Runs `job` once and records the run; its summary.
+    fn run(&mut self, job: &Job) -> Result<RunSummary, AppError> {
         let run = self.store.begin_run(&job.name, job.kind().code(), now())?;
         debug!(job = %job.name, run, "job started");
         let outcome = match &job.work {
@@ -77,44 +198,44 @@ impl Runner<'_, '_> {
                 Some(report),
                 Some("stopped by a signal between two steps; the next run goes on".to_owned()),
             ),
-            Err(failure) => (RunStatus::Failed, None, Some(failure.message)),
+            Err(error) => (RunStatus::Failed, None, Some(error.to_string())),
         };
         let text = report.as_ref().map(Value::to_string);
         self.store
             .finish_run(run, status, text.as_deref(), error.as_deref(), now())?;
         debug!(job = %job.name, run, status = status.code(), error = error.as_deref().unwrap_or_default(), "job finished");
-        Ok(json!({
-            "run": run,
-            "job": job.name,
-            "kind": job.kind().code(),
-            "status": status.code(),
-            "error": error,
-            "report": report,
-        }))
+        Ok(RunSummary {
+            run,
+            job: job.name.clone(),
+            kind: job.kind().code().to_owned(),
+            status: status.code().to_owned(),
+            error,
+            report,
+        })
     }
 }
 
-/// `audlink sync …`.
-pub(super) fn run(ctx: &mut Context<'_>, args: &SyncArgs) -> Result<(), Failure> {
-    if let Some(SyncCommand::Status { limit, job }) = &args.command {
-        return status(ctx, *limit, job.as_deref());
-    }
-    let config = ctx.config()?;
-    let jobs = selected(&config, &args.jobs)?;
-    let exchange = config.exchange.open(&ctx.cli.config)?;
-    // Credentials are checked before any job runs: a configuration error runs nothing.
+/// Opens what the jobs need, checks credentials before any job runs (a configuration error
+/// runs nothing), takes the lock and marks runs a killed process left `interrupted`.
+fn runner<'s>(
+    settings: &'s SyncSettings,
+    step: &'s dyn Fn(&str),
+) -> Result<(Runner<'s>, Vec<Job>, File), AppError> {
+    let config = Config::load(&settings.config)?;
+    let jobs = selected(&config, &settings.jobs)?;
+    let exchange = config.exchange.open(&settings.config)?;
     let remote = if jobs
         .iter()
         .any(|j| matches!(&j.work, JobWork::Export(e) if e.remote))
     {
-        let remote = super::remote::connect(ctx, &config)?;
-        super::remote::folders(&remote)?;
+        let remote = remote::connect(&settings.config, &config)?;
+        remote::folders(&remote)?;
         Some(remote)
     } else {
         None
     };
-    let store = ctx.store()?;
-    let _lock = lock(&ctx.cli.db)?;
+    let store = Store::open(&settings.db)?;
+    let lock = lock(&settings.db)?;
     let left = store.interrupt_unfinished_runs(now())?;
     if left > 0 {
         warn!(
@@ -126,10 +247,11 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &SyncArgs) -> Result<(), Failure>
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure::job(format!("async runtime: {e}")))?;
-    let once = args.once;
-    let mut runner = Runner {
-        ctx,
+        .map_err(|e| AppError::Job(format!("async runtime: {e}")))?;
+    let runner = Runner {
+        settings,
+        sandbox: None,
+        step,
         config,
         store,
         exchange,
@@ -137,24 +259,20 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &SyncArgs) -> Result<(), Failure>
         runtime,
         stop,
     };
-    if once {
-        run_once(&mut runner, &jobs)
-    } else {
-        run_loop(&mut runner, &jobs)
-    }
+    Ok((runner, jobs, lock))
 }
 
 /// The jobs `names` selects (all when empty), in file order.
-fn selected(config: &Config, names: &[String]) -> Result<Vec<Job>, Failure> {
+fn selected(config: &Config, names: &[String]) -> Result<Vec<Job>, AppError> {
     if config.jobs.is_empty() {
-        return Err(Failure::usage(
-            "audlink.toml defines no [[job]] (see README: audlink sync)",
+        return Err(AppError::Usage(
+            "audlink.toml defines no [[job]] (see README: audlink sync)".to_owned(),
         ));
     }
     for name in names {
         if !config.jobs.iter().any(|j| &j.name == name) {
             let known: Vec<&str> = config.jobs.iter().map(|j| j.name.as_str()).collect();
-            return Err(Failure::usage(format!(
+            return Err(AppError::Usage(format!(
                 "--job {name:?}: no such job (audlink.toml defines {})",
                 known.join(", ")
             )));
@@ -168,43 +286,31 @@ fn selected(config: &Config, names: &[String]) -> Result<Vec<Job>, Failure> {
         .collect())
 }
 
-/// `--once`: every job once, in file order; a summary of each; exit 1 when any failed.
-fn run_once(runner: &mut Runner<'_, '_>, jobs: &[Job]) -> Result<(), Failure> {
+/// `--once`: every job once, in file order; the summary of each (a failed job is a run
+/// `failed`, not an error). `step` hears what is being done.
+pub fn run_once(
+    settings: &SyncSettings,
+    step: &dyn Fn(&str),
+) -> Result<Vec<RunSummary>, SyncError> {
+    let (mut runner, jobs, _lock) = runner(settings, step)?;
     let mut runs = Vec::with_capacity(jobs.len());
-    for job in jobs {
+    for job in &jobs {
         if runner.stopped() {
             break;
         }
         runs.push(runner.run(job)?);
     }
-    let failed: Vec<String> = runs
-        .iter()
-        .filter(|r| r["status"] == "failed")
-        .map(|r| {
-            format!(
-                "{}: {}",
-                r["job"].as_str().unwrap_or_default(),
-                r["error"].as_str().unwrap_or_default()
-            )
-        })
-        .collect();
-    let human: String = runs.iter().map(summary_line).collect();
-    print(runner.ctx, &json!({ "runs": runs }), &human)?;
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure::job(format!(
-            "{} of {} jobs failed — {}",
-            failed.len(),
-            runs.len(),
-            failed.join("; ")
-        )))
-    }
+    Ok(runs)
 }
 
 /// Without `--once`: each job when it is due (its interval after its last start), in file
-/// order, until a signal; exit 0. Each run prints its summary (`--json`: one object a line).
-fn run_loop(runner: &mut Runner<'_, '_>, jobs: &[Job]) -> Result<(), Failure> {
+/// order, until a signal. Each run's summary goes to `output`.
+pub fn run_loop(
+    settings: &SyncSettings,
+    step: &dyn Fn(&str),
+    output: &mut Output<'_>,
+) -> Result<(), SyncError> {
+    let (mut runner, jobs, _lock) = runner(settings, step)?;
     let start = Instant::now();
     let mut due: Vec<Instant> = vec![start; jobs.len()];
     while !runner.stopped() {
@@ -217,12 +323,7 @@ fn run_loop(runner: &mut Runner<'_, '_>, jobs: &[Job]) -> Result<(), Failure> {
             }
             *due = Instant::now() + job.every;
             let summary = runner.run(job)?;
-            let line = if runner.ctx.json() {
-                format!("{summary}\n")
-            } else {
-                summary_line(&summary)
-            };
-            print_line(&line)?;
+            output(&summary)?;
         }
         let next = due.iter().min().copied().unwrap_or(start);
         while !runner.stopped() && Instant::now() < next {
@@ -233,53 +334,9 @@ fn run_loop(runner: &mut Runner<'_, '_>, jobs: &[Job]) -> Result<(), Failure> {
     Ok(())
 }
 
-fn print_line(line: &str) -> Result<(), Failure> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.map_err(|e| Failure::job(format!("stdout: {e}"))),
-    }
-}
-
-/// One human line of a run's summary.
-fn summary_line(run: &Value) -> String {
-    let mut line = format!(
-        "run {} of job {} ({}): {}",
-        run["run"],
-        run["job"].as_str().unwrap_or_default(),
-        run["kind"].as_str().unwrap_or_default(),
-        run["status"].as_str().unwrap_or_default()
-    );
-    let report = &run["report"];
-    if run["kind"] == "import" && report.is_object() {
-        let _ = write!(
-            line,
-            " — {} imported, {} skipped, {} ignored",
-            count(&report["imported"]),
-            count(&report["skipped"]),
-            count(&report["ignored"])
-        );
-    } else if report.is_object() {
-        let _ = write!(line, " — {} uploaded", count(&report["uploaded"]));
-        if report["unchanged"] == true {
-            line.push_str(" (unchanged since the last export)");
-        }
-    }
-    if let Some(error) = run["error"].as_str() {
-        let _ = write!(line, ": {error}");
-    }
-    line.push('\n');
-    line
-}
-
-fn count(value: &Value) -> usize {
-    value.as_array().map_or(0, Vec::len)
-}
-
 /// Holds `<db>.sync-lock` exclusively for the life of the process (exit 1 when another
 /// `audlink sync` holds it).
-fn lock(db: &Path) -> Result<File, Failure> {
+fn lock(db: &Path) -> Result<File, AppError> {
     let mut path = PathBuf::from(db);
     path.as_mut_os_string().push(".sync-lock");
     let file = File::options()
@@ -287,28 +344,28 @@ fn lock(db: &Path) -> Result<File, Failure> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| Failure::job(format!("{}: {e}", path.display())))?;
+        .map_err(|e| AppError::Job(format!("{}: {e}", path.display())))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Failure::job(format!(
+        Err(std::fs::TryLockError::WouldBlock) => Err(AppError::Job(format!(
             "another audlink sync is running on {} (it holds {})",
             db.display(),
             path.display()
         ))),
         Err(std::fs::TryLockError::Error(e)) => {
-            Err(Failure::job(format!("{}: {e}", path.display())))
+            Err(AppError::Job(format!("{}: {e}", path.display())))
         }
     }
 }
 
 /// A flag set by the first SIGINT or SIGTERM; a second one exits at once (status 130). The
 /// handlers are installed before this returns.
-fn on_signal() -> Result<Arc<AtomicBool>, Failure> {
+fn on_signal() -> Result<Arc<AtomicBool>, AppError> {
     use tokio::signal::unix::{SignalKind, signal};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure::job(format!("async runtime: {e}")))?;
+        .map_err(|e| AppError::Job(format!("async runtime: {e}")))?;
     let (mut term, mut int) = {
         let _entered = runtime.enter();
         let term = signal(SignalKind::terminate());
@@ -316,7 +373,7 @@ fn on_signal() -> Result<Arc<AtomicBool>, Failure> {
         match (term, int) {
             (Ok(term), Ok(int)) => (term, int),
             (Err(e), _) | (_, Err(e)) => {
-                return Err(Failure::job(format!("cannot handle signals: {e}")));
+                return Err(AppError::Job(format!("cannot handle signals: {e}")));
             }
         }
     };
@@ -338,68 +395,6 @@ fn on_signal() -> Result<Arc<AtomicBool>, Failure> {
                 }
             });
         })
-        .map_err(|e| Failure::job(format!("cannot start the signal thread: {e}")))?;
+        .map_err(|e| AppError::Job(format!("cannot start the signal thread: {e}")))?;
     Ok(stop)
-}
-
-/// `audlink sync status [--limit N] [--job NAME]`.
-fn status(ctx: &mut Context<'_>, limit: usize, job: Option<&str>) -> Result<(), Failure> {
-    let store = ctx.store()?;
-    let runs = store.runs(job, limit)?;
-    let mut human = String::new();
-    if runs.is_empty() {
-        human.push_str("no runs yet (audlink sync --once runs every job)\n");
-    }
-    let rows: Vec<Value> = runs.iter().map(run_json).collect();
-    for run in &runs {
-        human.push_str(&status_line(run));
-    }
-    print(ctx, &json!({ "runs": rows }), &human)
-}
-
-fn run_json(run: &SyncRun) -> Value {
-    json!({
-        "id": run.id,
-        "job": run.job,
-        "kind": run.kind,
-        "status": run.status.code(),
-        "started_at": run.started_at.to_string(),
-        "finished_at": run.finished_at.map(|t| t.to_string()),
-        "objects": run.objects.iter().map(|o| json!({
-            "action": o.action, "location": o.location, "key": o.key, "size": o.size,
-        })).collect::<Vec<_>>(),
-        "report": run.report.as_deref().and_then(|r| serde_json::from_str::<Value>(r).ok()),
-        "error": run.error,
-    })
-}
-
-fn status_line(run: &SyncRun) -> String {
-    let took = run.finished_at.map_or_else(String::new, |end| {
-        let micros = end.unix_micros() - run.started_at.unix_micros();
-        format!(" in {:.1} s", micros as f64 / 1e6)
-    });
-    let mut line = format!(
-        "{}\t{}\t{}\t{}\tstarted {}{took}",
-        run.id,
-        run.job,
-        run.kind,
-        run.status.code(),
-        run.started_at
-    );
-    let imported = run
-        .objects
-        .iter()
-        .filter(|o| o.action == "imported")
-        .count();
-    let uploaded = run
-        .objects
-        .iter()
-        .filter(|o| o.action == "uploaded")
-        .count();
-    let _ = write!(line, "\t{imported} imported, {uploaded} uploaded");
-    if let Some(error) = &run.error {
-        let _ = write!(line, "\t{error}");
-    }
-    line.push('\n');
-    line
 }

@@ -1,44 +1,30 @@
-//! `audlink recipients load` and `audlink visitors load`: the core reads the CSV in the
-//! sandbox, the store upserts what it accepted.
+//! The loads: `recipients load` and `visitors load`. The core reads the CSV in the guest (a
+//! recipients file in parts, so the guest's memory is bounded by the part, not the file), the
+//! store upserts what it accepted in one transaction.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::path::Path;
 
+use super::answer::{LinksLoaded, RecipientsLoaded, UnknownRecipientRow};
+use super::{AppError, base_name, readable};
+use crate::guest::{Guest, Request};
+use crate::parts::PartReader;
+use crate::store::{RecipientsWrite, Store};
 use audlink_core::format::problem::BadRecord;
 use audlink_core::format::recipients::{
     ColumnType, Extent, PartSpec, RecipientIds, RecipientsTable, duplicate_id,
 };
 use audlink_wasm::dispatch::{LoadOptions, LoadSummary};
 use audlink_wasm::wire::Op;
-use serde_json::json;
-
-use super::{Context, Failure, Progress, base_name, print, readable};
-use crate::guest::Request;
-use crate::parts::PartReader;
-use crate::store::RecipientsWrite;
 
 /// Rejected rows listed in full at most (the count covers all).
-const MAX_LISTED: usize = 20;
+pub const MAX_LISTED: usize = 20;
 
 fn options() -> LoadOptions {
     LoadOptions {
         strict: false,
         max_bad: MAX_LISTED,
-    }
-}
-
-fn rejected_lines(summary: &LoadSummary, out: &mut String) {
-    for bad in &summary.bad {
-        let _ = writeln!(out, "  {}", bad.located(&summary.file));
-    }
-    if summary.rejected as usize > summary.bad.len() {
-        let _ = writeln!(
-            out,
-            "  … and {} more",
-            summary.rejected as usize - summary.bad.len()
-        );
     }
 }
 
@@ -67,22 +53,22 @@ struct Part {
 /// `types` forced; hands every part to `each` in file order. Stops early (returning `false`)
 /// when `each` does.
 fn for_each_part(
-    ctx: &mut Context<'_>,
+    guest: &dyn Guest,
     file: &Path,
     name: &str,
     types: &BTreeMap<String, ColumnType>,
     with_rows: &Cell<bool>,
-    progress: &Progress,
-    mut each: impl FnMut(Part, bool) -> Result<bool, Failure>,
-) -> Result<(), Failure> {
+    step: &dyn Fn(&str),
+    mut each: impl FnMut(Part, bool) -> Result<bool, AppError>,
+) -> Result<(), AppError> {
     let total = std::fs::metadata(file).map_or(0, |m| m.len());
     let mut reader = PartReader::open(file, name)
-        .map_err(|e| Failure::job(format!("{}: {e}", file.display())))?;
+        .map_err(|e| AppError::Job(format!("{}: {e}", file.display())))?;
     let mut header: Vec<u8> = Vec::new();
     let mut first_line = None;
     let mut len = part_bytes();
     loop {
-        let (window, last) = reader.window(len).map_err(Failure::job)?;
+        let (window, last) = reader.window(len).map_err(AppError::Job)?;
         let mut request = Request::new();
         let payload = request.bytes([&header[..], window].concat());
         request.op(Op::LoadRecipients {
@@ -100,11 +86,11 @@ fn for_each_part(
             request.op(Op::GetRecipients);
             request.op(Op::GetRecipientLines);
         }
-        let decoded = ctx.call(&request)?;
-        let job = |e: audlink_wasm::wire::ResponseError| Failure::job(e.to_string());
+        let decoded = guest.call(&request)?;
+        let job = |e: audlink_wasm::wire::ResponseError| AppError::Job(e.to_string());
         let summary: LoadSummary = decoded.typed(0).map_err(job)?;
         let extent = summary.extent.clone().ok_or_else(|| {
-            Failure::job(format!("{name}: the guest did not say where it stopped"))
+            AppError::Job(format!("{name}: the guest did not say where it stopped"))
         })?;
         let whole_records = extent.consumed > extent.header_len;
         if !last && !whole_records {
@@ -132,7 +118,7 @@ fn for_each_part(
         reader.consume(from_window);
         len = part_bytes();
         if total > 0 {
-            progress.step(format!(
+            step(&format!(
                 "reading {name} in the sandbox: {:.0}%",
                 (reader.consumed() as f64 / total as f64 * 100.0).min(100.0)
             ));
@@ -160,9 +146,14 @@ struct SeenIds {
 }
 
 impl SeenIds {
-    fn check(&mut self, name: &str, table: &RecipientsTable, lines: &[u64]) -> Result<(), Failure> {
+    fn check(
+        &mut self,
+        name: &str,
+        table: &RecipientsTable,
+        lines: &[u64],
+    ) -> Result<(), AppError> {
         let repeat =
-            |line: u64, first: u64| Failure::job(duplicate_id(name, line, first).to_string());
+            |line: u64, first: u64| AppError::Job(duplicate_id(name, line, first).to_string());
         for (row, &line) in lines.iter().enumerate() {
             let first = match &table.ids {
                 RecipientIds::Int(ids) => *self.ints.entry(ids[row]).or_insert(line),
@@ -208,60 +199,52 @@ enum Written {
 /// file is then only read for the types its columns call for ([`Written::NeedsTypes`]).
 #[allow(clippy::too_many_arguments)]
 fn write_parts(
-    ctx: &mut Context<'_>,
+    guest: &dyn Guest,
     file: &Path,
     name: &str,
     types: &BTreeMap<String, ColumnType>,
     probe: bool,
     write: &mut RecipientsWrite<'_>,
-    progress: &Progress,
-) -> Result<Written, Failure> {
+    step: &dyn Fn(&str),
+) -> Result<Written, AppError> {
     let mut seen = SeenIds::default();
     let mut totals = Totals::default();
     let mut first = true;
     let with_rows = Cell::new(true);
     let mut joined: Option<BTreeMap<String, Option<ColumnType>>> = None;
-    for_each_part(
-        ctx,
-        file,
-        name,
-        types,
-        &with_rows,
-        progress,
-        |part, last| {
-            if first
-                && !last
-                && probe
-                && part
-                    .extent
-                    .inferred
-                    .iter()
-                    .any(|(c, _)| !types.contains_key(c))
-            {
-                joined = Some(BTreeMap::new());
-                with_rows.set(false);
-            }
-            if let Some(joined) = joined.as_mut() {
-                for (column, inferred) in part.extent.inferred {
-                    let slot = joined.entry(column).or_default();
-                    *slot = ColumnType::join(*slot, inferred);
-                }
-                first = false;
-                return Ok(true);
-            }
-            let (table, lines) = part.rows.expect("rows were asked for");
-            if !(first && last) {
-                seen.check(name, &table, &lines)?;
+    for_each_part(guest, file, name, types, &with_rows, step, |part, last| {
+        if first
+            && !last
+            && probe
+            && part
+                .extent
+                .inferred
+                .iter()
+                .any(|(c, _)| !types.contains_key(c))
+        {
+            joined = Some(BTreeMap::new());
+            with_rows.set(false);
+        }
+        if let Some(joined) = joined.as_mut() {
+            for (column, inferred) in part.extent.inferred {
+                let slot = joined.entry(column).or_default();
+                *slot = ColumnType::join(*slot, inferred);
             }
             first = false;
-            write.write(&table)?;
-            totals.rows += part.summary.rows;
-            totals.rejected += part.summary.rejected;
-            totals.empty_lines += part.summary.empty_lines;
-            totals.bad.extend(part.summary.bad);
-            Ok(true)
-        },
-    )?;
+            return Ok(true);
+        }
+        let (table, lines) = part.rows.expect("rows were asked for");
+        if !(first && last) {
+            seen.check(name, &table, &lines)?;
+        }
+        first = false;
+        write.write(&table)?;
+        totals.rows += part.summary.rows;
+        totals.rejected += part.summary.rejected;
+        totals.empty_lines += part.summary.empty_lines;
+        totals.bad.extend(part.summary.bad);
+        Ok(true)
+    })?;
     Ok(match joined {
         None => Written::All(totals),
         Some(joined) => {
@@ -276,68 +259,59 @@ fn write_parts(
     })
 }
 
-/// `audlink recipients load FILE`: the file is read in parts, all written in one transaction.
-/// Column types are those already stored; a file with new columns that takes more than one
-/// part is read twice — first for the types its columns call for as a whole, so that reading
-/// in parts types them exactly as reading the file at once would.
-pub(super) fn recipients(ctx: &mut Context<'_>, file: &Path) -> Result<(), Failure> {
+/// Loads the recipients of `file` (upsert by id): read in parts, all written in one
+/// transaction. Column types are those already stored; a file with new columns that takes
+/// more than one part is read twice — first for the types its columns call for as a whole, so
+/// that reading in parts types them exactly as reading the file at once would.
+pub fn recipients(
+    guest: &dyn Guest,
+    store: &mut Store,
+    file: &Path,
+    step: &dyn Fn(&str),
+) -> Result<RecipientsLoaded, AppError> {
     readable(file)?;
     let name = base_name(file);
-    let progress = Progress::start(ctx, format!("reading {name} in the sandbox"));
-    let mut store = ctx.store()?;
+    step(&format!("reading {name} in the sandbox"));
     let mut write = store.begin_recipients()?;
     let stored: BTreeMap<String, ColumnType> = write.types()?.into_iter().collect();
-    let totals = match write_parts(ctx, file, &name, &stored, true, &mut write, &progress)? {
+    let totals = match write_parts(guest, file, &name, &stored, true, &mut write, step)? {
         Written::All(totals) => totals,
         Written::NeedsTypes(types) => {
-            match write_parts(ctx, file, &name, &types, false, &mut write, &progress)? {
+            match write_parts(guest, file, &name, &types, false, &mut write, step)? {
                 Written::All(totals) => totals,
                 // Only a probe stops for types; never reached, but no panic either.
                 Written::NeedsTypes(_) => {
-                    return Err(Failure::job(format!("{name}: column types did not settle")));
+                    return Err(AppError::Job(format!(
+                        "{name}: column types did not settle"
+                    )));
                 }
             }
         }
     };
-    progress.step(format!("committing {name}"));
+    step(&format!("committing {name}"));
     let upsert = write.commit()?;
-    drop(progress);
     let mut bad = totals.bad;
     bad.truncate(MAX_LISTED);
-    let summary = LoadSummary {
-        file: name.clone(),
+    Ok(RecipientsLoaded {
+        file: name,
         rows: totals.rows,
+        inserted: upsert.inserted,
+        updated: upsert.updated,
         rejected: totals.rejected,
-        empty_lines: totals.empty_lines,
-        merged: None,
-        schema: None,
-        bad,
-        extent: None,
-    };
-    let json = json!({
-        "file": name,
-        "rows": summary.rows,
-        "inserted": upsert.inserted,
-        "updated": upsert.updated,
-        "rejected": summary.rejected,
-        "rejected_rows": summary.bad,
-        "added_columns": upsert.added_columns,
-    });
-    let mut human = format!(
-        "{name}: {} rows read — {} inserted, {} updated, {} rejected\n",
-        summary.rows, upsert.inserted, upsert.updated, summary.rejected
-    );
-    if !upsert.added_columns.is_empty() {
-        let _ = writeln!(human, "  new columns: {}", upsert.added_columns.join(", "));
-    }
-    rejected_lines(&summary, &mut human);
-    print(ctx, &json, &human)
+        rejected_rows: bad,
+        added_columns: upsert.added_columns,
+    })
 }
 
-/// `audlink visitors load FILE`.
-pub(super) fn visitors(ctx: &mut Context<'_>, file: &Path) -> Result<(), Failure> {
+/// Loads the visitor links of `file` (`recipient_id,visitor_id[,last_seen]`); links naming a
+/// recipient the database does not hold are refused and counted.
+pub fn visitors(
+    guest: &dyn Guest,
+    store: &mut Store,
+    file: &Path,
+    step: &dyn Fn(&str),
+) -> Result<LinksLoaded, AppError> {
     readable(file)?;
-    let mut store = ctx.store()?;
     let name = base_name(file);
     let mut request = Request::new();
     let payload = request.file(file);
@@ -347,39 +321,30 @@ pub(super) fn visitors(ctx: &mut Context<'_>, file: &Path) -> Result<(), Failure
         options: options(),
     });
     request.op(Op::GetLinks);
-    let progress = Progress::start(ctx, format!("reading {name} in the sandbox"));
-    let decoded = ctx.call(&request)?;
-    let summary: LoadSummary = decoded.typed(0).map_err(|e| Failure::job(e.to_string()))?;
-    let links = decoded.links(1).map_err(|e| Failure::job(e.to_string()))?;
-    progress.step("writing visitor links to the database");
+    step(&format!("reading {name} in the sandbox"));
+    let decoded = guest.call(&request)?;
+    let summary: LoadSummary = decoded.typed(0).map_err(|e| AppError::Job(e.to_string()))?;
+    let links = decoded.links(1).map_err(|e| AppError::Job(e.to_string()))?;
+    step("writing visitor links to the database");
     let upsert = store.upsert_links(&links)?;
-    drop(progress);
-    let unknown: Vec<_> = upsert
+    let unknown = upsert
         .rejected
         .iter()
         .take(MAX_LISTED)
-        .map(|r| json!({"recipient_id": links[r.index].recipient.to_string(), "reason": r.reason.code()}))
+        .map(|r| UnknownRecipientRow {
+            recipient_id: links[r.index].recipient.to_string(),
+            reason: r.reason.code().to_owned(),
+        })
         .collect();
-    let json = json!({
-        "file": name,
-        "rows": summary.rows,
-        "merged": summary.merged,
-        "inserted": upsert.inserted,
-        "updated": upsert.updated,
-        "rejected": summary.rejected + upsert.rejected.len() as u64,
-        "rejected_rows": summary.bad,
-        "unknown_recipients": upsert.rejected.len(),
-        "unknown_recipient_rows": unknown,
-    });
-    let mut human = format!(
-        "{name}: {} rows read — {} links inserted, {} updated, {} rejected ({} unreadable, {} naming an unknown recipient)\n",
-        summary.rows,
-        upsert.inserted,
-        upsert.updated,
-        summary.rejected + upsert.rejected.len() as u64,
-        summary.rejected,
-        upsert.rejected.len()
-    );
-    rejected_lines(&summary, &mut human);
-    print(ctx, &json, &human)
+    Ok(LinksLoaded {
+        file: name,
+        rows: summary.rows,
+        merged: summary.merged,
+        inserted: upsert.inserted,
+        updated: upsert.updated,
+        rejected: summary.rejected + upsert.rejected.len() as u64,
+        rejected_rows: summary.bad,
+        unknown_recipients: upsert.rejected.len(),
+        unknown_recipient_rows: unknown,
+    })
 }

@@ -11,17 +11,14 @@
 
 use std::path::{Path, PathBuf};
 
-use audlink_core::format::aep::AepFileName;
-use audlink_core::format::onboarding::OnboardingFileName;
-use audlink_core::format::outbound::OutboundFileName;
 use serde_json::json;
 
-use super::super::import::{ImportInput, format_of, import};
-use super::super::{Failure, Progress, now};
 use super::{Runner, Step};
-use crate::cli::{ImportArgs, InputFormat};
+use crate::app::import::{format_of, import, recognized};
+use crate::app::{AppError, now};
 use crate::config::job::ImportJob;
 use crate::exchange::{Examined, Storage, examine, list_once};
+use crate::plan::{ImportInput, ImportPlan, InputFormat};
 use crate::store::ObjectSource;
 
 /// A folder removed when dropped.
@@ -33,46 +30,24 @@ impl Drop for Scratch {
     }
 }
 
-/// Whether `name` is an audience file name `--format auto` reads.
-fn recognized(name: &str) -> bool {
-    OnboardingFileName::parse(name).is_ok()
-        || AepFileName::parse(name).is_ok()
-        || OutboundFileName::parse(name).is_ok()
-}
-
-/// The `audience import` options of `job`.
-fn import_args(job: &ImportJob) -> ImportArgs {
-    ImportArgs {
-        files: Vec::new(),
-        datasource: job.datasource.clone(),
-        mappings: job.mappings.clone(),
-        policy: job.policy,
-        identity_column: job.identity_column.clone(),
-        status_column: job.status_column.clone(),
-        mode: job.mode,
-        format: job.format,
-        segment: job.segment.clone(),
-    }
-}
-
 /// The temporary folder of run `run`, beside the database.
-fn scratch(db: &Path, run: i64) -> Result<Scratch, Failure> {
+fn scratch(db: &Path, run: i64) -> Result<Scratch, AppError> {
     let mut path = db.as_os_str().to_owned();
     path.push(format!(".sync-{run}"));
     let path = PathBuf::from(path);
     let _ = std::fs::remove_dir_all(&path);
-    std::fs::create_dir_all(&path).map_err(|e| Failure::job(format!("{}: {e}", path.display())))?;
+    std::fs::create_dir_all(&path)
+        .map_err(|e| AppError::Job(format!("{}: {e}", path.display())))?;
     Ok(Scratch(path))
 }
 
 /// Runs import job `job` as run `run`.
-pub(super) fn run(runner: &mut Runner<'_, '_>, run: i64, job: &ImportJob) -> Result<Step, Failure> {
-    let args = import_args(job);
+pub(super) fn run(runner: &mut Runner<'_>, run: i64, job: &ImportJob) -> Result<Step, AppError> {
     let location = runner.exchange.location();
     let listing = runner
         .runtime
         .block_on(list_once(&runner.exchange, &job.prefix))?;
-    let dir = scratch(&runner.ctx.cli.db, run)?;
+    let dir = scratch(&runner.settings.db, run)?;
     let at_ms = now().unix_micros() / 1000;
     let (mut skipped, mut ignored) = (Vec::new(), Vec::new());
     let mut inputs = Vec::new();
@@ -91,11 +66,11 @@ pub(super) fn run(runner: &mut Runner<'_, '_>, run: i64, job: &ImportJob) -> Res
             .next()
             .unwrap_or(&listed.key)
             .to_owned();
-        if job.format == InputFormat::Auto && !recognized(&name) {
+        if job.options.format == InputFormat::Auto && !recognized(&name) {
             ignored.push(listed.key.clone());
             continue;
         }
-        format_of(&name, &args)?;
+        format_of(&name, &job.options)?;
         let examined = runner.runtime.block_on(examine(
             &runner.store,
             &runner.exchange,
@@ -112,7 +87,7 @@ pub(super) fn run(runner: &mut Runner<'_, '_>, run: i64, job: &ImportJob) -> Res
         let path = folder.join(&name);
         std::fs::create_dir_all(&folder)
             .and_then(|()| std::fs::write(&path, &bytes))
-            .map_err(|e| Failure::job(format!("{}: {e}", path.display())))?;
+            .map_err(|e| AppError::Job(format!("{}: {e}", path.display())))?;
         inputs.push(ImportInput { name, path });
         objects.push(object);
     }
@@ -128,19 +103,13 @@ pub(super) fn run(runner: &mut Runner<'_, '_>, run: i64, job: &ImportJob) -> Res
                 run: Some(run),
             })
             .collect();
-        let progress = Progress::start(runner.ctx, "importing");
-        let sandbox = runner.ctx.sandbox()?;
-        let report = import(
-            sandbox,
-            &mut runner.store,
-            &runner.config,
-            &args,
-            &inputs,
-            &sources,
-            &|step| progress.step(step),
-        )?;
-        drop(progress);
-        Some(report)
+        let plan = ImportPlan {
+            options: job.options.clone(),
+            inputs,
+        };
+        let (guest, store, config, step) = runner.parts()?;
+        step("importing");
+        Some(import(guest, store, config, &plan, &sources, step)?)
     };
     Ok(Step::Done(json!({
         "location": location,

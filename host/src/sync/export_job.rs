@@ -7,63 +7,38 @@
 //! one) sends nothing. Then, with `remote`, the audience's trait and segment are found or
 //! created as `audience export --remote` does.
 
-use std::path::PathBuf;
-
 use audlink_core::export::RenderedFile;
 use audlink_core::format::onboarding::OnboardingFileName;
 use serde_json::json;
 
-use super::super::export::export;
-use super::super::{Failure, Progress, remote};
 use super::{Runner, Step};
-use crate::cli::ExportArgs;
-use crate::config::job::{ExportJob, ExportMembers};
+use crate::app::AppError;
+use crate::app::export::export;
+use crate::app::remote;
+use crate::config::job::ExportJob;
 use crate::exchange::{Storage, onboarding_key};
 use crate::store::RunObject;
 
-/// The `audience export` options of `job`.
-fn export_args(job: &ExportJob) -> ExportArgs {
-    let (list, rule) = match &job.members {
-        ExportMembers::List(list) => (Some(list.clone()), None),
-        ExportMembers::Rule(rule) => (None, Some(rule.clone())),
-    };
-    ExportArgs {
-        list,
-        rule,
-        now: None,
-        datasource: job.datasource.clone(),
-        trait_id: job.trait_id,
-        out: PathBuf::new(),
-        mode: job.mode,
-        audience: Some(job.audience.clone()),
-        gzip: job.gzip,
-        max_lines: job.max_lines,
-        timestamp: None,
-        remote: job.remote,
-    }
-}
-
 /// Runs export job `job` as run `run`.
-pub(super) fn run(runner: &mut Runner<'_, '_>, run: i64, job: &ExportJob) -> Result<Step, Failure> {
-    let args = export_args(job);
+pub(super) fn run(runner: &mut Runner<'_>, run: i64, job: &ExportJob) -> Result<Step, AppError> {
     let location = runner.exchange.location();
     let prefix = runner.config.exchange.onboarding_prefix().to_owned();
     let mut uploaded: Vec<RunObject> = Vec::new();
+    runner.parts()?;
+    let guest = runner.sandbox.as_ref().expect("built by parts");
     let (exchange, runtime) = (&runner.exchange, &runner.runtime);
-    let progress = Progress::start(runner.ctx, "exporting");
-    let sandbox = runner.ctx.sandbox()?;
+    (runner.step)("exporting");
     let exported = export(
-        sandbox,
+        guest,
         &mut runner.store,
         &runner.config,
-        &args,
-        true,
-        &|step| progress.step(step),
+        &job.plan,
+        runner.step,
         &mut |files: &[RenderedFile]| {
             let mut lines = Vec::with_capacity(files.len());
             for file in files {
                 let name = OnboardingFileName::parse(&file.name).map_err(|e| {
-                    Failure::job(format!("{}: not an onboarding file name ({e})", file.name))
+                    AppError::Job(format!("{}: not an onboarding file name ({e})", file.name))
                 })?;
                 let key = onboarding_key(&prefix, &name)?;
                 runtime.block_on(exchange.put(&key, file.bytes.clone()))?;
@@ -81,7 +56,7 @@ pub(super) fn run(runner: &mut Runner<'_, '_>, run: i64, job: &ExportJob) -> Res
     for object in &uploaded {
         runner.store.add_run_object(run, object)?;
     }
-    let mut report = exported.json;
+    let mut report = serde_json::to_value(&exported.answer).expect("answers serialize");
     report["unchanged"] = json!(exported.unchanged);
     report["uploaded"] = json!(
         uploaded
@@ -94,14 +69,19 @@ pub(super) fn run(runner: &mut Runner<'_, '_>, run: i64, job: &ExportJob) -> Res
             return Ok(Step::Interrupted(report));
         }
         let Some(client) = &runner.remote else {
-            return Err(Failure::usage(
-                "an export job with remote needs the [remote] client (internal: not connected)",
+            return Err(AppError::Usage(
+                "an export job with remote needs the [remote] client (internal: not connected)"
+                    .to_owned(),
             ));
         };
-        let data_source = runner.config.datasource(&job.datasource, None)?;
-        let (remote_json, _) =
-            remote::ensure_audience(client, &exported.audience, &data_source, job.trait_id)?;
-        report["remote"] = remote_json;
+        let data_source = runner.config.datasource(&job.plan.datasource, None)?;
+        let made = remote::ensure_audience(
+            client,
+            &exported.answer.audience,
+            &data_source,
+            job.plan.trait_id,
+        )?;
+        report["remote"] = serde_json::to_value(made).expect("answers serialize");
     }
     Ok(Step::Done(report))
 }

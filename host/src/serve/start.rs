@@ -1,4 +1,4 @@
-//! `audlink serve`: the preview page (`www/` and its built wasm package `www/pkg/`) as static
+//! Starting `audlink serve`: the preview page (`www/` and its built wasm package `www/pkg/`) as static
 //! files, and the API of [`crate::serve`] (tokens from `AUDLINK_SERVE_TOKENS` or `[serve]
 //! tokens_file`, limits from `[serve]`). Binds `127.0.0.1:8080` by default and refuses an
 //! address that is not loopback unless tokens are configured. SIGTERM or ctrl-c stops it
@@ -20,8 +20,7 @@ use axum::http::{HeaderValue, header};
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::Failure;
-use crate::cli::{Cli, ServeArgs};
+use crate::app::AppError;
 use crate::config::Config;
 use crate::sandbox::{Limits, Sandbox, cache};
 use crate::serve::auth::{TOKENS_ENV, Tokens};
@@ -36,7 +35,7 @@ const BUILT_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../www");
 const REQUIRED: [&str; 2] = ["index.html", "pkg/audlink_wasm.js"];
 
 /// Where the page's files are: `--root`, `./www`, or the source tree's `www/`.
-pub fn root(given: Option<&Path>) -> Result<PathBuf, Failure> {
+pub fn root(given: Option<&Path>) -> Result<PathBuf, AppError> {
     let root = match given {
         Some(root) => root.to_owned(),
         None => {
@@ -55,7 +54,7 @@ pub fn root(given: Option<&Path>) -> Result<PathBuf, Failure> {
             } else {
                 " (give the page's folder with --root DIR)"
             };
-            return Err(Failure::job(format!(
+            return Err(AppError::Job(format!(
                 "{}: missing {file}{hint}",
                 root.display()
             )));
@@ -79,12 +78,25 @@ pub fn router(root: &Path) -> Router {
         ))
 }
 
-/// `audlink serve`: binds `--addr` (port 0 picks a free port), prints the page's URL on stdout
+/// What `audlink serve` is started with.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    /// The address to listen on (port 0: any free port).
+    pub addr: SocketAddr,
+    /// The page's folder, when given.
+    pub root: Option<PathBuf>,
+    /// The database.
+    pub db: PathBuf,
+    /// The configuration file.
+    pub config: PathBuf,
+}
+
+/// `audlink serve`: binds `addr` (port 0 picks a free port), prints the page's URL on stdout
 /// and serves until SIGTERM or ctrl-c.
-pub(super) fn run(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
-    let root = root(args.root.as_deref())?;
-    let config = Config::load(&cli.config)?;
-    let base = cli
+pub fn run(settings: &ServeSettings) -> Result<(), AppError> {
+    let root = root(settings.root.as_deref())?;
+    let config = Config::load(&settings.config)?;
+    let base = settings
         .config
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
@@ -95,7 +107,7 @@ pub(super) fn run(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
         &base,
         config.serve.concurrency_per_token,
     )?;
-    check_exposure(args.addr, &tokens)?;
+    check_exposure(settings.addr, &tokens)?;
     let limits = Limits {
         memory: config.serve.sandbox_memory_mib << 20,
         deadline: Duration::from_millis(config.serve.sandbox_deadline_ms),
@@ -106,12 +118,12 @@ pub(super) fn run(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
     let jobs_dir = match &config.serve.jobs_dir {
         Some(dir) => base.join(dir),
         None => {
-            let mut name = cli.db.as_os_str().to_owned();
+            let mut name = settings.db.as_os_str().to_owned();
             name.push(".jobs");
             PathBuf::from(name)
         }
     };
-    let left = crate::serve::jobs::interrupt_left(&cli.db);
+    let left = crate::serve::jobs::interrupt_left(&settings.db);
     if left > 0 {
         tracing::warn!("{left} job(s) left unfinished by a previous server marked interrupted");
     }
@@ -119,7 +131,7 @@ pub(super) fn run(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
         tokens,
         metrics: Metrics::default(),
         pool,
-        db: cli.db.clone(),
+        db: settings.db.clone(),
         config,
         jobs: JobRunner::new(jobs_dir),
     });
@@ -127,8 +139,8 @@ pub(super) fn run(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| Failure::job(format!("cannot start the server runtime: {e}")))?;
-    let served = runtime.block_on(serve(args.addr, &root, state));
+        .map_err(|e| AppError::Job(format!("cannot start the server runtime: {e}")))?;
+    let served = runtime.block_on(serve(settings.addr, &root, state));
     // Jobs still running were marked interrupted: their threads are not waited for (a list
     // write not committed is rolled back by the database).
     runtime.shutdown_timeout(Duration::ZERO);
@@ -136,9 +148,9 @@ pub(super) fn run(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
 }
 
 /// Refuses an address other hosts can reach when no token is configured.
-pub fn check_exposure(addr: SocketAddr, tokens: &Tokens) -> Result<(), Failure> {
+pub fn check_exposure(addr: SocketAddr, tokens: &Tokens) -> Result<(), AppError> {
     if !addr.ip().is_loopback() && tokens.is_empty() {
-        return Err(Failure::usage(format!(
+        return Err(AppError::Usage(format!(
             "--addr {addr} is reachable from other hosts and no API token is configured; set \
              {TOKENS_ENV} (name:role:token,...) or [serve] tokens_file, or bind 127.0.0.1"
         )));
@@ -173,13 +185,13 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     )
 }
 
-async fn serve(addr: SocketAddr, root: &Path, state: Arc<ServeState>) -> Result<(), Failure> {
+async fn serve(addr: SocketAddr, root: &Path, state: Arc<ServeState>) -> Result<(), AppError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| Failure::job(format!("cannot listen on {addr}: {e}")))?;
+        .map_err(|e| AppError::Job(format!("cannot listen on {addr}: {e}")))?;
     let bound = listener
         .local_addr()
-        .map_err(|e| Failure::job(format!("cannot listen on {addr}: {e}")))?;
+        .map_err(|e| AppError::Job(format!("cannot listen on {addr}: {e}")))?;
     {
         use std::io::Write as _;
         let mut out = std::io::stdout().lock();
@@ -194,7 +206,7 @@ async fn serve(addr: SocketAddr, root: &Path, state: Arc<ServeState>) -> Result<
     axum::serve(listener, app(root, Arc::clone(&state)))
         .with_graceful_shutdown(stopped())
         .await
-        .map_err(|e| Failure::job(format!("server: {e}")))?;
+        .map_err(|e| AppError::Job(format!("server: {e}")))?;
     let wait = Duration::from_millis(state.serve().shutdown_wait_ms);
     let interrupted = state.jobs.drain(&state.db, wait).await;
     tracing::info!(interrupted, "stopped");
@@ -235,7 +247,7 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("temp dir");
         std::fs::write(dir.join("index.html"), "<!doctype html>").expect("write");
         let error = root(Some(&dir)).expect_err("no pkg/");
-        assert!(error.message.contains("make js"), "{}", error.message);
+        assert!(error.to_string().contains("make js"), "{error}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -244,8 +256,8 @@ mod tests {
         let none = Tokens::default();
         let error =
             check_exposure("0.0.0.0:8080".parse().expect("addr"), &none).expect_err("0.0.0.0");
-        assert_eq!(error.code, 2);
-        assert!(error.message.contains(TOKENS_ENV), "{}", error.message);
+        assert!(error.is_usage(), "{error}");
+        assert!(error.to_string().contains(TOKENS_ENV), "{error}");
         check_exposure("127.0.0.1:0".parse().expect("addr"), &none).expect("loopback");
         check_exposure("[::1]:0".parse().expect("addr"), &none).expect("loopback v6");
         let some = Tokens::parse("a:read:0123456789abcdefgh", "test", 1).expect("tokens");

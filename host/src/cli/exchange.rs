@@ -10,18 +10,14 @@ use std::path::PathBuf;
 use audlink_core::format::onboarding::OnboardingFileName;
 use serde_json::json;
 
+use super::args::ExchangeCommand;
 use super::{Context, Failure, print};
-use crate::cli::ExchangeCommand;
+use crate::app::AppError;
 use crate::exchange::{Exchange, ExchangeError, Storage, onboarding_key};
 
 impl From<ExchangeError> for Failure {
     fn from(error: ExchangeError) -> Failure {
-        match error {
-            ExchangeError::Config { .. } | ExchangeError::BadKey { .. } => {
-                Failure::usage(error.to_string())
-            }
-            other => Failure::job(other.to_string()),
-        }
+        AppError::from(error).into()
     }
 }
 

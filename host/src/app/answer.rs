@@ -1,0 +1,266 @@
+//! The typed answers of the workflows: one serde type per document, used as is by the command
+//! line (`--json`), the server (response bodies, and the OpenAPI document generated from these
+//! types with `utoipa`) and `audlink sync` (run reports). A document's shape is changed here or
+//! nowhere.
+//!
+//! The command line prints a document through `serde_json::Value`, whose keys are sorted: the
+//! field order below is for reading, the printed order is alphabetical.
+
+use std::collections::BTreeMap;
+
+use audlink_core::export::{ExportReport, NotExported};
+use audlink_core::format::problem::BadRecord;
+use audlink_core::format::recipients::RecipientKey;
+use audlink_core::import::{ImportReport, Refused, Totals, UnmatchedReason};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A recipient id as documents hold it: a JSON number for integer ids, a string otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum RecipientId {
+    /// An integer id.
+    Int(i64),
+    /// A text id.
+    Text(String),
+}
+
+impl From<&RecipientKey> for RecipientId {
+    fn from(key: &RecipientKey) -> RecipientId {
+        match key {
+            RecipientKey::Int(v) => RecipientId::Int(*v),
+            RecipientKey::String(s) => RecipientId::Text(s.clone()),
+        }
+    }
+}
+
+/// What an import did (`audience import --json`, an import job's result, `audlink report`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ImportAnswer {
+    /// The import run's id (`audlink report ID`, `GET /api/imports/{id}/unmatched`).
+    pub import_id: i64,
+    /// Whether this input had been imported before, so nothing changed now.
+    pub skipped: bool,
+    /// The report.
+    #[serde(flatten)]
+    pub summary: ImportSummary,
+}
+
+/// An import's report as stored with its run (the unmatched identifiers are stored apart).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ImportSummary {
+    /// Counts over all files.
+    #[schema(value_type = Object)]
+    pub totals: Totals,
+    /// One entry per segment, in segment order.
+    pub segments: Vec<SegmentSummary>,
+    /// Bad records found (their count; the records are in the stored report's problems).
+    pub problems: usize,
+    /// Deliveries refused for a segment because a newer one was applied before.
+    #[schema(value_type = Vec<Object>)]
+    pub refused: Vec<Refused>,
+}
+
+/// One segment's outcome in an import.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SegmentSummary {
+    /// The segment id.
+    pub segment: String,
+    /// The list it went to.
+    pub list: String,
+    /// Identifiers (units) of the segment.
+    pub ids: u64,
+    /// Units matched to a recipient.
+    pub matched: u64,
+    /// Units not matched (every reason).
+    pub unmatched: u64,
+    /// Recipients removed from the list.
+    pub removed: u64,
+    /// Distinct recipients matched.
+    pub recipients: u64,
+    /// Matched recipients who opted out.
+    pub opted_out: u64,
+    /// matched / ids.
+    pub match_rate: f64,
+    /// Unmatched units by reason code, every reason present (zeros included).
+    pub unmatched_by_reason: BTreeMap<String, u64>,
+}
+
+impl ImportSummary {
+    /// The summary of a core report.
+    pub fn of(report: &ImportReport) -> ImportSummary {
+        let segments = report
+            .segments
+            .values()
+            .map(|s| SegmentSummary {
+                segment: s.segment.clone(),
+                list: s.list.clone(),
+                ids: s.ids,
+                matched: s.matched,
+                unmatched: s.unmatched.values().sum(),
+                removed: s.removed,
+                recipients: s.distinct_recipients,
+                opted_out: s.opted_out,
+                match_rate: s.match_rate,
+                unmatched_by_reason: UnmatchedReason::ALL
+                    .iter()
+                    .map(|r| {
+                        (
+                            r.code().to_owned(),
+                            s.unmatched.get(r).copied().unwrap_or(0),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect();
+        ImportSummary {
+            totals: report.totals.clone(),
+            segments,
+            problems: report.problems.len(),
+            refused: report.refused.clone(),
+        }
+    }
+}
+
+/// `recipients load --json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RecipientsLoaded {
+    /// The file's name.
+    pub file: String,
+    /// Rows read.
+    pub rows: u64,
+    /// Recipients inserted.
+    pub inserted: u64,
+    /// Recipients updated.
+    pub updated: u64,
+    /// Rows rejected.
+    pub rejected: u64,
+    /// The first rejected rows, with line and reason.
+    #[schema(value_type = Vec<Object>)]
+    pub rejected_rows: Vec<BadRecord>,
+    /// Columns the load added to the recipients table.
+    pub added_columns: Vec<String>,
+}
+
+/// A link naming a recipient the database does not hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UnknownRecipientRow {
+    /// The recipient id as the file has it.
+    pub recipient_id: String,
+    /// Why the link was refused.
+    pub reason: String,
+}
+
+/// `visitors load --json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LinksLoaded {
+    /// The file's name.
+    pub file: String,
+    /// Rows read.
+    pub rows: u64,
+    /// Rows merged into another of the same pair.
+    pub merged: Option<u64>,
+    /// Links inserted.
+    pub inserted: u64,
+    /// Links updated.
+    pub updated: u64,
+    /// Rows rejected (unreadable, or naming an unknown recipient).
+    pub rejected: u64,
+    /// The first unreadable rows, with line and reason.
+    #[schema(value_type = Vec<Object>)]
+    pub rejected_rows: Vec<BadRecord>,
+    /// Links naming an unknown recipient.
+    pub unknown_recipients: usize,
+    /// The first of them.
+    pub unknown_recipient_rows: Vec<UnknownRecipientRow>,
+}
+
+/// One list and its size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ListSize {
+    /// The list's name.
+    pub name: String,
+    /// Its members.
+    pub members: u64,
+}
+
+/// `list ls --json`, `GET /api/lists`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Lists {
+    /// Every list, by name.
+    pub lists: Vec<ListSize>,
+}
+
+/// `list show NAME --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ListMembers {
+    /// The list's name.
+    pub name: String,
+    /// Its members, sorted by id.
+    pub members: Vec<RecipientId>,
+}
+
+/// One onboarding file an export made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ExportedFile {
+    /// Its name (`ftp_dpm_<DPID>_<ts>.sync|.overwrite[.N][.gz]`).
+    pub name: String,
+    /// Lines it holds.
+    pub lines: u64,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// What an export did (`audience export --json`, an export job's result).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ExportAnswer {
+    /// The export run's id.
+    pub export_id: i64,
+    /// The audience's name.
+    pub audience: String,
+    /// The data source whose identifiers were sent.
+    pub data_source: String,
+    /// The unix timestamp in the file names.
+    pub timestamp: i64,
+    /// Whether this run resumed one begun before (same members and snapshot).
+    pub resumed: bool,
+    /// The files sent (none when nothing changed or there was nothing to send).
+    pub files: Vec<ExportedFile>,
+    /// The core's counts.
+    #[schema(value_type = Object)]
+    pub report: ExportReport,
+    /// Members not exported, by reason code (every reason, zeros included).
+    pub not_exported_by_reason: BTreeMap<String, u64>,
+    /// The first 100 members not exported, with their reason.
+    #[schema(value_type = Vec<Object>)]
+    pub not_exported: Vec<NotExported>,
+    /// The platform's trait and segment (`--remote`, export jobs with `remote`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteAudience>,
+}
+
+/// An onboarded trait or a segment on the platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RemoteObject {
+    /// Its id.
+    pub sid: u64,
+    /// Whether this run created it (else it was found by name).
+    pub created: bool,
+    /// The folder it is in.
+    pub folder_id: u64,
+    /// The segment's rule (segments only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+}
+
+/// The platform half of an export: the audience's trait and segment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RemoteAudience {
+    /// The onboarded trait.
+    #[serde(rename = "trait")]
+    pub trait_: RemoteObject,
+    /// The segment of that trait.
+    pub segment: RemoteObject,
+    /// Whether the files' `d_sid` is the trait's id.
+    pub trait_matches_files: bool,
+}
