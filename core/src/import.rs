@@ -41,9 +41,9 @@ use crate::format::links::{
 };
 use crate::format::onboarding::{self, Entry, OnboardingFileName, OnboardingMode};
 use crate::format::outbound::{self, OutboundFileName, SyncMode};
-use crate::format::recipients::{ColumnData, RecipientKey, RecipientsTable};
 use crate::format::{BadRecord, FileError, ReadOptions};
 use crate::id::{IdError, IdReason, UserId};
+use crate::recipients::{ColumnData, RecipientKey, RecipientsTable};
 use crate::sorted::{difference, union};
 
 use directory::LinkDirectory;
@@ -449,8 +449,8 @@ impl RecipientSpace {
         let table_ints = match request.recipients {
             None => Some(&[][..]),
             Some(table) => match &table.ids {
-                crate::format::recipients::RecipientIds::Int(ids) => Some(&ids[..]),
-                crate::format::recipients::RecipientIds::String(_) => None,
+                crate::recipients::RecipientIds::Int(ids) => Some(&ids[..]),
+                crate::recipients::RecipientIds::String(_) => None,
             },
         };
         let current_ints = request

@@ -9,7 +9,7 @@
 //! - [`ast`]: the tree, [`ast::Schema`] (columns and types) and [`ast::Rule`] (a checked tree);
 //! - `lexer`, [`parser`]: text → tree, with byte spans; [`check`]: types against a schema;
 //!   [`print`](mod@print): tree → canonical text; [`error`]: [`RuleError`] with a caret rendering;
-//! - [`eval`]: three-valued evaluation over a [`crate::format::recipients::RecipientsTable`];
+//! - [`eval`]: three-valued evaluation over a [`crate::recipients::RecipientsTable`];
 //! - [`sql`]: a `WHERE` clause for SQLite or PostgreSQL with bound parameters;
 //! - [`preview`]: counts, samples, breakdowns and overlaps for the browser and the server.
 //!

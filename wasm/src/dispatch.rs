@@ -11,14 +11,13 @@ use std::collections::BTreeMap;
 use audlink_core::datasource::DataSource;
 use audlink_core::export::{self, ExportMode, ExportRequest, ExportResult, FileLimits, Snapshot};
 use audlink_core::format::links::{self, CompactLinks, LinksFile, LinksStats, VisitorLink};
-use audlink_core::format::recipients::{
-    self, Extent, PartSpec, RecipientIds, RecipientKey, RecipientsTable,
-};
+use audlink_core::format::recipients::{self, Extent, PartSpec};
 use audlink_core::format::{BadRecord, FileError, ReadOptions};
 use audlink_core::import::{
     self, AudienceFile, AudienceFormat, ImportError, ImportOptions, ImportRequest, ImportResult,
     Links,
 };
+use audlink_core::recipients::{RecipientIds, RecipientKey, RecipientsTable};
 use audlink_core::rule::eval::{self, EvalContext, Selection};
 use audlink_core::rule::preview::{self, Breakdown, Count, Sample};
 use audlink_core::rule::sql::{self, Dialect, SqlTables, SqlWhere};

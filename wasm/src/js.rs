@@ -58,8 +58,8 @@ use serde_json::{Value, json};
 use wasm_bindgen::prelude::*;
 
 use audlink_core::export::{ExportResult, Snapshot};
-use audlink_core::format::recipients::RecipientKey;
 use audlink_core::import::{AudienceFormat, ImportResult, RecipientKeys, UnmatchedId};
+use audlink_core::recipients::RecipientKey;
 
 use crate::dispatch::{
     self, DispatchError, ErrorKind, ExportSpec, ImportFileSpec, ImportSpec, LoadOptions,

@@ -274,8 +274,8 @@ mod tests {
     };
     use crate::datasource::AmbiguityPolicy;
     use crate::format::links::VisitorLink;
-    use crate::format::recipients::RecipientKey;
     use crate::id::VisitorId;
+    use crate::recipients::RecipientKey;
     use crate::time::Timestamp;
 
     fn fragment() -> impl Strategy<Value = String> {

@@ -7,9 +7,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use audlink_core::format::problem::BadRecord;
-use audlink_core::format::recipients::{
-    ColumnType, Extent, PartSpec, RecipientIds, RecipientsTable, duplicate_id,
-};
+use audlink_core::format::recipients::{Extent, PartSpec, duplicate_id};
+use audlink_core::recipients::{ColumnType, RecipientIds, RecipientsTable};
 use audlink_wasm::dispatch::{LoadOptions, LoadSummary};
 use audlink_wasm::wire::Op;
 use serde_json::json;

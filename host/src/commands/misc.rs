@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use audlink_core::format::recipients::RecipientKey;
+use audlink_core::recipients::RecipientKey;
 use audlink_core::rule::preview::Cell;
 use audlink_core::sample;
 use serde_json::{Value, json};

@@ -18,9 +18,9 @@ use crate::digits;
 use crate::format::csv::{CsvReader, Header};
 use crate::format::input;
 use crate::format::problem::{BadRecord, FileError, Problems, ReadOptions};
-use crate::format::recipients::{RecipientKey, canonical_i64};
 use crate::id::VisitorId;
 use crate::prefetch::prefetch;
+use crate::recipients::{RecipientKey, canonical_i64};
 use crate::time::Timestamp;
 
 /// How the `recipient` field of [`CompactLink`]s is to be read.
