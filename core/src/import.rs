@@ -21,7 +21,6 @@ mod fast;
 mod index;
 mod keys;
 mod names;
-mod radix;
 mod report;
 
 use std::borrow::Cow;
@@ -44,6 +43,7 @@ use crate::format::outbound::{self, OutboundFileName, SyncMode};
 use crate::format::{BadRecord, FileError, ReadOptions};
 use crate::id::{IdError, IdReason, UserId};
 use crate::recipients::{ColumnData, RecipientKey, RecipientsTable};
+use crate::sort::{self, counting_sort, partition, sort_nearly_sorted};
 use crate::sorted::{difference, union};
 
 use directory::LinkDirectory;
@@ -976,112 +976,6 @@ impl<K> MaskRegions<K> {
     }
 }
 
-/// Orders `items` by the top bits of `order` (stable: items of one order keep theirs), through
-/// `scratch`; `counts` is reused. Buckets follow the batch size (about 16 items each, at most
-/// 2^16 of them). Two counting sorts: the first on the top bits (few enough write heads for
-/// the cache and the TLB) into `scratch`, the second on the next bits of each of those runs
-/// (in cache) back into `items`.
-fn partition<T: Copy>(
-    items: &mut [T],
-    scratch: &mut Vec<T>,
-    counts: &mut Vec<usize>,
-    order: impl Fn(&T) -> u64,
-) {
-    let n = items.len();
-    let bits = (n / 16).max(1).next_power_of_two().trailing_zeros().min(16);
-    if bits == 0 {
-        return;
-    }
-    let high = bits.min(FIRST_BITS);
-    let low = bits - high;
-    scratch.clear();
-    scratch.resize(n, items[0]);
-    counting_sort_into(items, scratch, counts, 1 << high, |item| {
-        (order(item) >> (64 - high)) as usize
-    });
-    if low == 0 {
-        items.copy_from_slice(scratch);
-        return;
-    }
-    let next = |item: &T| ((order(item) << high) >> (64 - low)) as usize;
-    let mut run_counts = Vec::new();
-    let mut start = 0;
-    // `counts` now holds where each run of the first pass ends.
-    for &end in counts.iter() {
-        let (run, out) = (&scratch[start..end], &mut items[start..end]);
-        counting_sort_into(run, out, &mut run_counts, 1 << low, next);
-        start = end;
-    }
-}
-
-/// `items` sorted by `order` (below `values`; stable), in `out` (grown to fit, never
-/// refilled: each item is written over); `counts` is reused.
-fn counting_sort<'o, T: Copy>(
-    items: &[T],
-    out: &'o mut Vec<T>,
-    counts: &mut Vec<usize>,
-    values: usize,
-    order: impl Fn(&T) -> usize,
-) -> &'o [T] {
-    if out.len() < items.len() {
-        out.resize(items.len(), items[0]);
-    }
-    let out = &mut out[..items.len()];
-    counting_sort_into(items, out, counts, values, order);
-    out
-}
-
-/// Sorts `items` into `out` (as long) by `order` (below `values`; stable). `counts` is reused;
-/// it is left holding where the items of each value end in `out`.
-fn counting_sort_into<T: Copy>(
-    items: &[T],
-    out: &mut [T],
-    counts: &mut Vec<usize>,
-    values: usize,
-    order: impl Fn(&T) -> usize,
-) {
-    counts.clear();
-    counts.resize(values, 0);
-    for item in items {
-        counts[order(item)] += 1;
-    }
-    let mut sum = 0;
-    for count in counts.iter_mut() {
-        (*count, sum) = (sum, sum + *count);
-    }
-    for item in items {
-        let at = &mut counts[order(item)];
-        out[*at] = *item;
-        *at += 1;
-    }
-}
-
-/// Bits of the first pass of [`partition`].
-const FIRST_BITS: u32 = 10;
-
-/// Sorts `items` by `key` when they are nearly sorted already (each a short way from its
-/// place, as after [`partition`]): an insertion sort, which gives up for a comparison sort
-/// when it has moved items sixteen times as far as there are items.
-fn sort_nearly_sorted<T: Copy, K: Ord>(items: &mut [T], key: impl Fn(&T) -> K) {
-    let mut budget = 16 * items.len();
-    for i in 1..items.len() {
-        let item = items[i];
-        let k = key(&item);
-        let mut j = i;
-        while j > 0 && key(&items[j - 1]) > k {
-            if budget == 0 {
-                items[j] = item;
-                items.sort_unstable_by_key(key);
-                return;
-            }
-            budget -= 1;
-            items[j] = items[j - 1];
-            j -= 1;
-        }
-        items[j] = item;
-    }
-}
-
 /// One identifier occurrence as the readers give it.
 struct Occurrence<'r> {
     line: u64,
@@ -1111,7 +1005,7 @@ struct Run<'a, I: MatchIndex> {
     fast_path: bool,
     /// Segments (dense index < 64) refused in the current delivery.
     refused: u64,
-    /// Scratch of [`radix::sort_u32`], kept from sort to sort.
+    /// Scratch of [`sort::sort_u32`], kept from sort to sort.
     sort_scratch: Vec<u32>,
     /// Whether the delivery being applied is the last.
     last_delivery: bool,
@@ -1285,9 +1179,9 @@ where
         let state = &mut self.segments[id];
         let mut adds = std::mem::take(&mut state.adds);
         let mut removes = std::mem::take(&mut state.removes);
-        radix::sort_u32(&mut adds, &mut self.sort_scratch);
+        sort::sort_u32(&mut adds, &mut self.sort_scratch);
         adds.dedup();
-        radix::sort_u32(&mut removes, &mut self.sort_scratch);
+        sort::sort_u32(&mut removes, &mut self.sort_scratch);
         removes.dedup();
         if self.full {
             // The first segment of this delivery that maps to the list resets it.
@@ -2035,7 +1929,7 @@ where
         for mut state in std::mem::take(&mut self.segments) {
             if !state.counted {
                 if !state.matched.is_sorted() {
-                    radix::sort_u32(&mut state.matched, &mut self.sort_scratch);
+                    sort::sort_u32(&mut state.matched, &mut self.sort_scratch);
                 }
                 state.matched.dedup();
                 count_matched(&mut state.report, &state.matched, &self.space.opted_out);
@@ -2116,52 +2010,6 @@ mod numbering_tests {
                 let rid = rids.get(i, id) as usize;
                 prop_assert_eq!(expected[rid], id);
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod sort_tests {
-    use proptest::prelude::*;
-
-    use super::{partition, sort_nearly_sorted};
-
-    proptest! {
-        #[test]
-        fn a_partition_orders_by_the_top_bits_and_keeps_ties_in_order(
-            orders in proptest::collection::vec(any::<u64>(), 0..3000),
-            narrow in any::<bool>(),
-        ) {
-            // Items are (order, original position); a narrow order puts many in one bucket.
-            let mut items: Vec<(u64, usize)> = orders
-                .iter()
-                .enumerate()
-                .map(|(i, &order)| (if narrow { order >> 60 << 60 } else { order }, i))
-                .collect();
-            let n = items.len();
-            let bits = (n / 16).max(1).next_power_of_two().trailing_zeros().min(16);
-            let top = |o: u64| if bits == 0 { 0 } else { o >> (64 - bits) };
-            let mut expected = items.clone();
-            expected.sort_by_key(|&(o, _)| top(o));
-            partition(&mut items, &mut Vec::new(), &mut Vec::new(), |&(o, _)| o);
-            prop_assert_eq!(items, expected);
-        }
-
-        #[test]
-        fn a_nearly_sorted_sort_sorts_anything(
-            items in proptest::collection::vec(any::<u16>(), 0..500),
-            shuffled in any::<bool>(),
-        ) {
-            // Sorted by the high byte only (each item a short way from its place), or not at all
-            // (the insertion sort gives up).
-            let mut items: Vec<u16> = items;
-            if !shuffled {
-                items.sort_by_key(|v| v >> 8);
-            }
-            let mut expected = items.clone();
-            expected.sort_unstable();
-            sort_nearly_sorted(&mut items, |&v| v);
-            prop_assert_eq!(items, expected);
         }
     }
 }

@@ -33,6 +33,7 @@ pub mod rule;
 #[cfg(feature = "gen")]
 pub mod sample;
 mod simd;
+mod sort;
 mod sorted;
 pub mod time;
 
