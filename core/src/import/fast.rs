@@ -9,7 +9,9 @@
 //! starting with 0x1F, a gzip magic's first byte, or 0xEF, a byte-order mark's) comes after an
 //! empty line.
 
-use super::{IndexKey, MatchIndex, Occurrence, Run};
+use super::IndexKey;
+use super::index::MatchIndex;
+use super::run::{Occurrence, Run};
 use crate::datasource::MatchKey;
 use crate::format::input::{self, Line};
 use crate::format::outbound::{self, ReadSummary};
