@@ -131,7 +131,7 @@ pub(super) struct MaskRegions<K> {
 }
 
 impl<K> MaskRegions<K> {
-    pub(super) fn new(bits: u32) -> MaskRegions<K> {
+    fn new(bits: u32) -> MaskRegions<K> {
         MaskRegions {
             regions: (0..1 << bits).map(|_| Vec::new()).collect(),
             bits,

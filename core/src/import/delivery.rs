@@ -28,6 +28,8 @@ pub(super) struct Delivery<'a> {
     pub(super) declared_segments: Vec<String>,
 }
 
+/// The request's files grouped into deliveries (by format and name less its split part, or
+/// one per id list), each delivery's files by name, in timestamp order.
 pub(super) fn deliveries<'a>(
     request: &ImportRequest<'a>,
 ) -> Result<Vec<Delivery<'a>>, ImportError> {

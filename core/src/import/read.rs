@@ -19,6 +19,8 @@ impl<'a, I: MatchIndex> Run<'a, I>
 where
     I::Key: IndexKey,
 {
+    /// Reads `file` into the run (its adds and removals, as units), by its format; its counts
+    /// and bad records go into the report.
     pub(super) fn read_file(&mut self, file: &AudienceFile<'a>) -> Result<(), ImportError> {
         let options = ReadOptions {
             strict: self.request.options.strict,

@@ -31,10 +31,10 @@ pub(super) enum SpaceKeys {
 /// Recipients known to the import, numbered densely in id order.
 #[derive(Debug)]
 pub(super) struct RecipientSpace {
-    pub(super) keys: SpaceKeys,
+    keys: SpaceKeys,
     /// Number of each integer id under [`SpaceKeys::Keys`] (most recipient ids are integers:
     /// one hash probe, not a binary search over the whole space).
-    pub(super) ints: HashMap<i64, u32, FxBuildHasher>,
+    ints: HashMap<i64, u32, FxBuildHasher>,
     pub(super) opted_out: Vec<bool>,
 }
 
@@ -117,7 +117,7 @@ impl RecipientSpace {
         Ok((space, link_rids))
     }
 
-    pub(super) fn all_keys(request: &ImportRequest<'_>, links: Links<'_>) -> SpaceKeys {
+    fn all_keys(request: &ImportRequest<'_>, links: Links<'_>) -> SpaceKeys {
         let mut keys: Vec<RecipientKey> = Vec::with_capacity(links.len());
         match links {
             Links::Parsed(links) => {
