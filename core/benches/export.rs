@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use audlink_core::datasource::{DataSourceKind, KeyEncoding};
 use audlink_core::export::{ExportMode, ExportRequest, FileLimits, Snapshot, export};
-use audlink_core::format::recipients::RecipientKey;
 use audlink_core::format::{ReadOptions, links, recipients};
+use audlink_core::recipients::RecipientKey;
 use audlink_core::sample;
 
 mod common;

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use audlink_core::format::recipients::RecipientKey;
+use audlink_core::recipients::RecipientKey;
 use audlink_core::rule::check::check;
 use audlink_core::rule::eval::{EvalContext, evaluate};
 use audlink_core::rule::parser::parse;

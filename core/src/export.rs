@@ -67,11 +67,11 @@ use crate::datasource::{DataSource, DeclaredKey, Identifier, KeyEncoding};
 use crate::format::input;
 use crate::format::links::VisitorLink;
 use crate::format::onboarding::{self, Entry, OnboardingFileName, OnboardingMode};
-use crate::format::recipients::{
-    ColumnData, ColumnType, RecipientIds, RecipientKey, RecipientsTable, Strings,
-};
 use crate::id::{DeclaredId, HashedId, IdError, IdKind, IdReason, UserId, VisitorId};
 use crate::normalize::DigestEncoding;
+use crate::recipients::{
+    ColumnData, ColumnType, RecipientIds, RecipientKey, RecipientsTable, Strings,
+};
 
 /// Name of the recipients column that marks opted-out recipients.
 pub const OPTED_OUT_COLUMN: &str = "opted_out";

@@ -13,6 +13,8 @@
 //!   onboarding and outbound files, Experience Platform destination exports, recipients and
 //!   visitor links CSV — over bytes (gzip detected and undone here), reporting every bad record
 //!   with its line, column and reason.
+//! - [`recipients`]: the recipients table every part shares — typed columns, typed recipient
+//!   ids ([`recipients::RecipientKey`]); [`format::recipients`] reads and writes it as CSV.
 //! - [`time`]: calendar dates and UTC timestamps parsed from text; a time is always an input.
 //!
 //! The crate does no I/O and reads no clock, environment or randomness: every input is bytes or
@@ -26,10 +28,12 @@ pub mod id;
 pub mod import;
 pub mod normalize;
 mod prefetch;
+pub mod recipients;
 pub mod rule;
 #[cfg(feature = "gen")]
 pub mod sample;
 mod simd;
+mod sort;
 mod sorted;
 pub mod time;
 

@@ -7,9 +7,10 @@
 //! ```
 //!
 //! - [`ast`]: the tree, [`ast::Schema`] (columns and types) and [`ast::Rule`] (a checked tree);
-//! - `lexer`, [`parser`]: text → tree, with byte spans; [`check`]: types against a schema;
+//! - `lexer`, [`parser`]: text → tree, with byte spans (`name`: keywords, bare names and quoting,
+//!   shared by the lexer, the checker and the printer); [`check`]: types against a schema;
 //!   [`print`](mod@print): tree → canonical text; [`error`]: [`RuleError`] with a caret rendering;
-//! - [`eval`]: three-valued evaluation over a [`crate::format::recipients::RecipientsTable`];
+//! - [`eval`]: three-valued evaluation over a [`crate::recipients::RecipientsTable`];
 //! - [`sql`]: a `WHERE` clause for SQLite or PostgreSQL with bound parameters;
 //! - [`preview`]: counts, samples, breakdowns and overlaps for the browser and the server.
 //!
@@ -20,6 +21,7 @@ pub mod check;
 pub mod error;
 pub mod eval;
 mod lexer;
+mod name;
 pub mod parser;
 pub mod preview;
 pub mod print;

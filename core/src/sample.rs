@@ -10,9 +10,9 @@
 //! malformed id.
 
 use crate::format::input;
-use crate::format::recipients::{Column, ColumnData, RecipientIds, RecipientsTable, Strings};
 use crate::id::VisitorId;
 use crate::normalize::Profile;
+use crate::recipients::{Column, ColumnData, RecipientIds, RecipientsTable, Strings};
 use crate::time::{Date, Timestamp};
 
 /// A small, fast, seeded PRNG (SplitMix64).

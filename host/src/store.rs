@@ -61,7 +61,7 @@ mod sync_runs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use audlink_core::format::recipients::RecipientKey;
+use audlink_core::recipients::RecipientKey;
 use audlink_core::rule::Type;
 use audlink_core::rule::sql::{SqlTables, quote_ident};
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};

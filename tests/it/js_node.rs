@@ -26,8 +26,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use audlink_core::export::Snapshot;
-use audlink_core::format::recipients::{self, RecipientKey};
+use audlink_core::format::recipients;
 use audlink_core::import::RecipientKeys;
+use audlink_core::recipients::RecipientKey;
 use audlink_core::sample;
 use audlink_wasm::dispatch::{
     DispatchError, ExportSpec, ImportFileSpec, ImportSpec, LoadOptions, PreviewSpec, SqlSpec,

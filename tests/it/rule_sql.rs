@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use audlink_core::format::recipients::{
+use audlink_core::recipients::{
     Column, ColumnData, RecipientIds, RecipientKey, RecipientsTable, Strings,
 };
 use audlink_core::rule::ast::{CmpOp, Expr, ExprKind, Literal, MatchOp, Sign, Span};

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use audlink_core::datasource::DataSource;
 use audlink_core::export::{ExportMode, FileLimits, Snapshot};
+use audlink_core::format::ReadOptions;
 use audlink_core::format::links;
-use audlink_core::format::recipients::{self as recipients_format, RecipientKey};
-use audlink_core::format::{ReadOptions, recipients::RecipientsTable};
+use audlink_core::format::recipients as recipients_format;
 use audlink_core::import::{
     self, AudienceFile, AudienceFormat, ImportOptions, ImportRequest, UnmatchedReason,
 };
+use audlink_core::recipients::{RecipientKey, RecipientsTable};
 use audlink_core::sample;
 use audlink_core::time::Timestamp;
 use audlink_host::guest::{self, GuestError, Request};

@@ -11,14 +11,13 @@ use std::collections::BTreeMap;
 use audlink_core::datasource::DataSource;
 use audlink_core::export::{self, ExportMode, ExportRequest, ExportResult, FileLimits, Snapshot};
 use audlink_core::format::links::{self, CompactLinks, LinksFile, LinksStats, VisitorLink};
-use audlink_core::format::recipients::{
-    self, Extent, PartSpec, RecipientIds, RecipientKey, RecipientsTable,
-};
+use audlink_core::format::recipients::{self, Extent, PartSpec};
 use audlink_core::format::{BadRecord, FileError, ReadOptions};
 use audlink_core::import::{
     self, AudienceFile, AudienceFormat, ImportError, ImportOptions, ImportRequest, ImportResult,
     Links,
 };
+use audlink_core::recipients::{RecipientIds, RecipientKey, RecipientsTable};
 use audlink_core::rule::eval::{self, EvalContext, Selection};
 use audlink_core::rule::preview::{self, Breakdown, Count, Sample};
 use audlink_core::rule::sql::{self, Dialect, SqlTables, SqlWhere};
@@ -591,21 +590,11 @@ pub fn rule_sql(spec: &SqlSpec) -> Result<SqlOutput, DispatchError> {
     })
 }
 
-/// What an audience file's name says it is, tried in the order `audlink audience import
-/// --format auto` tries them: `"onboarding"`, `"aep"` (Experience Platform export) or
-/// `"outbound"` (Audience Manager); `None` for any other name (a plain id list, say).
+/// What an audience file's name says it is ([`audlink_core::format::detect`], the order
+/// `audlink audience import --format auto` tries): `"onboarding"`, `"aep"` (Experience Platform
+/// export) or `"outbound"` (Audience Manager); `None` for any other name (a plain id list, say).
 pub fn format_of_name(name: &str) -> Option<&'static str> {
-    use audlink_core::format::outbound::OutboundFileName;
-    use audlink_core::format::{aep::AepFileName, onboarding::OnboardingFileName};
-    if OnboardingFileName::parse(name).is_ok() {
-        Some("onboarding")
-    } else if AepFileName::parse(name).is_ok() {
-        Some("aep")
-    } else if OutboundFileName::parse(name).is_ok() {
-        Some("outbound")
-    } else {
-        None
-    }
+    audlink_core::format::detect(name).map(audlink_core::format::FileKind::code)
 }
 
 /// Lists an import preview draws an overlap for at most (the largest ones).

@@ -58,8 +58,8 @@ use serde_json::{Value, json};
 use wasm_bindgen::prelude::*;
 
 use audlink_core::export::{ExportResult, Snapshot};
-use audlink_core::format::recipients::RecipientKey;
 use audlink_core::import::{AudienceFormat, ImportResult, RecipientKeys, UnmatchedId};
+use audlink_core::recipients::RecipientKey;
 
 use crate::dispatch::{
     self, DispatchError, ErrorKind, ExportSpec, ImportFileSpec, ImportSpec, LoadOptions,
@@ -456,13 +456,7 @@ impl JsWorkspace {
         self.unmatched = unmatched;
         let mut value = plain(&preview);
         value["unmatched_total"] = json!(self.unmatched.len());
-        value["unmatched_by_reason"] = json!(self.unmatched.iter().fold(
-            std::collections::BTreeMap::<&str, u64>::new(),
-            |mut by, row| {
-                *by.entry(row.reason.code()).or_default() += 1;
-                by
-            }
-        ));
+        value["unmatched_by_reason"] = json!(UnmatchedId::count_by_reason(&self.unmatched));
         to_js(&value)
     }
 
@@ -510,7 +504,7 @@ pub fn rule_sql(
 /// (the order and rules of `audlink audience import --format auto`).
 #[wasm_bindgen(js_name = formatOfName, unchecked_return_type = "\"onboarding\" | \"aep\" | \"outbound\" | null")]
 pub fn format_of_name(name: &str) -> JsValue {
-    dispatch::format_of_name(name).map_or(JsValue::NULL, JsValue::from_str)
+    audlink_core::format::detect(name).map_or(JsValue::NULL, |kind| JsValue::from_str(kind.code()))
 }
 
 /// A [`DispatchError`] as a JS `Error` with own properties `kind`, `file`, `line`, `column`,

@@ -15,9 +15,10 @@ use audlink_core::export::{
     ExportReport, ExportResult, NotExported, NotExportedReason, RenderedFile, Snapshot,
 };
 use audlink_core::format::links::VisitorLink;
-use audlink_core::format::recipients::{PartSpec, RecipientKey, RecipientsTable};
+use audlink_core::format::recipients::PartSpec;
 use audlink_core::id::IdReason;
 use audlink_core::import::{ImportReport, ImportResult, ListChange};
+use audlink_core::recipients::{RecipientKey, RecipientsTable};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 

@@ -5,8 +5,9 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::format::problem::ReadOptions;
-use crate::format::recipients::{self, Column};
+use crate::format::recipients;
 use crate::id::UserIdKind;
+use crate::recipients::Column;
 
 const TS: u64 = 1_700_000_000;
 

@@ -32,8 +32,8 @@ use serde::Serialize;
 use super::csv::{CsvReader, Header, RecordRef, write_field};
 use super::input;
 use super::problem::{BadRecord, FileError, FileReason, Problems, ReadOptions, RecordReason};
-use super::recipients::{RecipientKey, canonical_i64};
 use crate::id::VisitorId;
+use crate::recipients::{RecipientKey, canonical_i64};
 use crate::time::Timestamp;
 
 mod compact;

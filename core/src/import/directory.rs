@@ -18,9 +18,9 @@ use std::borrow::Cow;
 use hashbrown::HashSet;
 use rustc_hash::FxBuildHasher;
 
-use super::LinkRids;
 use super::extra::ExtraKeys;
 use super::index::{MatchIndex, Packed, Target, resolve, unpack};
+use super::space::LinkRids;
 use crate::datasource::AmbiguityPolicy;
 use crate::format::links::{CompactLink, CompactLinks};
 use crate::id::VisitorId;

@@ -9,7 +9,9 @@
 //! starting with 0x1F, a gzip magic's first byte, or 0xEF, a byte-order mark's) comes after an
 //! empty line.
 
-use super::{IndexKey, MatchIndex, Occurrence, Run};
+use super::IndexKey;
+use super::index::MatchIndex;
+use super::run::{Occurrence, Run};
 use crate::datasource::MatchKey;
 use crate::format::input::{self, Line};
 use crate::format::outbound::{self, ReadSummary};
@@ -274,8 +276,8 @@ mod tests {
     };
     use crate::datasource::AmbiguityPolicy;
     use crate::format::links::VisitorLink;
-    use crate::format::recipients::RecipientKey;
     use crate::id::VisitorId;
+    use crate::recipients::RecipientKey;
     use crate::time::Timestamp;
 
     fn fragment() -> impl Strategy<Value = String> {

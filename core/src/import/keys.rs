@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::format::recipients::RecipientKey;
+use crate::recipients::RecipientKey;
 
 /// Recipient keys in order (an import gives them sorted by id), compactly.
 #[derive(Clone, Default)]

@@ -110,6 +110,15 @@ pub struct SegmentReport {
 }
 
 impl SegmentReport {
+    /// Units not matched by reason code, every [`UnmatchedReason::ALL`] code present (zeros
+    /// included), as reports print them.
+    pub fn unmatched_by_reason(&self) -> BTreeMap<&'static str, u64> {
+        UnmatchedReason::ALL
+            .iter()
+            .map(|r| (r.code(), self.unmatched.get(r).copied().unwrap_or(0)))
+            .collect()
+    }
+
     pub(crate) fn finish(&mut self) {
         self.match_rate = if self.ids == 0 {
             0.0
@@ -148,6 +157,17 @@ pub struct UnmatchedId {
     /// For `invalid_format`: the identifier rule it broke.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub rule: Option<IdReason>,
+}
+
+impl UnmatchedId {
+    /// How many of `rows` there are of each reason code (only the reasons present).
+    pub fn count_by_reason(rows: &[UnmatchedId]) -> BTreeMap<&'static str, u64> {
+        let mut by = BTreeMap::new();
+        for row in rows {
+            *by.entry(row.reason.code()).or_default() += 1;
+        }
+        by
+    }
 }
 
 /// A delivery refused for one segment because a newer one was applied before.
@@ -225,5 +245,52 @@ mod tests {
                 serde_json::Value::String(reason.code().to_owned())
             );
         }
+    }
+
+    #[test]
+    fn unmatched_by_reason_lists_every_code() {
+        let mut report = SegmentReport::default();
+        assert_eq!(
+            report.unmatched_by_reason(),
+            BTreeMap::from([
+                ("ambiguous", 0),
+                ("duplicate", 0),
+                ("invalid_format", 0),
+                ("no_recipient", 0)
+            ])
+        );
+        report.unmatched.insert(UnmatchedReason::NoRecipient, 3);
+        report.unmatched.insert(UnmatchedReason::Duplicate, 1);
+        assert_eq!(
+            report.unmatched_by_reason(),
+            BTreeMap::from([
+                ("ambiguous", 0),
+                ("duplicate", 1),
+                ("invalid_format", 0),
+                ("no_recipient", 3)
+            ])
+        );
+    }
+
+    #[test]
+    fn rows_are_counted_by_reason_present() {
+        let row = |reason| UnmatchedId {
+            file: Arc::from("f"),
+            line: 1,
+            segment: Arc::from("s"),
+            id: String::new(),
+            reason,
+            rule: None,
+        };
+        assert!(UnmatchedId::count_by_reason(&[]).is_empty());
+        let rows = [
+            row(UnmatchedReason::NoRecipient),
+            row(UnmatchedReason::Ambiguous),
+            row(UnmatchedReason::NoRecipient),
+        ];
+        assert_eq!(
+            UnmatchedId::count_by_reason(&rows),
+            BTreeMap::from([("ambiguous", 1), ("no_recipient", 2)])
+        );
     }
 }

@@ -4,7 +4,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::datasource::{AmbiguityPolicy, DataSourceConfig, DataSourceKind, KeyEncoding};
-use crate::format::recipients;
+use crate::format::{ReadOptions, recipients};
 use crate::id::{IdReason, VisitorId};
 use crate::time::Timestamp;
 

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::format::recipients::{ColumnType, RecipientIds, RecipientsTable};
+use crate::recipients::{ColumnType, RecipientIds, RecipientsTable};
 use crate::time::{Date, Timestamp};
 
 /// Byte range `start..end` of the rule text.
@@ -294,7 +294,7 @@ impl Schema {
             RecipientIds::Int(_) => Type::Int,
             RecipientIds::String(_) => Type::String,
         };
-        let mut columns = vec![(crate::format::recipients::ID_COLUMN.to_owned(), id)];
+        let mut columns = vec![(crate::recipients::ID_COLUMN.to_owned(), id)];
         columns.extend(
             table
                 .columns

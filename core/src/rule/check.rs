@@ -18,6 +18,7 @@
 
 use super::ast::{CmpOp, Expr, ExprKind, Literal, MatchOp, Rule, Schema, Type};
 use super::error::RuleError;
+use super::name::quoted;
 use super::print;
 
 /// Most values an `in (…)` list may hold.
@@ -118,17 +119,6 @@ fn edit_distance(a: &str, b: &str, limit: usize) -> Option<usize> {
         std::mem::swap(&mut prev, &mut row);
     }
     Some(prev[b.len()]).filter(|&d| d <= limit)
-}
-
-/// `name` for a message: quoted, long names shortened.
-pub(crate) fn quoted(name: &str) -> String {
-    const MAX: usize = 40;
-    if name.chars().count() <= MAX {
-        format!("\"{name}\"")
-    } else {
-        let head: String = name.chars().take(MAX).collect();
-        format!("\"{head}…\"")
-    }
 }
 
 /// A node and its type in marketer words: `date column "signup"`, `text "NL"`, `now()`.

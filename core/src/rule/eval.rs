@@ -40,7 +40,7 @@ type FxHashSet<K> = hashbrown::HashSet<K, FxBuildHasher>;
 use serde::Serialize;
 
 use super::ast::{CmpOp, Expr, ExprKind, Literal, MatchOp, Rule, Sign, Span};
-use crate::format::recipients::{
+use crate::recipients::{
     ColumnData, ID_COLUMN, RecipientIds, RecipientKey, RecipientsTable, Strings,
 };
 use crate::time::{Date, Timestamp};

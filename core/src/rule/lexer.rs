@@ -2,77 +2,13 @@
 //! or number becomes an [`TokenKind::Error`] token (the last before [`TokenKind::Eof`]), so the
 //! parser reports problems in text order.
 
-use super::ast::{MatchOp, Span};
+use super::ast::Span;
 use super::error::RuleError;
+use super::name::{Keyword, is_ident_byte, quoted};
 use crate::time::{Date, Timestamp};
 
 /// Microseconds per unit of a duration literal.
 const MICROS_PER_SECOND: u128 = 1_000_000;
-
-/// A keyword (matched without regard to case).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Keyword {
-    And,
-    Or,
-    Not,
-    In,
-    Between,
-    Is,
-    Null,
-    True,
-    False,
-    /// `contains`, `starts_with`, `ends_with` and their `i`-variants (`true`).
-    Match(MatchOp, bool),
-}
-
-impl Keyword {
-    /// The keyword of a bare word, if it is one.
-    pub(crate) fn of(word: &str) -> Option<Keyword> {
-        let lower = word.to_ascii_lowercase();
-        Some(match lower.as_str() {
-            "and" => Keyword::And,
-            "or" => Keyword::Or,
-            "not" => Keyword::Not,
-            "in" => Keyword::In,
-            "between" => Keyword::Between,
-            "is" => Keyword::Is,
-            "null" => Keyword::Null,
-            "true" => Keyword::True,
-            "false" => Keyword::False,
-            "contains" => Keyword::Match(MatchOp::Contains, false),
-            "icontains" => Keyword::Match(MatchOp::Contains, true),
-            "starts_with" => Keyword::Match(MatchOp::StartsWith, false),
-            "istarts_with" => Keyword::Match(MatchOp::StartsWith, true),
-            "ends_with" => Keyword::Match(MatchOp::EndsWith, false),
-            "iends_with" => Keyword::Match(MatchOp::EndsWith, true),
-            _ => return None,
-        })
-    }
-
-    /// The keyword as printed.
-    pub(crate) fn text(self) -> &'static str {
-        match self {
-            Keyword::And => "and",
-            Keyword::Or => "or",
-            Keyword::Not => "not",
-            Keyword::In => "in",
-            Keyword::Between => "between",
-            Keyword::Is => "is",
-            Keyword::Null => "null",
-            Keyword::True => "true",
-            Keyword::False => "false",
-            Keyword::Match(MatchOp::Contains, false) => "contains",
-            Keyword::Match(MatchOp::Contains, true) => "icontains",
-            Keyword::Match(MatchOp::StartsWith, false) => "starts_with",
-            Keyword::Match(MatchOp::StartsWith, true) => "istarts_with",
-            Keyword::Match(MatchOp::EndsWith, false) => "ends_with",
-            Keyword::Match(MatchOp::EndsWith, true) => "iends_with",
-        }
-    }
-}
-
-/// The functions: `now()`, `lower(x)`, `in_list("name")` (names matched without regard to case).
-pub(crate) const FUNCTIONS: [&str; 3] = ["now", "lower", "in_list"];
 
 /// What a token is.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,21 +51,6 @@ pub(crate) enum TokenKind {
 pub(crate) struct Token {
     pub(crate) kind: TokenKind,
     pub(crate) span: Span,
-}
-
-/// Whether `b` may continue a bare identifier.
-fn is_ident_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
-
-/// Whether `name` can be written without backticks: `[A-Za-z_][A-Za-z0-9_]*`, not a keyword or
-/// function name.
-pub(crate) fn is_bare_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    matches!(bytes.first(), Some(b) if b.is_ascii_alphabetic() || *b == b'_')
-        && bytes.iter().all(|&b| is_ident_byte(b))
-        && Keyword::of(name).is_none()
-        && !FUNCTIONS.iter().any(|f| f.eq_ignore_ascii_case(name))
 }
 
 /// All tokens of `text`, ending with [`TokenKind::Eof`] (after an error token, if any).
@@ -520,11 +441,6 @@ impl Lexer<'_> {
             }
         }
     }
-}
-
-/// `text` in double quotes, shortened when long.
-fn quoted(text: &str) -> String {
-    super::check::quoted(text)
 }
 
 /// A character for a message: `"%"`, or its code point when invisible.

@@ -23,9 +23,10 @@
 //! `+`/`-` counts one), [`MAX_IN_ITEMS`] values in an `in` list.
 
 use super::ast::{CmpOp, Expr, ExprKind, Literal, Sign, Span};
-use super::check::{MAX_IN_ITEMS, did_you_mean, quoted};
+use super::check::{MAX_IN_ITEMS, did_you_mean};
 use super::error::RuleError;
-use super::lexer::{FUNCTIONS, Keyword, Token, TokenKind, lex};
+use super::lexer::{Token, TokenKind, lex};
+use super::name::{FUNCTIONS, Keyword, quoted};
 
 /// Longest rule text, in bytes (64 KiB).
 pub const MAX_TEXT_BYTES: usize = 65_536;

@@ -11,9 +11,7 @@ use serde::Serialize;
 
 use super::ast::Type;
 use super::eval::Selection;
-use crate::format::recipients::{
-    ColumnData, ID_COLUMN, RecipientIds, RecipientKey, RecipientsTable,
-};
+use crate::recipients::{ColumnData, ID_COLUMN, RecipientIds, RecipientKey, RecipientsTable};
 use crate::time::{Date, Timestamp};
 
 /// Most selections an [`overlap`] compares.

@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 
 use super::ast::{Expr, ExprKind, Literal, MatchOp, Sign};
-use super::lexer::is_bare_name;
+use super::name::is_bare_name;
 
 /// The canonical text of `expr`.
 pub fn print(expr: &Expr) -> String {

@@ -52,7 +52,7 @@ use serde::{Deserialize, Serialize};
 use super::ast::{CmpOp, Expr, ExprKind, Literal, MatchOp, Rule, Schema, Sign, Span, Type};
 use super::error::RuleError;
 use super::eval::{MICROS_PER_DAY, cmp_int_float};
-use crate::format::recipients::ID_COLUMN;
+use crate::recipients::ID_COLUMN;
 use crate::time::Timestamp;
 
 /// The SQL engine a clause is written for.

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use audlink_core::export::{ExportReport, NotExported};
 use audlink_core::format::problem::BadRecord;
-use audlink_core::format::recipients::RecipientKey;
-use audlink_core::import::{ImportReport, Refused, Totals, UnmatchedReason};
+use audlink_core::import::{ImportReport, Refused, Totals};
+use audlink_core::recipients::RecipientKey;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -102,14 +102,10 @@ impl ImportSummary {
                 recipients: s.distinct_recipients,
                 opted_out: s.opted_out,
                 match_rate: s.match_rate,
-                unmatched_by_reason: UnmatchedReason::ALL
-                    .iter()
-                    .map(|r| {
-                        (
-                            r.code().to_owned(),
-                            s.unmatched.get(r).copied().unwrap_or(0),
-                        )
-                    })
+                unmatched_by_reason: s
+                    .unmatched_by_reason()
+                    .into_iter()
+                    .map(|(code, n)| (code.to_owned(), n))
                     .collect(),
             })
             .collect();

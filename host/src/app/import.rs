@@ -11,9 +11,8 @@ use std::time::Instant;
 
 use tracing::debug;
 
-use audlink_core::format::aep::{AepColumns, AepFileName};
-use audlink_core::format::onboarding::OnboardingFileName;
-use audlink_core::format::outbound::OutboundFileName;
+use audlink_core::format::aep::AepColumns;
+use audlink_core::format::{FileKind, detect};
 use audlink_core::import::{AudienceFormat, DEFAULT_LIST_PREFIX, UnmatchedId};
 use audlink_wasm::dispatch::{ImportFileSpec, ImportSpec};
 use audlink_wasm::wire::{FileRef, Op, packed};
@@ -30,9 +29,7 @@ use crate::store::{ImportRun, InputKeyHasher, ObjectSource, Store};
 /// Whether `name` is the name of an audience file `auto` reads (onboarding, Experience
 /// Platform export, Audience Manager outbound).
 pub fn recognized(name: &str) -> bool {
-    OnboardingFileName::parse(name).is_ok()
-        || AepFileName::parse(name).is_ok()
-        || OutboundFileName::parse(name).is_ok()
+    detect(name).is_some()
 }
 
 /// How the file `name` is read under `options` (its format, or what its name says).
@@ -63,21 +60,16 @@ pub fn format_of(name: &str, options: &ImportOptions) -> Result<AudienceFormat, 
         InputFormat::Outbound => Ok(AudienceFormat::Outbound { mode: None }),
         InputFormat::Aep => aep(),
         InputFormat::Onboarding => Ok(AudienceFormat::Onboarding),
-        InputFormat::Auto => {
-            if OnboardingFileName::parse(name).is_ok() {
-                Ok(AudienceFormat::Onboarding)
-            } else if AepFileName::parse(name).is_ok() {
-                aep()
-            } else if OutboundFileName::parse(name).is_ok() {
-                Ok(AudienceFormat::Outbound { mode: None })
-            } else {
-                Err(AppError::Job(format!(
-                    "{name}: unknown format — the name is not that of an Audience Manager outbound \
+        InputFormat::Auto => match detect(name) {
+            Some(FileKind::Onboarding) => Ok(AudienceFormat::Onboarding),
+            Some(FileKind::Aep) => aep(),
+            Some(FileKind::Outbound) => Ok(AudienceFormat::Outbound { mode: None }),
+            None => Err(AppError::Job(format!(
+                "{name}: unknown format — the name is not that of an Audience Manager outbound \
                      file, an Experience Platform export or an onboarding file (for a plain id \
                      list use --format ids --segment ID)"
-                )))
-            }
-        }
+            ))),
+        },
     }
 }
 

@@ -12,9 +12,8 @@ use crate::guest::{Guest, Request};
 use crate::parts::PartReader;
 use crate::store::{RecipientsWrite, Store};
 use audlink_core::format::problem::BadRecord;
-use audlink_core::format::recipients::{
-    ColumnType, Extent, PartSpec, RecipientIds, RecipientsTable, duplicate_id,
-};
+use audlink_core::format::recipients::{Extent, PartSpec, duplicate_id};
+use audlink_core::recipients::{ColumnType, RecipientIds, RecipientsTable};
 use audlink_wasm::dispatch::{LoadOptions, LoadSummary};
 use audlink_wasm::wire::Op;
 

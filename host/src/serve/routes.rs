@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use audlink_core::format::recipients::RecipientKey;
+use audlink_core::recipients::RecipientKey;
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};

@@ -365,7 +365,7 @@ fn import_by_key(conn: &rusqlite::Connection, key: &InputKey) -> Result<Option<i
 
 #[cfg(test)]
 mod tests {
-    use audlink_core::format::recipients::{RecipientIds, RecipientKey, RecipientsTable};
+    use audlink_core::recipients::{RecipientIds, RecipientKey, RecipientsTable};
 
     use super::super::testing::store;
     use super::*;

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use audlink_core::format::recipients::RecipientKey;
 use audlink_core::import::ListChange;
+use audlink_core::recipients::RecipientKey;
 use rusqlite::{Connection, OptionalExtension, Transaction};
 use serde::Serialize;
 

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use audlink_core::format::recipients::{ID_COLUMN, RecipientKey};
+use audlink_core::recipients::{ID_COLUMN, RecipientKey};
 use audlink_core::rule::Type;
 use audlink_core::rule::preview::{
     Breakdown, Bucket, Cell, Count, Sample, SampleColumn, SampleRow,
@@ -249,8 +249,8 @@ impl Store {
 mod tests {
     use std::collections::BTreeMap;
 
-    use audlink_core::format::recipients::RecipientsTable;
     use audlink_core::import::{ListChange, RecipientKeys};
+    use audlink_core::recipients::RecipientsTable;
     use audlink_core::rule::eval::{EvalContext, evaluate};
     use audlink_core::rule::preview;
     use audlink_core::rule::sql::{Dialect, SqlTables, to_sql};

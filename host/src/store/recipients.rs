@@ -11,10 +11,10 @@
 //! type error; integer ids into a text `id` column are stored as their text.
 
 use audlink_core::format::links::VisitorLink;
-use audlink_core::format::recipients::{
+use audlink_core::id::VisitorId;
+use audlink_core::recipients::{
     Column, ColumnData, ColumnType, ID_COLUMN, RecipientIds, RecipientKey, RecipientsTable, Strings,
 };
-use audlink_core::id::VisitorId;
 use audlink_core::rule::sql::{Dialect, storage_type};
 use audlink_core::rule::{Schema, Type};
 use audlink_core::time::{Date, Timestamp};
@@ -681,7 +681,7 @@ fn push_value(data: &mut ColumnData, value: ValueRef<'_>, name: &str) -> Result<
 
 #[cfg(test)]
 mod tests {
-    use audlink_core::format::recipients::{Column, ColumnData, RecipientIds, Strings};
+    use audlink_core::recipients::{Column, ColumnData, RecipientIds, Strings};
     use audlink_core::sample;
 
     use super::super::testing::store;

@@ -17,9 +17,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use audlink_core::format::recipients::RecipientKey;
 use audlink_core::id::IdReason;
 use audlink_core::import::{RecipientKeys, UnmatchedId, UnmatchedReason};
+use audlink_core::recipients::RecipientKey;
 
 /// Tag of an all-integer key column.
 pub const KEYS_INT: u32 = 1;

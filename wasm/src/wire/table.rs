@@ -26,10 +26,10 @@
 //! Values of null rows are zero (strings: empty) and ignored when read.
 
 use audlink_core::format::links::VisitorLink;
-use audlink_core::format::recipients::{
+use audlink_core::id::VisitorId;
+use audlink_core::recipients::{
     Column, ColumnData, RecipientIds, RecipientKey, RecipientsTable, Strings,
 };
-use audlink_core::id::VisitorId;
 use audlink_core::time::{Date, Timestamp};
 
 use super::packed::{self, PackedError, Reader};

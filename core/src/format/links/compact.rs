@@ -18,9 +18,9 @@ use crate::digits;
 use crate::format::csv::{CsvReader, Header};
 use crate::format::input;
 use crate::format::problem::{BadRecord, FileError, Problems, ReadOptions};
-use crate::format::recipients::{RecipientKey, canonical_i64};
 use crate::id::VisitorId;
-use crate::prefetch::prefetch;
+use crate::recipients::{RecipientKey, canonical_i64};
+use crate::sort;
 use crate::time::Timestamp;
 
 /// How the `recipient` field of [`CompactLink`]s is to be read.
@@ -449,9 +449,6 @@ pub(crate) fn visitor_halves(cell: &[u8]) -> Option<[u64; 2]> {
     VisitorId::from_digits(digits).map(VisitorId::halves)
 }
 
-/// How many links ahead [`sort_links`] asks for the slot a link will be swapped to.
-const AHEAD: usize = 16;
-
 /// Exclusive bound of the high half of a visitor id.
 const HI_BOUND: u64 = ((10u128.pow(38) - 1) >> 64) as u64 + 1;
 
@@ -466,15 +463,10 @@ fn has_repeats(links: &[CompactLink]) -> bool {
 }
 
 /// Sorts links by (visitor, recipient) in place: an in-place MSD radix pass on the high bits of
-/// the visitor id into at most 1024 buckets (few enough for their write heads to stay in cache
-/// and in the TLB), then [`sort_bucket`] on each. No second vector: fresh pages cost more than
-/// the swaps. Whether a pair is there twice (noted by each bucket's sort: no other pass when
-/// none is).
-///
-/// The radix pass works in rounds, as ska_sort does: each link not yet placed is swapped to
-/// the head of its bucket, and the one it displaces waits for the next round (no chain of
-/// swaps where each load waits on the one before). Each swap places a link for good: n swaps
-/// in all, whatever the distribution.
+/// the visitor id into at most 1024 buckets ([`sort::distribute`]; few enough for their write
+/// heads to stay in cache and in the TLB), then [`sort_bucket`] on each. No second vector:
+/// fresh pages cost more than the swaps. Whether a pair is there twice (noted by each bucket's
+/// sort: no other pass when none is).
 fn sort_links(links: &mut [CompactLink]) -> bool {
     let n = links.len();
     if n < 1024 {
@@ -485,31 +477,7 @@ fn sort_links(links: &mut [CompactLink]) -> bool {
     // bucket(hi) = floor(hi * buckets / HI_BOUND), monotone in hi and below `buckets`.
     let scale = ((buckets as u128) << 64) / u128::from(HI_BOUND);
     let bucket = |link: &CompactLink| ((u128::from(link.visitor[0]) * scale) >> 64) as usize;
-    let mut starts = vec![0usize; buckets + 1];
-    for link in links.iter() {
-        starts[bucket(link) + 1] += 1;
-    }
-    for i in 0..buckets {
-        starts[i + 1] += starts[i];
-    }
-    // Links before a bucket's head are placed; those from it on are not yet.
-    let mut heads = starts[..buckets].to_vec();
-    let mut open: Vec<usize> = (0..buckets).filter(|&b| heads[b] < starts[b + 1]).collect();
-    while !open.is_empty() {
-        for &b in &open {
-            // The head of `b` stays at or before `i`: only links of `b` move it.
-            let end = starts[b + 1];
-            for i in heads[b]..end {
-                if i + AHEAD < end {
-                    prefetch(links, heads[bucket(&links[i + AHEAD])]);
-                }
-                let to = bucket(&links[i]);
-                links.swap(i, heads[to]);
-                heads[to] += 1;
-            }
-        }
-        open.retain(|&b| heads[b] < starts[b + 1]);
-    }
+    let starts = sort::distribute(links, buckets, bucket);
     let (mut scratch, mut counts) = (Vec::new(), Vec::new());
     let mut repeats = false;
     for w in starts.windows(2) {

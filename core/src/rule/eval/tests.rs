@@ -1,5 +1,5 @@
 use super::*;
-use crate::format::recipients::Column;
+use crate::recipients::Column;
 use crate::rule::ast::Schema;
 use crate::rule::check::check;
 use crate::rule::parser::parse;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::rule::ast::MatchOp;
 
 fn kinds(text: &str) -> Vec<TokenKind> {
     lex(text).into_iter().map(|t| t.kind).collect()
@@ -139,15 +140,4 @@ fn errors_have_spans() {
     );
     // Nothing after the first error.
     assert_eq!(lex("'x' = 1").len(), 2);
-}
-
-#[test]
-fn bare_names() {
-    assert!(is_bare_name("age"));
-    assert!(is_bare_name("_x9"));
-    assert!(!is_bare_name("AND"));
-    assert!(!is_bare_name("now"));
-    assert!(!is_bare_name("first name"));
-    assert!(!is_bare_name("9x"));
-    assert!(!is_bare_name(""));
 }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::format::recipients::{Column, Strings};
+use crate::recipients::{Column, Strings};
 
 fn table() -> RecipientsTable {
     // Ids out of order, so sample order is by id, not by row.
