@@ -5,13 +5,21 @@ use std::path::PathBuf;
 use audlink_core::datasource::AmbiguityPolicy;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::store::DbUrl;
+
 /// Share audiences between a campaign database and an identity platform.
 #[derive(Debug, Parser)]
 #[command(name = "audlink", version, about, max_term_width = 100)]
 pub struct Cli {
-    /// The SQLite database.
-    #[arg(long, global = true, env = "AUDLINK_DB", default_value = "audlink.db")]
-    pub db: PathBuf,
+    /// The database: a SQLite file's path (or sqlite:PATH); postgres://… is not supported yet.
+    #[arg(
+        long,
+        global = true,
+        env = "AUDLINK_DB",
+        default_value = "audlink.db",
+        value_parser = DbUrlParser
+    )]
+    pub db: DbUrl,
     /// The configuration file (data sources).
     #[arg(long, global = true, default_value = "audlink.toml")]
     pub config: PathBuf,
@@ -440,5 +448,31 @@ mod tests {
         assert!(matches!(cli.command, Command::Remote(RemoteCommand::Check)));
         assert!(cli.json);
         assert_eq!(cli.verbose, 2);
+    }
+}
+
+/// Parses `--db` into a [`DbUrl`]. Unlike clap's own error, a refusal never repeats the value
+/// (a URL may hold a password); the [`DbUrlError`](crate::store::DbUrlError) says what is
+/// wrong without it.
+#[derive(Debug, Clone, Copy)]
+struct DbUrlParser;
+
+impl clap::builder::TypedValueParser for DbUrlParser {
+    type Value = DbUrl;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<DbUrl, clap::Error> {
+        DbUrl::parse_os(value).map_err(|e| {
+            let arg = arg.map_or_else(|| "--db".to_owned(), ToString::to_string);
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for '{arg}': {e}\n"),
+            )
+            .with_cmd(cmd)
+        })
     }
 }

@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use audlink_core::datasource::{DataSource, Identifier};
 use audlink_core::export::OPTED_OUT_COLUMN;
-use audlink_core::rule::sql::{Dialect, SqlTables};
+use audlink_core::rule::sql::SqlTables;
 use audlink_core::time::Timestamp;
 use audlink_wasm::dispatch::{SqlOutput, SqlSpec};
 use audlink_wasm::wire::{Decoded, Op, ResponseError, table};
@@ -199,8 +199,8 @@ impl<'a> Context<'a> {
         Ok(Config::load(&self.cli.config)?)
     }
 
-    fn store(&self) -> Result<Store, Failure> {
-        Ok(Store::open(&self.cli.db)?)
+    fn store(&self) -> Result<Box<dyn Store>, Failure> {
+        Ok(crate::store::open(&self.cli.db)?)
     }
 
     fn sandbox(&mut self) -> Result<&Sandbox, Failure> {
@@ -293,7 +293,7 @@ fn base_name(path: &Path) -> String {
 /// recipient ids with the `opted_out` column and, for declared ids, the key column; the
 /// visitor links for visitor ids. Nothing before the first recipients load.
 fn put_tables(
-    store: &Store,
+    store: &dyn Store,
     data_source: &DataSource,
     request: &mut Request,
 ) -> Result<(), StepError> {
@@ -317,7 +317,7 @@ fn put_tables(
 /// Compiles `rule` to SQL in `sandbox`, against the database's schema and lists.
 pub fn compile_rule(
     sandbox: &Sandbox,
-    store: &Store,
+    store: &dyn Store,
     rule: &str,
     now: Timestamp,
 ) -> Result<SqlOutput, StepError> {
@@ -328,7 +328,7 @@ pub fn compile_rule(
             rule: rule.to_owned(),
             schema: store.schema()?,
             lists: Some(lists),
-            dialect: Dialect::Sqlite,
+            dialect: store.dialect(),
             tables: SqlTables::default(),
             now,
         },

@@ -5,9 +5,11 @@
 //!   call, compiled code cached on disk.
 //! - [`guest`]: typed calls into the sandbox — the host builds a request (JSON options plus
 //!   payloads streamed from files or memory) and reads the core's result types back.
-//! - [`store`]: the SQLite database (WAL, versioned migrations) — recipients, visitor links,
-//!   lists, import runs with their reports, export runs and snapshots — and the segment-rule
-//!   SQL run on it under a deadline; the only place SQL text of the store lives.
+//! - [`store`]: the database behind the backend-neutral `Store` trait (SQLite today, named by
+//!   `--db` as a path or URL) — recipients, visitor links, lists, import runs with their
+//!   reports, export runs and snapshots — and the segment-rule SQL run on it under a deadline;
+//!   the only place SQL text of the store lives. [`input_key`] hashes an input into the key
+//!   runs are stored by; [`unmatched`] packs an import's unmatched identifiers for the store.
 //!
 //! - [`cli`]: the command line (clap); [`config`]: `audlink.toml` and its data sources;
 //!   [`commands`]: what each command does.
@@ -26,9 +28,11 @@ pub mod commands;
 pub mod config;
 pub mod exchange;
 pub mod guest;
+pub mod input_key;
 pub mod memory;
 pub mod parts;
 pub mod remote;
 pub mod sandbox;
 pub mod serve;
 pub mod store;
+pub mod unmatched;

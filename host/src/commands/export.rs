@@ -16,7 +16,8 @@ use crate::cli::{ExportArgs, Mode};
 use crate::config::Config;
 use crate::guest::Request;
 use crate::sandbox::Sandbox;
-use crate::store::{ExportStart, InputKeyHasher, Store};
+use crate::input_key::InputKeyHasher;
+use crate::store::{ExportStart, Store};
 
 /// The name the members go by inside the request.
 const MEMBERS: &str = "members";
@@ -50,7 +51,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
     let sandbox = ctx.sandbox()?;
     let exported = export(
         sandbox,
-        &mut store,
+        &mut *store,
         &config,
         args,
         false,
@@ -98,7 +99,7 @@ fn write_files(out: &std::path::Path, files: &[RenderedFile]) -> Result<Vec<Stri
 /// and the human text.
 pub fn apply(
     sandbox: &Sandbox,
-    store: &mut Store,
+    store: &mut dyn Store,
     config: &Config,
     args: &ExportArgs,
     step: &dyn Fn(&str),
@@ -135,7 +136,7 @@ pub struct Exported {
 /// again would change nothing on the platform).
 pub fn export(
     sandbox: &Sandbox,
-    store: &mut Store,
+    store: &mut dyn Store,
     config: &Config,
     args: &ExportArgs,
     skip_unchanged: bool,

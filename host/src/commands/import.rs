@@ -24,7 +24,8 @@ use crate::config::Config;
 use crate::guest::Request;
 use crate::memory::take_peak;
 use crate::sandbox::Sandbox;
-use crate::store::{ImportRun, InputKeyHasher, ObjectSource, Store};
+use crate::input_key::InputKeyHasher;
+use crate::store::{ImportRun, ObjectSource, Store};
 
 /// How the file `name` is read, from `--format` or its name.
 pub(super) fn format_of(name: &str, args: &ImportArgs) -> Result<AudienceFormat, Failure> {
@@ -184,7 +185,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
     let mut store = ctx.store()?;
     let progress = Progress::start(ctx, "hashing the input");
     let sandbox = ctx.sandbox()?;
-    let report = import(sandbox, &mut store, &config, args, &inputs, &[], &|step| {
+    let report = import(sandbox, &mut *store, &config, args, &inputs, &[], &|step| {
         progress.step(step)
     })?;
     drop(progress);
@@ -211,7 +212,7 @@ fn inputs_of(args: &ImportArgs) -> Result<Vec<ImportInput>, Failure> {
 /// is being done. The report's JSON.
 pub fn apply(
     sandbox: &Sandbox,
-    store: &mut Store,
+    store: &mut dyn Store,
     config: &Config,
     args: &ImportArgs,
     step: &dyn Fn(&str),
@@ -227,7 +228,7 @@ pub fn apply(
 /// `step` hears what is being done. Returns the report with `import_id` and `skipped`.
 pub fn import(
     sandbox: &Sandbox,
-    store: &mut Store,
+    store: &mut dyn Store,
     config: &Config,
     args: &ImportArgs,
     inputs: &[ImportInput],
@@ -267,7 +268,9 @@ pub fn import(
     for (path, file) in &files {
         let reader =
             File::open(path).map_err(|e| Failure::job(format!("{}: {e}", path.display())))?;
-        hasher.add_reader(&file.name, reader)?;
+        hasher
+            .add_reader(&file.name, reader)
+            .map_err(|e| Failure::job(format!("cannot read an input to hash it: {e}")))?;
     }
     let input_key = hasher.finish();
     if let Some(id) = store.import_by_input_key(&input_key)? {
@@ -297,7 +300,8 @@ pub fn import(
                 || spec.options.mappings.values().any(|list| list == name)
         })
         .collect();
-    for (name, members) in store.lists_members(names.iter().map(String::as_str))? {
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    for (name, members) in store.lists_members(&names)? {
         let payload = request.bytes(packed::encode_keys(&members));
         request.op(Op::SetList { name, payload });
     }
@@ -329,7 +333,7 @@ pub fn import(
             lists: &result.lists,
             last_applied: &result.last_applied,
             report: &stored_report.to_string(),
-            unmatched: &result.report.unmatched,
+            unmatched: &crate::unmatched::encode(&result.report.unmatched),
         },
         sources,
     )?;
@@ -355,6 +359,7 @@ pub(super) fn report(ctx: &mut Context<'_>, args: &ReportArgs) -> Result<(), Fai
     let store = ctx.store()?;
     let limit = if args.unmatched { args.limit } else { 0 };
     let stored = store.import_report(args.import_id, limit)?;
+    let unmatched = crate::unmatched::rows(&stored, limit)?;
     let mut report: Value = serde_json::from_str(&stored.report)
         .map_err(|e| Failure::job(format!("stored report {}: {e}", args.import_id)))?;
     report["import_id"] = json!(args.import_id);
@@ -362,13 +367,13 @@ pub(super) fn report(ctx: &mut Context<'_>, args: &ReportArgs) -> Result<(), Fai
     let mut text = human(&report);
     if args.unmatched {
         report["unmatched_total"] = json!(stored.unmatched_total);
-        report["unmatched"] = json!(stored.unmatched);
+        report["unmatched"] = json!(unmatched);
         let _ = writeln!(
             text,
             "unmatched identifiers ({} in all):",
             stored.unmatched_total
         );
-        for u in &stored.unmatched {
+        for u in &unmatched {
             let _ = writeln!(
                 text,
                 "  {}:{} segment {}: {:?} {}{}",

@@ -17,7 +17,7 @@ use serde_json::json;
 use super::{Context, Failure, Progress, base_name, print, readable};
 use crate::guest::Request;
 use crate::parts::PartReader;
-use crate::store::RecipientsWrite;
+use crate::store::RecipientsWriter;
 
 /// Rejected rows listed in full at most (the count covers all).
 const MAX_LISTED: usize = 20;
@@ -213,7 +213,7 @@ fn write_parts(
     name: &str,
     types: &BTreeMap<String, ColumnType>,
     probe: bool,
-    write: &mut RecipientsWrite<'_>,
+    write: &mut dyn RecipientsWriter,
     progress: &Progress,
 ) -> Result<Written, Failure> {
     let mut seen = SeenIds::default();
@@ -287,10 +287,10 @@ pub(super) fn recipients(ctx: &mut Context<'_>, file: &Path) -> Result<(), Failu
     let mut store = ctx.store()?;
     let mut write = store.begin_recipients()?;
     let stored: BTreeMap<String, ColumnType> = write.types()?.into_iter().collect();
-    let totals = match write_parts(ctx, file, &name, &stored, true, &mut write, &progress)? {
+    let totals = match write_parts(ctx, file, &name, &stored, true, &mut *write, &progress)? {
         Written::All(totals) => totals,
         Written::NeedsTypes(types) => {
-            match write_parts(ctx, file, &name, &types, false, &mut write, &progress)? {
+            match write_parts(ctx, file, &name, &types, false, &mut *write, &progress)? {
                 Written::All(totals) => totals,
                 // Only a probe stops for types; never reached, but no panic either.
                 Written::NeedsTypes(_) => {

@@ -19,7 +19,7 @@ use crate::store::Store;
 
 /// `audlink init`.
 pub(super) fn init(ctx: &mut Context<'_>) -> Result<(), Failure> {
-    let store = Store::create(&ctx.cli.db)?;
+    let store = crate::store::create(&ctx.cli.db)?;
     let config = &ctx.cli.config;
     let wrote_config = !config.exists();
     if wrote_config {
@@ -27,14 +27,14 @@ pub(super) fn init(ctx: &mut Context<'_>) -> Result<(), Failure> {
             .map_err(|e| Failure::job(format!("{}: {e}", config.display())))?;
     }
     let json = json!({
-        "db": ctx.cli.db.display().to_string(),
+        "db": store.location(),
         "schema_version": store.schema_version()?,
         "config": config.display().to_string(),
         "config_written": wrote_config,
     });
     let human = format!(
         "database {} ready (schema version {}); {} {}\n",
-        ctx.cli.db.display(),
+        store.location(),
         store.schema_version()?,
         if wrote_config { "wrote" } else { "kept" },
         config.display()
@@ -50,7 +50,7 @@ fn key_json(key: &RecipientKey) -> Value {
 }
 
 /// The JSON of `audlink list ls` (and `GET /api/lists`).
-pub fn lists_json(store: &Store) -> Result<Value, StepError> {
+pub fn lists_json(store: &dyn Store) -> Result<Value, StepError> {
     let lists = store.lists()?;
     Ok(json!({
         "lists": lists.iter().map(|l| json!({"name": l.name, "members": l.members})).collect::<Vec<_>>(),
@@ -59,7 +59,7 @@ pub fn lists_json(store: &Store) -> Result<Value, StepError> {
 
 /// `audlink list ls`.
 pub(super) fn list_ls(ctx: &mut Context<'_>) -> Result<(), Failure> {
-    let json = lists_json(&ctx.store()?)?;
+    let json = lists_json(&*ctx.store()?)?;
     let mut human = String::new();
     for l in json["lists"].as_array().into_iter().flatten() {
         let _ = writeln!(
@@ -106,7 +106,7 @@ pub struct PreviewQuery<'a> {
 /// compiled to SQL in `sandbox`, counted, sampled and broken down in the database.
 pub fn preview_json(
     sandbox: &Sandbox,
-    store: &mut Store,
+    store: &mut dyn Store,
     query: &PreviewQuery<'_>,
 ) -> Result<Value, StepError> {
     let compiled = compile_rule(sandbox, store, query.rule, query.now)?;
@@ -156,7 +156,7 @@ pub(super) fn preview(ctx: &mut Context<'_>, args: &PreviewArgs) -> Result<(), F
         now,
         deadline: QUERY_DEADLINE,
     };
-    let json = preview_json(ctx.sandbox()?, &mut store, &query)?;
+    let json = preview_json(ctx.sandbox()?, &mut *store, &query)?;
     let mut human = format!(
         "{}\n{} of {} recipients selected\n",
         json["rule"].as_str().unwrap_or_default(),

@@ -106,7 +106,13 @@ pub(super) fn run(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
     let jobs_dir = match &config.serve.jobs_dir {
         Some(dir) => base.join(dir),
         None => {
-            let mut name = cli.db.as_os_str().to_owned();
+            let Some(db) = cli.db.local_path() else {
+                return Err(Failure::usage(format!(
+                    "{}: set [serve] jobs_dir (no folder beside a database server)",
+                    cli.db
+                )));
+            };
+            let mut name = db.as_os_str().to_owned();
             name.push(".jobs");
             PathBuf::from(name)
         }

@@ -17,7 +17,7 @@ mod import_job;
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -31,7 +31,7 @@ use crate::cli::{SyncArgs, SyncCommand};
 use crate::config::Config;
 use crate::config::job::{Job, JobWork};
 use crate::exchange::Exchange;
-use crate::store::{RunStatus, Store, SyncRun};
+use crate::store::{DbUrl, RunStatus, Store, SyncRun};
 
 /// How often a waiting `audlink sync` looks at the stop flag.
 const POLL: Duration = Duration::from_millis(50);
@@ -50,7 +50,7 @@ enum Step {
 struct Runner<'c, 'a> {
     ctx: &'c mut Context<'a>,
     config: Config,
-    store: Store,
+    store: Box<dyn Store>,
     exchange: Exchange,
     remote: Option<Remote>,
     runtime: tokio::runtime::Runtime,
@@ -279,7 +279,12 @@ fn count(value: &Value) -> usize {
 
 /// Holds `<db>.sync-lock` exclusively for the life of the process (exit 1 when another
 /// `audlink sync` holds it).
-fn lock(db: &Path) -> Result<File, Failure> {
+fn lock(url: &DbUrl) -> Result<File, Failure> {
+    let Some(db) = url.local_path() else {
+        return Err(Failure::usage(format!(
+            "{url}: audlink sync needs a database file to lock beside"
+        )));
+    };
     let mut path = PathBuf::from(db);
     path.as_mut_os_string().push(".sync-lock");
     let file = File::options()

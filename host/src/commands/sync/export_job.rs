@@ -54,7 +54,7 @@ pub(super) fn run(runner: &mut Runner<'_, '_>, run: i64, job: &ExportJob) -> Res
     let sandbox = runner.ctx.sandbox()?;
     let exported = export(
         sandbox,
-        &mut runner.store,
+        &mut *runner.store,
         &runner.config,
         &args,
         true,

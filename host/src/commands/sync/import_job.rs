@@ -9,7 +9,7 @@
 //! of an audience file (an outbound delivery's `.info` file, a marker) are ignored, not failed,
 //! and not recorded.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use audlink_core::format::aep::AepFileName;
 use audlink_core::format::onboarding::OnboardingFileName;
@@ -22,7 +22,7 @@ use super::{Runner, Step};
 use crate::cli::{ImportArgs, InputFormat};
 use crate::config::job::ImportJob;
 use crate::exchange::{Examined, Storage, examine, list_once};
-use crate::store::ObjectSource;
+use crate::store::{DbUrl, ObjectSource};
 
 /// A folder removed when dropped.
 struct Scratch(PathBuf);
@@ -56,7 +56,12 @@ fn import_args(job: &ImportJob) -> ImportArgs {
 }
 
 /// The temporary folder of run `run`, beside the database.
-fn scratch(db: &Path, run: i64) -> Result<Scratch, Failure> {
+fn scratch(url: &DbUrl, run: i64) -> Result<Scratch, Failure> {
+    let Some(db) = url.local_path() else {
+        return Err(Failure::usage(format!(
+            "{url}: audlink sync needs a database file to download beside"
+        )));
+    };
     let mut path = db.as_os_str().to_owned();
     path.push(format!(".sync-{run}"));
     let path = PathBuf::from(path);
@@ -97,7 +102,7 @@ pub(super) fn run(runner: &mut Runner<'_, '_>, run: i64, job: &ImportJob) -> Res
         }
         format_of(&name, &args)?;
         let examined = runner.runtime.block_on(examine(
-            &runner.store,
+            &*runner.store,
             &runner.exchange,
             &location,
             listed,
@@ -132,7 +137,7 @@ pub(super) fn run(runner: &mut Runner<'_, '_>, run: i64, job: &ImportJob) -> Res
         let sandbox = runner.ctx.sandbox()?;
         let report = import(
             sandbox,
-            &mut runner.store,
+            &mut *runner.store,
             &runner.config,
             &args,
             &inputs,
