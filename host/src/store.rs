@@ -54,12 +54,12 @@ use audlink_core::rule::preview::{Breakdown, Count, Sample};
 use audlink_core::rule::sql::{Dialect, SqlWhere};
 use audlink_core::time::Timestamp;
 
-pub(crate) use model::{parse_type_code, type_code};
 pub use model::{
     ExportStart, ExportStarted, ImportRun, InputKey, Job, JobStatus, LinkRejection, LinksUpsert,
     ListSummary, ObjectSource, ProcessedObject, RecipientsUpsert, RejectedLink, RunObject,
     RunStatus, StoredImport, SyncRun, UnmatchedPart,
 };
+pub(crate) use model::{parse_type_code, type_code};
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 pub use url::{DbUrl, DbUrlError, PostgresUrl};
 
@@ -216,8 +216,7 @@ pub trait Store: Send {
 
     /// The identifiers last exported to the audience `audience` of `data_source`; `None` when
     /// no export to it was finished.
-    fn snapshot(&self, audience: &str, data_source: &str)
-    -> Result<Option<Snapshot>, StoreError>;
+    fn snapshot(&self, audience: &str, data_source: &str) -> Result<Option<Snapshot>, StoreError>;
 
     // The file exchange's ledger.
 
@@ -606,7 +605,11 @@ mod tests {
         assert!(!store.was_processed(&object).unwrap());
         store.record_processed(&object, 5).unwrap();
         assert!(store.was_processed(&object).unwrap());
-        assert!(store.listed_unchanged("folder /x", "a", Some("e"), 1).unwrap());
+        assert!(
+            store
+                .listed_unchanged("folder /x", "a", Some("e"), 1)
+                .unwrap()
+        );
     }
 
     #[test]

@@ -28,16 +28,19 @@ pub fn encode(rows: &[UnmatchedId]) -> Vec<UnmatchedPart> {
 /// order: the rows of schema version 1, then those of the parts. A part that does not decode
 /// is [`StoreError::Corrupt`].
 pub fn rows(stored: &StoredImport, limit: usize) -> Result<Vec<UnmatchedId>, StoreError> {
-    let mut unmatched: Vec<UnmatchedId> =
-        stored.legacy_unmatched.iter().take(limit).cloned().collect();
+    let mut unmatched: Vec<UnmatchedId> = stored
+        .legacy_unmatched
+        .iter()
+        .take(limit)
+        .cloned()
+        .collect();
     for part in &stored.unmatched_parts {
         if unmatched.len() >= limit {
             break;
         }
-        let decoded =
-            packed::decode_unmatched(&part.bytes).map_err(|e| StoreError::Corrupt {
-                detail: format!("import {}: unmatched identifiers: {e}", stored.id),
-            })?;
+        let decoded = packed::decode_unmatched(&part.bytes).map_err(|e| StoreError::Corrupt {
+            detail: format!("import {}: unmatched identifiers: {e}", stored.id),
+        })?;
         let room = limit - unmatched.len();
         unmatched.extend(decoded.into_iter().take(room));
     }

@@ -15,8 +15,8 @@ use super::{
 use crate::cli::{ExportArgs, Mode};
 use crate::config::Config;
 use crate::guest::Request;
-use crate::sandbox::Sandbox;
 use crate::input_key::InputKeyHasher;
+use crate::sandbox::Sandbox;
 use crate::store::{ExportStart, Store};
 
 /// The name the members go by inside the request.

@@ -22,9 +22,9 @@ use super::{Context, Failure, Progress, StepError, base_name, now, print, put_ta
 use crate::cli::{AepMode, ImportArgs, InputFormat, ReportArgs};
 use crate::config::Config;
 use crate::guest::Request;
+use crate::input_key::InputKeyHasher;
 use crate::memory::take_peak;
 use crate::sandbox::Sandbox;
-use crate::input_key::InputKeyHasher;
 use crate::store::{ImportRun, ObjectSource, Store};
 
 /// How the file `name` is read, from `--format` or its name.

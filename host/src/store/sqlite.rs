@@ -251,7 +251,6 @@ fn is_foreign_key(error: &rusqlite::Error) -> bool {
         if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
 }
 
-
 /// The trait, forwarding to the inherent methods of the submodules (same names).
 impl Store for SqliteStore {
     fn location(&self) -> String {
@@ -352,11 +351,7 @@ impl Store for SqliteStore {
         SqliteStore::export_timestamp(self, run_key)
     }
 
-    fn snapshot(
-        &self,
-        audience: &str,
-        data_source: &str,
-    ) -> Result<Option<Snapshot>, StoreError> {
+    fn snapshot(&self, audience: &str, data_source: &str) -> Result<Option<Snapshot>, StoreError> {
         SqliteStore::snapshot(self, audience, data_source)
     }
 

@@ -178,7 +178,9 @@ impl fmt::Display for PostgresUrl {
 
 impl fmt::Debug for PostgresUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("PostgresUrl").field(&self.redacted()).finish()
+        f.debug_tuple("PostgresUrl")
+            .field(&self.redacted())
+            .finish()
     }
 }
 
@@ -204,7 +206,10 @@ mod tests {
     fn paths_and_sqlite_urls_name_a_sqlite_file() {
         assert_eq!(sqlite("audlink.db"), PathBuf::from("audlink.db"));
         assert_eq!(sqlite("/var/lib/a.db"), PathBuf::from("/var/lib/a.db"));
-        assert_eq!(sqlite("dir/with:colon.db"), PathBuf::from("dir/with:colon.db"));
+        assert_eq!(
+            sqlite("dir/with:colon.db"),
+            PathBuf::from("dir/with:colon.db")
+        );
         assert_eq!(sqlite("sqlite:a.db"), PathBuf::from("a.db"));
         assert_eq!(sqlite("sqlite:/abs/a.db"), PathBuf::from("/abs/a.db"));
         assert_eq!(sqlite("SQLite:a.db"), PathBuf::from("a.db"));

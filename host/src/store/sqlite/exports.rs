@@ -13,7 +13,10 @@ use crate::store::json_error;
 impl SqliteStore {
     /// Begins an export run, or finds the run begun before with the same run key (whose
     /// timestamp then wins).
-    pub(super) fn begin_export(&mut self, start: &ExportStart<'_>) -> Result<ExportStarted, StoreError> {
+    pub(super) fn begin_export(
+        &mut self,
+        start: &ExportStart<'_>,
+    ) -> Result<ExportStarted, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;

@@ -110,7 +110,10 @@ impl SqliteStore {
     }
 
     /// The last-applied delivery timestamp (unix ms) per segment of `data_source`.
-    pub(super) fn last_applied(&self, data_source: &str) -> Result<BTreeMap<String, i64>, StoreError> {
+    pub(super) fn last_applied(
+        &self,
+        data_source: &str,
+    ) -> Result<BTreeMap<String, i64>, StoreError> {
         let mut statement = self.conn.prepare_cached(
             "SELECT segment, last_applied FROM segment_state WHERE data_source = ?1
              ORDER BY segment",
@@ -365,7 +368,10 @@ mod tests {
         }
         let report = store.import_report(id, 2).unwrap();
         assert_eq!(report.unmatched_total, 3);
-        assert_eq!(report.legacy_unmatched, [unmatched_row(1), unmatched_row(2)]);
+        assert_eq!(
+            report.legacy_unmatched,
+            [unmatched_row(1), unmatched_row(2)]
+        );
         assert!(report.unmatched_parts.is_empty());
     }
 

@@ -124,8 +124,8 @@ impl SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::testing::store;
     use super::*;
+    use crate::store::testing::store;
 
     fn at(micros: i64) -> Timestamp {
         Timestamp::from_unix_micros(micros).expect("time")

@@ -95,13 +95,20 @@ impl SqliteStore {
 
     /// Records `object` as processed at `at_ms` (unix milliseconds), replacing an earlier row
     /// of the same location and key.
-    pub(super) fn record_processed(&self, object: &ProcessedObject, at_ms: i64) -> Result<(), StoreError> {
+    pub(super) fn record_processed(
+        &self,
+        object: &ProcessedObject,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
         insert_processed(&self.conn, object, at_ms)
     }
 
     /// Records objects whose content was applied before (the same input imported already), in
     /// one transaction.
-    pub(super) fn record_sources(&mut self, sources: &[ObjectSource<'_>]) -> Result<(), StoreError> {
+    pub(super) fn record_sources(
+        &mut self,
+        sources: &[ObjectSource<'_>],
+    ) -> Result<(), StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -146,10 +153,7 @@ mod tests {
             .unwrap();
         drop(store);
         let store = SqliteStore::open(&dir.db()).unwrap();
-        assert_eq!(
-            store.schema_version().unwrap(),
-            SCHEMA_VERSION
-        );
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         assert_eq!(store.lists().unwrap().len(), 1);
         let first = object(None, 1, 1);
         store.record_processed(&first, 1).unwrap();

@@ -77,7 +77,8 @@ impl SqliteStore {
         self.conn.progress_handler(0, None::<fn() -> bool>)?;
         result.map_err(|e| match e {
             StoreError::Backend(e)
-                if e.downcast_ref::<rusqlite::Error>().is_some_and(is_interrupt) =>
+                if e.downcast_ref::<rusqlite::Error>()
+                    .is_some_and(is_interrupt) =>
             {
                 StoreError::Deadline { limit }
             }
@@ -261,10 +262,10 @@ mod tests {
     use audlink_core::rule::{Rule, Schema};
     use audlink_core::sample;
 
-    use crate::store::Store;
-    use crate::store::testing::{TempDir, store};
     use super::super::{ImportRun, InputKey};
     use super::*;
+    use crate::store::Store;
+    use crate::store::testing::{TempDir, store};
 
     const SECOND: Duration = Duration::from_secs(30);
 

@@ -251,7 +251,10 @@ impl SqliteStore {
 
     /// The recipients table with only the attribute columns named in `wanted` (those that
     /// exist, in registry order): what an import or export needs, without the rest.
-    pub(super) fn recipients_columns(&self, wanted: &[&str]) -> Result<RecipientsTable, StoreError> {
+    pub(super) fn recipients_columns(
+        &self,
+        wanted: &[&str],
+    ) -> Result<RecipientsTable, StoreError> {
         self.read_recipients(Some(wanted))
     }
 
@@ -311,7 +314,10 @@ impl SqliteStore {
     /// the recipients table is rejected (not written) with a reason; a link whose (visitor,
     /// recipient) pair exists keeps the later `last_seen` of both (an unknown one is the
     /// oldest). [`StoreError::NoRecipients`] before the first recipients load.
-    pub(super) fn upsert_links(&mut self, links: &[VisitorLink]) -> Result<LinksUpsert, StoreError> {
+    pub(super) fn upsert_links(
+        &mut self,
+        links: &[VisitorLink],
+    ) -> Result<LinksUpsert, StoreError> {
         let id = require_id_type(&self.conn)?;
         let t = tables();
         let tx = self

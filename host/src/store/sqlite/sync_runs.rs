@@ -39,7 +39,12 @@ fn time(micros: i64) -> Result<Timestamp, StoreError> {
 
 impl SqliteStore {
     /// Begins a run of `job` (`running`); its id.
-    pub(super) fn begin_run(&self, job: &str, kind: &str, at: Timestamp) -> Result<i64, StoreError> {
+    pub(super) fn begin_run(
+        &self,
+        job: &str,
+        kind: &str,
+        at: Timestamp,
+    ) -> Result<i64, StoreError> {
         self.conn.execute(
             "INSERT INTO sync_runs (job, kind, started_at, status) VALUES (?1, ?2, ?3, 'running')",
             params![job, kind, at.unix_micros()],
@@ -167,8 +172,8 @@ impl SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::testing::store;
     use super::*;
+    use crate::store::testing::store;
 
     fn at(seconds: i64) -> Timestamp {
         Timestamp::from_unix_seconds(seconds).unwrap()
