@@ -136,15 +136,27 @@ impl PostgresUrl {
     pub fn redacted(&self) -> String {
         let url = self.0.as_str();
         let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-        // The authority ends at the first `/`, `?` or `#`; its user info at its last `@`.
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(end);
-        let authority = match authority.rsplit_once('@') {
-            Some((userinfo, host)) => match userinfo.split_once(':') {
-                Some((user, _password)) => format!("{user}:{REDACTED}@{host}"),
-                None => authority.to_owned(),
-            },
-            None => authority.to_owned(),
+        // The user info ends at the last `@` before the query or fragment (not at the first
+        // `/`: a password with an unescaped `/` is still a password, and showing too little
+        // beats showing a secret).
+        let end = rest.find(['?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = match rest[..end].rfind('@') {
+            Some(at) => {
+                let (userinfo, after) = rest.split_at(at);
+                let userinfo = match userinfo.split_once(':') {
+                    Some((user, _password)) => format!("{user}:{REDACTED}"),
+                    None => userinfo.to_owned(),
+                };
+                let host_end = after.find(['/', '?', '#']).unwrap_or(after.len());
+                (
+                    format!("{userinfo}{}", &after[..host_end]),
+                    &after[host_end..],
+                )
+            }
+            None => {
+                let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+                (rest[..host_end].to_owned(), &rest[host_end..])
+            }
         };
         let (before_fragment, fragment) = match tail.split_once('#') {
             Some((before, fragment)) => (before, Some(fragment)),
@@ -258,6 +270,10 @@ mod tests {
             (
                 "postgres://a%40b:s3cret:more@h/db#s3cret-not-a-password",
                 "postgres://a%40b:[redacted]@h/db#s3cret-not-a-password",
+            ),
+            (
+                "postgres://audlink:s3/cr@et@h/db",
+                "postgres://audlink:[redacted]@h/db",
             ),
             ("postgres://audlink@h/db", "postgres://audlink@h/db"),
             ("postgres:///db?host=/run/pg", "postgres:///db?host=/run/pg"),
