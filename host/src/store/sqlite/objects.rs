@@ -2,9 +2,12 @@
 //! object as it was when it was processed — ETag (when the backend has one), size and SHA-256
 //! of its bytes.
 //!
-//! [`Store::was_processed`](crate::store::Store::was_processed) is the decision the exchange makes per listed object; a row is
-//! written by [`Store::record_processed`](crate::store::Store::record_processed) only after the object's processing succeeded, so an
+//! [`Store::was_processed`] is the decision the exchange makes per listed object; a row is
+//! written by [`Store::record_processed`] only after the object's processing succeeded, so an
 //! interrupted run processes the object again rather than never.
+//!
+//! [`Store::was_processed`]: crate::store::Store::was_processed
+//! [`Store::record_processed`]: crate::store::Store::record_processed
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 

@@ -4,7 +4,9 @@
 //!
 //! A run is begun as `running` and finished once as `ok`, `failed` or `interrupted`. A run
 //! still `running` when the next `audlink sync` starts belonged to a process that ended without
-//! finishing it (killed); [`Store::interrupt_unfinished_runs`](crate::store::Store::interrupt_unfinished_runs) marks it `interrupted`.
+//! finishing it (killed); [`Store::interrupt_unfinished_runs`] marks it `interrupted`.
+//!
+//! [`Store::interrupt_unfinished_runs`]: crate::store::Store::interrupt_unfinished_runs
 
 use audlink_core::time::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
