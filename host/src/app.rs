@@ -74,7 +74,7 @@ pub fn base_name(path: &Path) -> String {
 /// recipient ids with the `opted_out` column and, for declared ids, the key column; the
 /// visitor links for visitor ids. Nothing before the first recipients load.
 fn put_tables(
-    store: &Store,
+    store: &dyn Store,
     data_source: &DataSource,
     request: &mut Request,
 ) -> Result<(), AppError> {
@@ -98,7 +98,7 @@ fn put_tables(
 /// Compiles `rule` to SQL in the guest, against the database's schema, lists and dialect.
 pub fn compile_rule(
     guest: &dyn Guest,
-    store: &Store,
+    store: &dyn Store,
     rule: &str,
     now: Timestamp,
 ) -> Result<SqlOutput, AppError> {

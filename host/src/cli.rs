@@ -106,8 +106,8 @@ impl<'a> Context<'a> {
         Ok(Config::load(&self.cli.config)?)
     }
 
-    fn store(&self) -> Result<Store, Failure> {
-        Ok(Store::open(&self.cli.db)?)
+    fn store(&self) -> Result<Box<dyn Store>, Failure> {
+        Ok(crate::store::open(&self.cli.db)?)
     }
 
     /// The guest: the wasmtime sandbox, built on first use under `--sandbox-memory-mib`.

@@ -7,9 +7,12 @@
 //!   (`audlink sync`: `[[job]]` tables → plans, on their intervals);
 //! - [`app`]: the application layer — the workflows (loads, import, export, previews, lists)
 //!   over the two seams, with typed answers and [`app::AppError`];
-//! - the seams and the edges: [`store`] (the database), [`guest`] (where the core runs: the
-//!   wasmtime [`sandbox`], or natively), [`exchange`] (a folder or an S3 bucket), [`remote`]
-//!   (the Experience Cloud client), [`config`] (`audlink.toml`), [`parts`] and [`memory`];
+//! - the seams and the edges: [`store`] (the database behind a backend-neutral trait, named
+//!   by `--db` as a path or URL), [`guest`] (where the core runs: the wasmtime [`sandbox`], or
+//!   natively), [`exchange`] (a folder or an S3 bucket), [`remote`] (the Experience Cloud
+//!   client), [`config`] (`audlink.toml`), [`input_key`] (the hash an input is applied once
+//!   by), [`unmatched`] (an import's unmatched identifiers packed for the store), [`parts`]
+//!   and [`memory`];
 //! - [`plan`]: what a front door asks the application layer to do, in the domain's terms.
 
 pub mod app;
@@ -17,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod exchange;
 pub mod guest;
+pub mod input_key;
 pub mod memory;
 pub mod parts;
 pub mod plan;
@@ -25,3 +29,4 @@ pub mod sandbox;
 pub mod serve;
 pub mod store;
 pub mod sync;
+pub mod unmatched;

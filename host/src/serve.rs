@@ -26,7 +26,6 @@ pub mod metrics;
 pub mod routes;
 pub mod start;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,7 +35,7 @@ use crate::app::AppError;
 use crate::config::{Config, ServeConfig};
 use crate::guest::Guest;
 use crate::sandbox::Sandbox;
-use crate::store::Store;
+use crate::store::{DbUrl, Store};
 use auth::Tokens;
 use error::ApiError;
 use metrics::Metrics;
@@ -50,8 +49,8 @@ pub struct ServeState {
     pub metrics: Metrics,
     /// The sandbox and its bounded slots.
     pub pool: SandboxPool,
-    /// The database's path (opened per request).
-    pub db: PathBuf,
+    /// The database (opened per request).
+    pub db: DbUrl,
     /// The configuration (data sources for imports and exports, `[serve]` limits).
     pub config: Config,
     /// Jobs in flight and their folder.
@@ -94,10 +93,10 @@ impl SandboxPool {
 
     /// Runs `work` (sandboxed calls and the database queries around them) on the blocking
     /// pool once a slot is free; a database is opened for it at `db`.
-    pub async fn run<T, F>(&self, db: PathBuf, work: F) -> Result<T, ApiError>
+    pub async fn run<T, F>(&self, db: DbUrl, work: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&dyn Guest, &mut Store) -> Result<T, AppError> + Send + 'static,
+        F: FnOnce(&dyn Guest, &mut dyn Store) -> Result<T, AppError> + Send + 'static,
     {
         let slot = Arc::clone(&self.slots)
             .acquire_owned()
@@ -106,8 +105,8 @@ impl SandboxPool {
         let sandbox = Arc::clone(&self.sandbox);
         let joined = tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            let mut store = Store::open(&db).map_err(AppError::from)?;
-            work(sandbox.as_ref(), &mut store)
+            let mut store = crate::store::open(&db).map_err(AppError::from)?;
+            work(sandbox.as_ref(), store.as_mut())
         })
         .await;
         match joined {
@@ -119,14 +118,14 @@ impl SandboxPool {
     }
 
     /// Runs database-only `work` on the blocking pool (no sandbox slot).
-    pub async fn run_store<T, F>(&self, db: PathBuf, work: F) -> Result<T, ApiError>
+    pub async fn run_store<T, F>(&self, db: DbUrl, work: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Store) -> Result<T, AppError> + Send + 'static,
+        F: FnOnce(&mut dyn Store) -> Result<T, AppError> + Send + 'static,
     {
         let joined = tokio::task::spawn_blocking(move || {
-            let mut store = Store::open(&db).map_err(AppError::from)?;
-            work(&mut store)
+            let mut store = crate::store::open(&db).map_err(AppError::from)?;
+            work(store.as_mut())
         })
         .await;
         match joined {

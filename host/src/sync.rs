@@ -16,7 +16,7 @@ mod export_job;
 mod import_job;
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -32,7 +32,7 @@ use crate::config::job::{Job, JobWork};
 use crate::exchange::Exchange;
 use crate::guest::Guest;
 use crate::sandbox::{Limits, Sandbox, cache};
-use crate::store::{RunStatus, Store, SyncRun};
+use crate::store::{DbUrl, RunStatus, Store, SyncRun};
 
 /// Why `audlink sync` stopped with an error (a job failing is a run's outcome, not this).
 pub type SyncError = AppError;
@@ -41,7 +41,7 @@ pub type SyncError = AppError;
 #[derive(Debug, Clone)]
 pub struct SyncSettings {
     /// The database.
-    pub db: PathBuf,
+    pub db: DbUrl,
     /// The configuration file (its `[[job]]`s, `[exchange]`, `[remote]`).
     pub config: PathBuf,
     /// The jobs to run (all when empty).
@@ -148,7 +148,12 @@ enum Step {
 }
 
 /// A runner's guest, database, configuration and step reporter, borrowed apart.
-type Parts<'r> = (&'r dyn Guest, &'r mut Store, &'r Config, &'r dyn Fn(&str));
+type Parts<'r> = (
+    &'r dyn Guest,
+    &'r mut dyn Store,
+    &'r Config,
+    &'r dyn Fn(&str),
+);
 
 /// What a running `audlink sync` holds: the configuration, the database, the exchange, the
 /// platform client when an export job needs it, a runtime for the exchange, the stop flag.
@@ -157,7 +162,7 @@ struct Runner<'s> {
     sandbox: Option<Sandbox>,
     step: &'s dyn Fn(&str),
     config: Config,
-    store: Store,
+    store: Box<dyn Store>,
     exchange: Exchange,
     remote: Option<Remote>,
     runtime: tokio::runtime::Runtime,
@@ -180,7 +185,7 @@ impl Runner<'_> {
             self.sandbox = Some(Sandbox::new(limits, cache::default_dir())?);
         }
         let guest: &dyn Guest = self.sandbox.as_ref().expect("set above");
-        Ok((guest, &mut self.store, &self.config, self.step))
+        Ok((guest, &mut *self.store, &self.config, self.step))
     }
 
     /// Runs `job` once and records the run; its summary.
@@ -234,7 +239,7 @@ fn runner<'s>(
     } else {
         None
     };
-    let store = Store::open(&settings.db)?;
+    let store = crate::store::open(&settings.db)?;
     let lock = lock(&settings.db)?;
     let left = store.interrupt_unfinished_runs(now())?;
     if left > 0 {
@@ -336,7 +341,12 @@ pub fn run_loop(
 
 /// Holds `<db>.sync-lock` exclusively for the life of the process (exit 1 when another
 /// `audlink sync` holds it).
-fn lock(db: &Path) -> Result<File, AppError> {
+fn lock(url: &DbUrl) -> Result<File, AppError> {
+    let Some(db) = url.local_path() else {
+        return Err(AppError::Usage(format!(
+            "{url}: audlink sync needs a database file to lock beside"
+        )));
+    };
     let mut path = PathBuf::from(db);
     path.as_mut_os_string().push(".sync-lock");
     let file = File::options()

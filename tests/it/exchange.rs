@@ -28,7 +28,7 @@ use audlink_host::exchange::{
     process_new,
 };
 use audlink_host::remote::credentials::Secret;
-use audlink_host::store::Store;
+use audlink_host::store::{SqliteStore, Store};
 
 use crate::cli::{TempDir, binary};
 
@@ -352,7 +352,7 @@ fn s3_ledger_processes_each_object_once_and_changed_ones_again() {
     let moto = Moto::start("ledger", Auth::Open);
     let bucket = moto.bucket();
     let dir = TempDir::new("exchange-ledger");
-    let store = Store::create(&dir.join("audlink.db")).unwrap();
+    let store = SqliteStore::create(&dir.join("audlink.db")).unwrap();
     runtime().block_on(async {
         bucket
             .put("outbound/a.sync", b"1 2\n".to_vec())

@@ -434,3 +434,27 @@ fn the_sandbox_type_is_named_only_where_it_is_built_or_wrapped() {
         "the concrete sandbox is named in {outside:?}: take `&dyn Guest`"
     );
 }
+
+#[test]
+fn the_database_library_stays_in_its_backend() {
+    let outside: Vec<String> = host_files_naming("rusqlite")
+        .into_iter()
+        .filter(|f| f != "store/sqlite.rs" && !f.starts_with("store/sqlite/"))
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "rusqlite outside the SQLite store: {outside:?}"
+    );
+}
+
+#[test]
+fn the_store_knows_no_wire_format() {
+    let inside: Vec<String> = host_files_naming("audlink_wasm")
+        .into_iter()
+        .filter(|f| f == "store.rs" || f.starts_with("store/"))
+        .collect();
+    assert!(
+        inside.is_empty(),
+        "the store uses the guest's wire format: {inside:?}"
+    );
+}

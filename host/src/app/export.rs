@@ -13,8 +13,9 @@ use super::answer::{ExportAnswer, ExportedFile};
 use super::{AppError, QUERY_DEADLINE, compile_rule, now, put_tables};
 use crate::config::Config;
 use crate::guest::{Guest, Request};
+use crate::input_key::InputKeyHasher;
 use crate::plan::{ExportMembers, ExportPlan};
-use crate::store::{ExportStart, InputKeyHasher, Store};
+use crate::store::{ExportStart, Store};
 
 /// The name the members go by inside the request.
 const MEMBERS: &str = "members";
@@ -60,7 +61,7 @@ pub struct Exported {
 /// again would change nothing on the platform).
 pub fn export(
     guest: &dyn Guest,
-    store: &mut Store,
+    store: &mut dyn Store,
     config: &Config,
     plan: &ExportPlan,
     step: &dyn Fn(&str),

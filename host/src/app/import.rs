@@ -22,9 +22,10 @@ use super::answer::{ImportAnswer, ImportSummary};
 use super::{AppError, now, put_tables, readable};
 use crate::config::Config;
 use crate::guest::{Guest, Request};
+use crate::input_key::InputKeyHasher;
 use crate::memory::take_peak;
 use crate::plan::{AepMode, ImportOptions, ImportPlan, InputFormat};
-use crate::store::{ImportRun, InputKeyHasher, ObjectSource, Store};
+use crate::store::{ImportRun, ObjectSource, Store};
 
 /// Whether `name` is the name of an audience file `auto` reads (onboarding, Experience
 /// Platform export, Audience Manager outbound).
@@ -91,7 +92,7 @@ pub fn check(config: &Config, plan: &ImportPlan) -> Result<(), AppError> {
 /// `step` hears what is being done.
 pub fn import(
     guest: &dyn Guest,
-    store: &mut Store,
+    store: &mut dyn Store,
     config: &Config,
     plan: &ImportPlan,
     sources: &[ObjectSource<'_>],
@@ -131,7 +132,9 @@ pub fn import(
     for (path, file) in &files {
         let reader =
             File::open(path).map_err(|e| AppError::Job(format!("{}: {e}", path.display())))?;
-        hasher.add_reader(&file.name, reader)?;
+        hasher
+            .add_reader(&file.name, reader)
+            .map_err(|e| AppError::Job(format!("cannot read an input to hash it: {e}")))?;
     }
     let input_key = hasher.finish();
     if let Some(id) = store.import_by_input_key(&input_key)? {
@@ -158,7 +161,8 @@ pub fn import(
                 || spec.options.mappings.values().any(|list| list == name)
         })
         .collect();
-    for (name, members) in store.lists_members(names.iter().map(String::as_str))? {
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    for (name, members) in store.lists_members(&names)? {
         let payload = request.bytes(packed::encode_keys(&members));
         request.op(Op::SetList { name, payload });
     }
@@ -191,7 +195,7 @@ pub fn import(
             lists: &result.lists,
             last_applied: &result.last_applied,
             report: &stored_report,
-            unmatched: &result.report.unmatched,
+            unmatched: &crate::unmatched::encode(&result.report.unmatched),
         },
         sources,
     )?;
@@ -217,11 +221,12 @@ pub fn import(
 /// The stored report of import `import_id`, with at most `unmatched_limit` of its unmatched
 /// identifiers (in recorded order) and how many there are in all.
 pub fn report(
-    store: &Store,
+    store: &dyn Store,
     import_id: i64,
     unmatched_limit: usize,
 ) -> Result<(ImportAnswer, Unmatched), AppError> {
     let stored = store.import_report(import_id, unmatched_limit)?;
+    let rows = crate::unmatched::rows(&stored, unmatched_limit)?;
     let summary: ImportSummary = serde_json::from_str(&stored.report)
         .map_err(|e| AppError::Job(format!("stored report {import_id}: {e}")))?;
     Ok((
@@ -232,7 +237,7 @@ pub fn report(
         },
         Unmatched {
             total: stored.unmatched_total,
-            rows: stored.unmatched,
+            rows,
         },
     ))
 }

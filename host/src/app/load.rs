@@ -10,7 +10,7 @@ use super::answer::{LinksLoaded, RecipientsLoaded, UnknownRecipientRow};
 use super::{AppError, base_name, readable};
 use crate::guest::{Guest, Request};
 use crate::parts::PartReader;
-use crate::store::{RecipientsWrite, Store};
+use crate::store::{RecipientsWriter, Store};
 use audlink_core::format::problem::BadRecord;
 use audlink_core::format::recipients::{Extent, PartSpec, duplicate_id};
 use audlink_core::recipients::{ColumnType, RecipientIds, RecipientsTable};
@@ -203,7 +203,7 @@ fn write_parts(
     name: &str,
     types: &BTreeMap<String, ColumnType>,
     probe: bool,
-    write: &mut RecipientsWrite<'_>,
+    write: &mut dyn RecipientsWriter,
     step: &dyn Fn(&str),
 ) -> Result<Written, AppError> {
     let mut seen = SeenIds::default();
@@ -264,7 +264,7 @@ fn write_parts(
 /// that reading in parts types them exactly as reading the file at once would.
 pub fn recipients(
     guest: &dyn Guest,
-    store: &mut Store,
+    store: &mut dyn Store,
     file: &Path,
     step: &dyn Fn(&str),
 ) -> Result<RecipientsLoaded, AppError> {
@@ -273,10 +273,10 @@ pub fn recipients(
     step(&format!("reading {name} in the sandbox"));
     let mut write = store.begin_recipients()?;
     let stored: BTreeMap<String, ColumnType> = write.types()?.into_iter().collect();
-    let totals = match write_parts(guest, file, &name, &stored, true, &mut write, step)? {
+    let totals = match write_parts(guest, file, &name, &stored, true, &mut *write, step)? {
         Written::All(totals) => totals,
         Written::NeedsTypes(types) => {
-            match write_parts(guest, file, &name, &types, false, &mut write, step)? {
+            match write_parts(guest, file, &name, &types, false, &mut *write, step)? {
                 Written::All(totals) => totals,
                 // Only a probe stops for types; never reached, but no panic either.
                 Written::NeedsTypes(_) => {
@@ -306,7 +306,7 @@ pub fn recipients(
 /// recipient the database does not hold are refused and counted.
 pub fn visitors(
     guest: &dyn Guest,
-    store: &mut Store,
+    store: &mut dyn Store,
     file: &Path,
     step: &dyn Fn(&str),
 ) -> Result<LinksLoaded, AppError> {

@@ -15,7 +15,7 @@ use crate::plan::PreviewPlan;
 use crate::store::Store;
 
 /// The lists and their sizes (`audlink list ls`, `GET /api/lists`).
-pub fn lists(store: &Store) -> Result<Lists, AppError> {
+pub fn lists(store: &dyn Store) -> Result<Lists, AppError> {
     let lists = store.lists()?;
     Ok(Lists {
         lists: lists
@@ -29,7 +29,7 @@ pub fn lists(store: &Store) -> Result<Lists, AppError> {
 }
 
 /// A list's members, sorted by id (`audlink list show`).
-pub fn list_members(store: &Store, name: &str) -> Result<ListMembers, AppError> {
+pub fn list_members(store: &dyn Store, name: &str) -> Result<ListMembers, AppError> {
     let members = store.list_members(name)?;
     Ok(ListMembers {
         name: name.to_owned(),
@@ -84,7 +84,7 @@ fn cell_json(cell: &Cell) -> Value {
 /// the database.
 pub fn preview(
     guest: &dyn Guest,
-    store: &mut Store,
+    store: &mut dyn Store,
     plan: &PreviewPlan,
 ) -> Result<Preview, AppError> {
     let compiled = compile_rule(guest, store, &plan.rule, plan.now)?;

@@ -10,6 +10,33 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
 use crate::plan::{AepMode, Choice, InputFormat};
+use crate::store::DbUrl;
+
+/// Parses `--db` into a [`DbUrl`]. Unlike clap's own error, a refusal never repeats the value
+/// (a URL may hold a password); the [`DbUrlError`](crate::store::DbUrlError) says what is
+/// wrong without it.
+#[derive(Debug, Clone, Copy)]
+struct DbUrlParser;
+
+impl TypedValueParser for DbUrlParser {
+    type Value = DbUrl;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<DbUrl, clap::Error> {
+        DbUrl::parse_os(value).map_err(|e| {
+            let arg = arg.map_or_else(|| "--db".to_owned(), ToString::to_string);
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for '{arg}': {e}\n"),
+            )
+            .with_cmd(cmd)
+        })
+    }
+}
 
 /// clap's parser of a [`Choice`]: its codes are the possible values.
 fn choice<T: Choice + Clone + Send + Sync>() -> impl TypedValueParser<Value = T> {
@@ -20,9 +47,15 @@ fn choice<T: Choice + Clone + Send + Sync>() -> impl TypedValueParser<Value = T>
 #[derive(Debug, Parser)]
 #[command(name = "audlink", version, about, max_term_width = 100)]
 pub struct Cli {
-    /// The SQLite database.
-    #[arg(long, global = true, env = "AUDLINK_DB", default_value = "audlink.db")]
-    pub db: PathBuf,
+    /// The database: a SQLite file's path (or sqlite:PATH); postgres://… is not supported yet.
+    #[arg(
+        long,
+        global = true,
+        env = "AUDLINK_DB",
+        default_value = "audlink.db",
+        value_parser = DbUrlParser
+    )]
+    pub db: DbUrl,
     /// The configuration file (data sources).
     #[arg(long, global = true, default_value = "audlink.toml")]
     pub config: PathBuf,

@@ -60,7 +60,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ExportArgs) -> Result<(), Failur
     let guest = ctx.guest()?;
     let exported = export::export(
         guest,
-        &mut store,
+        &mut *store,
         &config,
         &plan,
         &|step| progress.step(step),

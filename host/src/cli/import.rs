@@ -36,7 +36,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ImportArgs) -> Result<(), Failur
     let mut store = ctx.store()?;
     let progress = Progress::start(ctx, "hashing the input");
     let guest = ctx.guest()?;
-    let answer = import::import(guest, &mut store, &config, &plan, &[], &|step| {
+    let answer = import::import(guest, &mut *store, &config, &plan, &[], &|step| {
         progress.step(step)
     })?;
     drop(progress);
@@ -115,7 +115,7 @@ struct Report<'a> {
 pub(super) fn report(ctx: &mut Context<'_>, args: &ReportArgs) -> Result<(), Failure> {
     let store = ctx.store()?;
     let limit = if args.unmatched { args.limit } else { 0 };
-    let (answer, Unmatched { total, rows }) = import::report(&store, args.import_id, limit)?;
+    let (answer, Unmatched { total, rows }) = import::report(&*store, args.import_id, limit)?;
     let mut text = human(&answer);
     if args.unmatched {
         let _ = writeln!(text, "unmatched identifiers ({total} in all):");

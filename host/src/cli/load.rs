@@ -24,7 +24,7 @@ pub(super) fn recipients(ctx: &mut Context<'_>, file: &Path) -> Result<(), Failu
     let progress = Progress::start(ctx, "reading recipients in the sandbox");
     let mut store = ctx.store()?;
     let guest = ctx.guest()?;
-    let loaded = load::recipients(guest, &mut store, file, &|step| progress.step(step))?;
+    let loaded = load::recipients(guest, &mut *store, file, &|step| progress.step(step))?;
     drop(progress);
     let mut human = format!(
         "{}: {} rows read — {} inserted, {} updated, {} rejected\n",
@@ -48,7 +48,7 @@ pub(super) fn visitors(ctx: &mut Context<'_>, file: &Path) -> Result<(), Failure
     let mut store = ctx.store()?;
     let progress = Progress::start(ctx, "reading visitor links in the sandbox");
     let guest = ctx.guest()?;
-    let loaded = load::visitors(guest, &mut store, file, &|step| progress.step(step))?;
+    let loaded = load::visitors(guest, &mut *store, file, &|step| progress.step(step))?;
     drop(progress);
     let unknown = loaded.unknown_recipients as u64;
     let unreadable = loaded.rejected - unknown;

@@ -13,11 +13,10 @@ use crate::app::{QUERY_DEADLINE, preview as app_preview};
 use crate::config::TEMPLATE;
 use crate::plan::PreviewPlan;
 use crate::serve::start::ServeSettings;
-use crate::store::Store;
 
 /// `audlink init`.
 pub(super) fn init(ctx: &mut Context<'_>) -> Result<(), Failure> {
-    let store = Store::create(&ctx.cli.db)?;
+    let store = crate::store::create(&ctx.cli.db)?;
     let config = &ctx.cli.config;
     let wrote_config = !config.exists();
     if wrote_config {
@@ -25,14 +24,14 @@ pub(super) fn init(ctx: &mut Context<'_>) -> Result<(), Failure> {
             .map_err(|e| Failure::job(format!("{}: {e}", config.display())))?;
     }
     let json = json!({
-        "db": ctx.cli.db.display().to_string(),
+        "db": store.location(),
         "schema_version": store.schema_version()?,
         "config": config.display().to_string(),
         "config_written": wrote_config,
     });
     let human = format!(
         "database {} ready (schema version {}); {} {}\n",
-        ctx.cli.db.display(),
+        store.location(),
         store.schema_version()?,
         if wrote_config { "wrote" } else { "kept" },
         config.display()
@@ -42,7 +41,7 @@ pub(super) fn init(ctx: &mut Context<'_>) -> Result<(), Failure> {
 
 /// `audlink list ls`.
 pub(super) fn list_ls(ctx: &mut Context<'_>) -> Result<(), Failure> {
-    let lists = app_preview::lists(&ctx.store()?)?;
+    let lists = app_preview::lists(&*ctx.store()?)?;
     let mut human = String::new();
     for l in &lists.lists {
         let _ = writeln!(human, "{}\t{}", l.name, l.members);
@@ -52,7 +51,7 @@ pub(super) fn list_ls(ctx: &mut Context<'_>) -> Result<(), Failure> {
 
 /// `audlink list show NAME`.
 pub(super) fn list_show(ctx: &mut Context<'_>, name: &str) -> Result<(), Failure> {
-    let members = app_preview::list_members(&ctx.store()?, name)?;
+    let members = app_preview::list_members(&*ctx.store()?, name)?;
     let mut human = String::new();
     for m in &members.members {
         let _ = match m {
@@ -73,7 +72,7 @@ pub(super) fn preview(ctx: &mut Context<'_>, args: &PreviewArgs) -> Result<(), F
         deadline: QUERY_DEADLINE,
     };
     let mut store = ctx.store()?;
-    let preview = app_preview::preview(ctx.guest()?, &mut store, &plan)?;
+    let preview = app_preview::preview(ctx.guest()?, &mut *store, &plan)?;
     let mut human = format!(
         "{}\n{} of {} recipients selected\n",
         preview.rule, preview.count, preview.total

@@ -67,7 +67,7 @@ pub async fn list_once<S: Storage>(
 /// processing: skipped without a download on the same ETag and size, else downloaded and
 /// skipped on the same size and hash (the row then takes the new ETag, at `now_ms`).
 pub async fn examine<S: Storage>(
-    store: &Store,
+    store: &dyn Store,
     storage: &S,
     location: &str,
     object: &ObjectInfo,
@@ -109,7 +109,7 @@ pub async fn examine<S: Storage>(
 /// `process` with its bytes, recording each in `store` after `process` succeeded, at `now_ms`
 /// (unix milliseconds).
 pub async fn process_new<S, F>(
-    store: &Store,
+    store: &dyn Store,
     storage: &S,
     prefix: &str,
     now_ms: i64,

@@ -501,10 +501,10 @@ pub(super) async fn unmatched(
     let page = state
         .pool
         .run_store(db, move |store| {
-            let stored = store.import_report(id, start.saturating_add(limit))?;
+            let upto = start.saturating_add(limit);
+            let stored = store.import_report(id, upto)?;
             let total = stored.unmatched_total;
-            let rows: Vec<Value> = stored
-                .unmatched
+            let rows: Vec<Value> = crate::unmatched::rows(&stored, upto)?
                 .iter()
                 .skip(start)
                 .map(|u| json!(u))

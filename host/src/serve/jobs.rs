@@ -20,7 +20,7 @@ use super::ServeState;
 use super::error::ApiError;
 use crate::app::{AppError, now};
 use crate::guest::Guest;
-use crate::store::{JobStatus, Store};
+use crate::store::{DbUrl, JobStatus, Store};
 
 /// The work of a job: given its folder, the guest, the database and a way to report its
 /// step, the result document and the names of the files it made (in `out/` of its folder).
@@ -28,7 +28,7 @@ pub type JobWork = Box<
     dyn FnOnce(
             &Path,
             &dyn Guest,
-            &mut Store,
+            &mut dyn Store,
             &dyn Fn(&str),
         ) -> Result<(Value, Vec<String>), AppError>
         + Send,
@@ -92,7 +92,7 @@ impl JobRunner {
 
     /// Waits at most `wait` for the running jobs to finish; then marks every job not finished
     /// `interrupted`. How many were.
-    pub async fn drain(&self, db: &Path, wait: Duration) -> usize {
+    pub async fn drain(&self, db: &DbUrl, wait: Duration) -> usize {
         let deadline = tokio::time::Instant::now() + wait;
         while self.running() > 0 {
             let notified = self.idle.notified();
@@ -108,11 +108,11 @@ impl JobRunner {
 }
 
 /// Marks the jobs a stopped (or killed) server did not finish `interrupted`; how many.
-pub fn interrupt_left(db: &Path) -> usize {
-    if !db.exists() {
+pub fn interrupt_left(db: &DbUrl) -> usize {
+    if db.local_path().is_some_and(|path| !path.exists()) {
         return 0;
     }
-    match Store::open(db).and_then(|mut store| store.interrupt_jobs(now())) {
+    match crate::store::open(db).and_then(|mut store| store.interrupt_jobs(now())) {
         Ok(n) => n,
         Err(e) => {
             tracing::warn!("cannot mark unfinished jobs interrupted: {e}");
@@ -160,7 +160,9 @@ pub async fn start(
             .pool
             .run(db, move |sandbox, store| {
                 let step = |text: &str| {
-                    if let Err(e) = Store::open(&step_db).and_then(|mut s| s.job_step(id, text)) {
+                    if let Err(e) =
+                        crate::store::open(&step_db).and_then(|mut s| s.job_step(id, text))
+                    {
                         tracing::warn!(job = id, "cannot record the job's step: {e}");
                     }
                 };
@@ -172,7 +174,7 @@ pub async fn start(
         let status = match outcome {
             Ok((result, files)) => {
                 let finish =
-                    move |store: &mut Store| {
+                    move |store: &mut dyn Store| {
                         Ok(store.finish_job(
                             id,
                             JobStatus::Done,
@@ -206,7 +208,7 @@ async fn fail(state: &Arc<ServeState>, id: i64, error: &ApiError) {
     let body =
         json!({"kind": error.kind, "message": error.message, "status": error.status.as_u16()});
     let db = state.db.clone();
-    let finish = move |store: &mut Store| {
+    let finish = move |store: &mut dyn Store| {
         Ok(store.finish_job(id, JobStatus::Failed, None, Some(&body), &[], now())?)
     };
     if let Err(e) = state.pool.run_store(db, finish).await {

@@ -27,6 +27,7 @@ use crate::serve::auth::{TOKENS_ENV, Tokens};
 use crate::serve::jobs::JobRunner;
 use crate::serve::metrics::Metrics;
 use crate::serve::{SandboxPool, ServeState};
+use crate::store::DbUrl;
 
 /// The page folder of the source tree this binary was built from.
 const BUILT_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../www");
@@ -86,7 +87,7 @@ pub struct ServeSettings {
     /// The page's folder, when given.
     pub root: Option<PathBuf>,
     /// The database.
-    pub db: PathBuf,
+    pub db: DbUrl,
     /// The configuration file.
     pub config: PathBuf,
 }
@@ -118,7 +119,13 @@ pub fn run(settings: &ServeSettings) -> Result<(), AppError> {
     let jobs_dir = match &config.serve.jobs_dir {
         Some(dir) => base.join(dir),
         None => {
-            let mut name = settings.db.as_os_str().to_owned();
+            let Some(db) = settings.db.local_path() else {
+                return Err(AppError::Usage(format!(
+                    "{}: set [serve] jobs_dir (no folder beside a database server)",
+                    settings.db
+                )));
+            };
+            let mut name = db.as_os_str().to_owned();
             name.push(".jobs");
             PathBuf::from(name)
         }

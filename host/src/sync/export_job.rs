@@ -30,7 +30,7 @@ pub(super) fn run(runner: &mut Runner<'_>, run: i64, job: &ExportJob) -> Result<
     (runner.step)("exporting");
     let exported = export(
         guest,
-        &mut runner.store,
+        &mut *runner.store,
         &runner.config,
         &job.plan,
         runner.step,

@@ -9,7 +9,7 @@
 //! of an audience file (an outbound delivery's `.info` file, a marker) are ignored, not failed,
 //! and not recorded.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::json;
 
@@ -19,7 +19,7 @@ use crate::app::{AppError, now};
 use crate::config::job::ImportJob;
 use crate::exchange::{Examined, Storage, examine, list_once};
 use crate::plan::{ImportInput, ImportPlan, InputFormat};
-use crate::store::ObjectSource;
+use crate::store::{DbUrl, ObjectSource};
 
 /// A folder removed when dropped.
 struct Scratch(PathBuf);
@@ -31,7 +31,12 @@ impl Drop for Scratch {
 }
 
 /// The temporary folder of run `run`, beside the database.
-fn scratch(db: &Path, run: i64) -> Result<Scratch, AppError> {
+fn scratch(url: &DbUrl, run: i64) -> Result<Scratch, AppError> {
+    let Some(db) = url.local_path() else {
+        return Err(AppError::Usage(format!(
+            "{url}: audlink sync needs a database file to download beside"
+        )));
+    };
     let mut path = db.as_os_str().to_owned();
     path.push(format!(".sync-{run}"));
     let path = PathBuf::from(path);
@@ -72,7 +77,7 @@ pub(super) fn run(runner: &mut Runner<'_>, run: i64, job: &ImportJob) -> Result<
         }
         format_of(&name, &job.options)?;
         let examined = runner.runtime.block_on(examine(
-            &runner.store,
+            &*runner.store,
             &runner.exchange,
             &location,
             listed,

@@ -18,7 +18,7 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, params_from_iter};
 
 use super::recipients::{StoredColumn, registry, require_id_type};
-use super::{IdType, Store, StoreError, corrupt, is_interrupt, q, tables};
+use super::{IdType, SqliteStore, StoreError, corrupt, is_interrupt, q, tables};
 
 /// SQLite virtual-machine steps between two deadline checks.
 const CHECK_EVERY: i32 = 1_000;
@@ -61,7 +61,7 @@ fn count_value(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-impl Store {
+impl SqliteStore {
     /// Runs `run` with a progress handler that interrupts SQLite once `limit` has passed.
     fn with_deadline<T>(
         &mut self,
@@ -76,13 +76,18 @@ impl Store {
         let result = run(&self.conn);
         self.conn.progress_handler(0, None::<fn() -> bool>)?;
         result.map_err(|e| match e {
-            StoreError::Sqlite(e) if is_interrupt(&e) => StoreError::Deadline { limit },
+            StoreError::Backend(e)
+                if e.downcast_ref::<rusqlite::Error>()
+                    .is_some_and(is_interrupt) =>
+            {
+                StoreError::Deadline { limit }
+            }
             other => other,
         })
     }
 
     /// The ids of the recipients `clause` selects, ordered by id.
-    pub fn rule_ids(
+    pub(super) fn rule_ids(
         &mut self,
         clause: &SqlWhere,
         deadline: Duration,
@@ -102,7 +107,7 @@ impl Store {
     }
 
     /// How many recipients `clause` selects, of how many.
-    pub fn rule_count(
+    pub(super) fn rule_count(
         &mut self,
         clause: &SqlWhere,
         deadline: Duration,
@@ -125,8 +130,8 @@ impl Store {
     }
 
     /// The first `n` recipients `clause` selects, by id, with every column; a row's `row` is
-    /// its index in [`Store::recipients_table`] (its rank by id).
-    pub fn rule_sample(
+    /// its index in [`SqliteStore::recipients_table`] (its rank by id).
+    pub(super) fn rule_sample(
         &mut self,
         clause: &SqlWhere,
         n: usize,
@@ -178,7 +183,7 @@ impl Store {
 
     /// The recipients `clause` selects by the values of `column` (`id` included): the `top_k`
     /// most frequent values (count descending, then value ascending), the nulls, and the rest.
-    pub fn rule_breakdown(
+    pub(super) fn rule_breakdown(
         &mut self,
         clause: &SqlWhere,
         column: &str,
@@ -257,9 +262,10 @@ mod tests {
     use audlink_core::rule::{Rule, Schema};
     use audlink_core::sample;
 
-    use super::super::testing::{TempDir, store};
     use super::super::{ImportRun, InputKey};
     use super::*;
+    use crate::store::Store;
+    use crate::store::testing::{TempDir, store};
 
     const SECOND: Duration = Duration::from_secs(30);
 
@@ -282,7 +288,7 @@ mod tests {
         n: u64,
     ) -> (
         TempDir,
-        Store,
+        SqliteStore,
         RecipientsTable,
         BTreeMap<String, Vec<RecipientKey>>,
     ) {

@@ -5,24 +5,14 @@
 //! [`Store::was_processed`] is the decision the exchange makes per listed object; a row is
 //! written by [`Store::record_processed`] only after the object's processing succeeded, so an
 //! interrupted run processes the object again rather than never.
+//!
+//! [`Store::was_processed`]: crate::store::Store::was_processed
+//! [`Store::record_processed`]: crate::store::Store::record_processed
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::sync_runs::{RunObject, add_object};
-use super::{Store, StoreError, corrupt};
-
-/// An exchange object an import read: recorded in the ledger (and in its sync run) inside the
-/// import's own transaction ([`Store::record_import_from`](super::Store::record_import_from)),
-/// so no kill can leave it imported but not recorded.
-#[derive(Debug, Clone, Copy)]
-pub struct ObjectSource<'a> {
-    /// The object as read.
-    pub object: &'a ProcessedObject,
-    /// When it was processed (unix milliseconds).
-    pub at_ms: i64,
-    /// The sync run that imported it, if any.
-    pub run: Option<i64>,
-}
+use super::sync_runs::add_object;
+use super::{ObjectSource, ProcessedObject, RunObject, SqliteStore, StoreError, corrupt};
 
 /// Records `source` in the ledger and its run, on `conn` (a caller's transaction).
 pub(super) fn record_source(
@@ -69,24 +59,9 @@ fn insert_processed(
     Ok(())
 }
 
-/// An object as the ledger records it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProcessedObject {
-    /// The folder or bucket (`Storage::location`).
-    pub location: String,
-    /// The object's key.
-    pub key: String,
-    /// Its ETag, when the backend has one.
-    pub etag: Option<String>,
-    /// Its size in bytes.
-    pub size: u64,
-    /// SHA-256 of its bytes.
-    pub sha256: [u8; 32],
-}
-
-impl Store {
+impl SqliteStore {
     /// The ledger's row of `key` in `location`, if it was ever processed.
-    pub fn processed_object(
+    pub(super) fn processed_object(
         &self,
         location: &str,
         key: &str,
@@ -121,46 +96,22 @@ impl Store {
         }))
     }
 
-    /// Whether `object` was processed as it is now: a row for its location and key with the
-    /// same size and content hash, and the same ETag when both the row and the object have one.
-    /// A changed object (another size, hash or ETag) is not processed yet.
-    pub fn was_processed(&self, object: &ProcessedObject) -> Result<bool, StoreError> {
-        let Some(row) = self.processed_object(&object.location, &object.key)? else {
-            return Ok(false);
-        };
-        let etag_same = match (&row.etag, &object.etag) {
-            (Some(a), Some(b)) => a == b,
-            _ => true,
-        };
-        Ok(etag_same && row.size == object.size && row.sha256 == object.sha256)
-    }
-
-    /// Whether the listing alone shows `key` unchanged since it was processed: a row with the
-    /// same size and the same ETag (both known). `false` means "download and compare hashes".
-    pub fn listed_unchanged(
-        &self,
-        location: &str,
-        key: &str,
-        etag: Option<&str>,
-        size: u64,
-    ) -> Result<bool, StoreError> {
-        let Some(etag) = etag else {
-            return Ok(false);
-        };
-        Ok(self
-            .processed_object(location, key)?
-            .is_some_and(|row| row.size == size && row.etag.as_deref() == Some(etag)))
-    }
-
     /// Records `object` as processed at `at_ms` (unix milliseconds), replacing an earlier row
     /// of the same location and key.
-    pub fn record_processed(&self, object: &ProcessedObject, at_ms: i64) -> Result<(), StoreError> {
+    pub(super) fn record_processed(
+        &self,
+        object: &ProcessedObject,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
         insert_processed(&self.conn, object, at_ms)
     }
 
     /// Records objects whose content was applied before (the same input imported already), in
     /// one transaction.
-    pub fn record_sources(&mut self, sources: &[ObjectSource<'_>]) -> Result<(), StoreError> {
+    pub(super) fn record_sources(
+        &mut self,
+        sources: &[ObjectSource<'_>],
+    ) -> Result<(), StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -174,9 +125,9 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Store;
-    use super::super::testing::store;
     use super::*;
+    use crate::store::testing::store;
+    use crate::store::{SCHEMA_VERSION, Store};
 
     fn object(etag: Option<&str>, size: u64, fill: u8) -> ProcessedObject {
         ProcessedObject {
@@ -204,11 +155,8 @@ mod tests {
             .execute("INSERT INTO lists (name) VALUES ('kept')", [])
             .unwrap();
         drop(store);
-        let store = Store::open(&dir.db()).unwrap();
-        assert_eq!(
-            store.schema_version().unwrap(),
-            super::super::SCHEMA_VERSION
-        );
+        let store = SqliteStore::open(&dir.db()).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         assert_eq!(store.lists().unwrap().len(), 1);
         let first = object(None, 1, 1);
         store.record_processed(&first, 1).unwrap();

@@ -6,23 +6,13 @@ use std::collections::BTreeMap;
 use audlink_core::import::ListChange;
 use audlink_core::recipients::RecipientKey;
 use rusqlite::{Connection, OptionalExtension, Transaction};
-use serde::Serialize;
 
 use super::recipients::{id_type, require_id_type};
-use super::{Store, StoreError, is_foreign_key, q, tables};
+use super::{ListSummary, SqliteStore, StoreError, is_foreign_key, q, tables};
 
-/// A list and its size.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ListSummary {
-    /// Its name.
-    pub name: String,
-    /// Its members.
-    pub members: u64,
-}
-
-impl Store {
+impl SqliteStore {
     /// Every list with its number of members, by name (bytewise).
-    pub fn lists(&self) -> Result<Vec<ListSummary>, StoreError> {
+    pub(super) fn lists(&self) -> Result<Vec<ListSummary>, StoreError> {
         let t = tables();
         let sql = if id_type(&self.conn)?.is_some() {
             format!(
@@ -46,7 +36,7 @@ impl Store {
 
     /// The members of list `name`, ordered by id (numerically or bytewise);
     /// [`StoreError::UnknownList`] when there is no such list.
-    pub fn list_members(&self, name: &str) -> Result<Vec<RecipientKey>, StoreError> {
+    pub(super) fn list_members(&self, name: &str) -> Result<Vec<RecipientKey>, StoreError> {
         members(&self.conn, name)?.ok_or_else(|| StoreError::UnknownList {
             name: name.to_owned(),
         })
@@ -54,12 +44,12 @@ impl Store {
 
     /// The members of each of `names` that exists (a missing list is left out), as an import
     /// request's current members or a rule evaluation's lists.
-    pub fn lists_members<'a>(
+    pub(super) fn lists_members(
         &self,
-        names: impl IntoIterator<Item = &'a str>,
+        names: &[&str],
     ) -> Result<BTreeMap<String, Vec<RecipientKey>>, StoreError> {
         let mut out = BTreeMap::new();
-        for name in names {
+        for &name in names {
             if let Some(members) = members(&self.conn, name)? {
                 out.insert(name.to_owned(), members);
             }

@@ -20,57 +20,12 @@ use audlink_core::rule::{Schema, Type};
 use audlink_core::time::{Date, Timestamp};
 use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params_from_iter};
-use serde::Serialize;
 
-use super::{IdType, Param, Store, StoreError, corrupt, parse_type_code, q, tables, type_code};
-
-/// What a recipients upsert did.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct RecipientsUpsert {
-    /// Rows whose id was new.
-    pub inserted: u64,
-    /// Rows whose id existed (their values replaced).
-    pub updated: u64,
-    /// Columns added to the recipients table, in table order.
-    pub added_columns: Vec<String>,
-}
-
-/// What a visitor links upsert did.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct LinksUpsert {
-    /// Links whose (visitor, recipient) pair was new.
-    pub inserted: u64,
-    /// Links whose pair existed (last seen kept as the later of both).
-    pub updated: u64,
-    /// Links not written, in input order.
-    pub rejected: Vec<RejectedLink>,
-}
-
-/// A link that was not written.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RejectedLink {
-    /// Its index in the links given.
-    pub index: usize,
-    /// Why.
-    pub reason: LinkRejection,
-}
-
-/// Why a link was not written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LinkRejection {
-    /// Its recipient is not in the recipients table.
-    NoRecipient,
-}
-
-impl LinkRejection {
-    /// The stable snake_case code.
-    pub fn code(self) -> &'static str {
-        match self {
-            LinkRejection::NoRecipient => "no_recipient",
-        }
-    }
-}
+use super::{
+    IdType, LinkRejection, LinksUpsert, Param, RecipientsUpsert, RecipientsWriter, RejectedLink,
+    SqliteStore, StoreError, corrupt, q, tables,
+};
+use crate::store::{parse_type_code, type_code};
 
 /// A registered column.
 #[derive(Debug, Clone)]
@@ -248,22 +203,22 @@ fn create_tables(tx: &Transaction<'_>, id: IdType) -> Result<(), StoreError> {
     Ok(())
 }
 
-impl Store {
+impl SqliteStore {
     /// The schema rules are checked against: `id` and every attribute column with its type
     /// (empty before the first load).
-    pub fn schema(&self) -> Result<Schema, StoreError> {
+    pub(super) fn schema(&self) -> Result<Schema, StoreError> {
         Ok(Schema::new(
             registry(&self.conn)?.into_iter().map(|c| (c.name, c.ty)),
         ))
     }
 
     /// Whether recipients were ever loaded (the id column's type is fixed).
-    pub fn has_recipients_table(&self) -> Result<bool, StoreError> {
+    pub(super) fn has_recipients_table(&self) -> Result<bool, StoreError> {
         Ok(id_type(&self.conn)?.is_some())
     }
 
     /// Number of recipients.
-    pub fn recipients_count(&self) -> Result<u64, StoreError> {
+    pub(super) fn recipients_count(&self) -> Result<u64, StoreError> {
         if id_type(&self.conn)?.is_none() {
             return Ok(0);
         }
@@ -275,25 +230,14 @@ impl Store {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// Inserts or updates (by id) every row of `table` in one transaction. The first load fixes
-    /// the id's and the columns' types; see the module documentation for what a later table may
-    /// do. On error nothing is written.
-    pub fn upsert_recipients(
-        &mut self,
-        table: &RecipientsTable,
-    ) -> Result<RecipientsUpsert, StoreError> {
-        let mut write = self.begin_recipients()?;
-        write.write(table)?;
-        write.commit()
-    }
-
-    /// Starts writing recipients in parts, all in one transaction ([`RecipientsWrite`]):
-    /// nothing is visible until [`RecipientsWrite::commit`], and dropping it writes nothing.
-    pub fn begin_recipients(&mut self) -> Result<RecipientsWrite<'_>, StoreError> {
+    /// Starts writing recipients in parts, all in one transaction
+    /// ([`SqliteRecipientsWrite`]): nothing is visible until it is committed, and dropping it
+    /// writes nothing.
+    pub(super) fn begin_recipients(&mut self) -> Result<SqliteRecipientsWrite<'_>, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        Ok(RecipientsWrite {
+        Ok(SqliteRecipientsWrite {
             tx,
             done: RecipientsUpsert::default(),
         })
@@ -301,13 +245,16 @@ impl Store {
 
     /// The whole recipients table, ordered by id (numerically or bytewise), columns in
     /// registry order; an empty integer-id table before the first load.
-    pub fn recipients_table(&self) -> Result<RecipientsTable, StoreError> {
+    pub(super) fn recipients_table(&self) -> Result<RecipientsTable, StoreError> {
         self.read_recipients(None)
     }
 
     /// The recipients table with only the attribute columns named in `wanted` (those that
     /// exist, in registry order): what an import or export needs, without the rest.
-    pub fn recipients_columns(&self, wanted: &[&str]) -> Result<RecipientsTable, StoreError> {
+    pub(super) fn recipients_columns(
+        &self,
+        wanted: &[&str],
+    ) -> Result<RecipientsTable, StoreError> {
         self.read_recipients(Some(wanted))
     }
 
@@ -367,7 +314,10 @@ impl Store {
     /// the recipients table is rejected (not written) with a reason; a link whose (visitor,
     /// recipient) pair exists keeps the later `last_seen` of both (an unknown one is the
     /// oldest). [`StoreError::NoRecipients`] before the first recipients load.
-    pub fn upsert_links(&mut self, links: &[VisitorLink]) -> Result<LinksUpsert, StoreError> {
+    pub(super) fn upsert_links(
+        &mut self,
+        links: &[VisitorLink],
+    ) -> Result<LinksUpsert, StoreError> {
         let id = require_id_type(&self.conn)?;
         let t = tables();
         let tx = self
@@ -422,7 +372,7 @@ impl Store {
 
     /// Every visitor link, ordered by visitor id then recipient id (empty before the first
     /// recipients load).
-    pub fn links(&self) -> Result<Vec<VisitorLink>, StoreError> {
+    pub(super) fn links(&self) -> Result<Vec<VisitorLink>, StoreError> {
         let Some(id) = id_type(&self.conn)? else {
             return Ok(Vec::new());
         };
@@ -459,26 +409,23 @@ impl Store {
     }
 }
 
-/// Recipients being written in parts, in one transaction ([`Store::begin_recipients`]).
+/// Recipients being written in parts, in one transaction
+/// ([`Store::begin_recipients`](crate::store::Store::begin_recipients)).
 #[derive(Debug)]
-pub struct RecipientsWrite<'s> {
+pub(super) struct SqliteRecipientsWrite<'s> {
     tx: Transaction<'s>,
     done: RecipientsUpsert,
 }
 
-impl RecipientsWrite<'_> {
-    /// The stored type of every registered column, `id` first (int or string); empty before
-    /// the first load.
-    pub fn types(&self) -> Result<Vec<(String, ColumnType)>, StoreError> {
+impl RecipientsWriter for SqliteRecipientsWrite<'_> {
+    fn types(&self) -> Result<Vec<(String, ColumnType)>, StoreError> {
         Ok(registry(&self.tx)?
             .into_iter()
             .filter_map(|c| Some((c.name, column_type(c.ty)?)))
             .collect())
     }
 
-    /// Upserts `table`'s rows, as [`Store::upsert_recipients`] does, into this transaction;
-    /// on error the caller drops the write.
-    pub fn write(&mut self, table: &RecipientsTable) -> Result<(), StoreError> {
+    fn write(&mut self, table: &RecipientsTable) -> Result<(), StoreError> {
         check_table(table)?;
         let tx = &self.tx;
         let t = tables();
@@ -554,8 +501,7 @@ impl RecipientsWrite<'_> {
         Ok(())
     }
 
-    /// Commits everything written; returns what the parts did together.
-    pub fn commit(self) -> Result<RecipientsUpsert, StoreError> {
+    fn commit(self: Box<Self>) -> Result<RecipientsUpsert, StoreError> {
         self.tx.commit()?;
         Ok(self.done)
     }
@@ -684,8 +630,9 @@ mod tests {
     use audlink_core::recipients::{Column, ColumnData, RecipientIds, Strings};
     use audlink_core::sample;
 
-    use super::super::testing::store;
     use super::*;
+    use crate::store::Store;
+    use crate::store::testing::store;
 
     fn strings(values: &[Option<&str>]) -> Strings {
         values.iter().copied().collect()
@@ -823,7 +770,7 @@ mod tests {
             "column \"age\" holds whole number in the database, not text"
         );
         drop(store);
-        let store = Store::open(&dir.db()).unwrap();
+        let store = SqliteStore::open(&dir.db()).unwrap();
         assert_eq!(store.recipients_table().unwrap(), first);
         // Text ids into an integer id column.
         let mut store = store;

@@ -5,76 +5,8 @@
 
 use audlink_core::time::Timestamp;
 use rusqlite::OptionalExtension;
-use serde::Serialize;
 
-use super::{Store, StoreError};
-
-/// A job's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobStatus {
-    /// Waiting for a sandbox slot.
-    Queued,
-    /// Running.
-    Running,
-    /// Finished with a result.
-    Done,
-    /// Finished with an error.
-    Failed,
-    /// The server stopped before it finished; nothing it would have written was written.
-    Interrupted,
-}
-
-impl JobStatus {
-    /// The status's name.
-    pub fn code(self) -> &'static str {
-        match self {
-            JobStatus::Queued => "queued",
-            JobStatus::Running => "running",
-            JobStatus::Done => "done",
-            JobStatus::Failed => "failed",
-            JobStatus::Interrupted => "interrupted",
-        }
-    }
-
-    fn parse(code: &str) -> Result<JobStatus, StoreError> {
-        Ok(match code {
-            "queued" => JobStatus::Queued,
-            "running" => JobStatus::Running,
-            "done" => JobStatus::Done,
-            "failed" => JobStatus::Failed,
-            "interrupted" => JobStatus::Interrupted,
-            _ => {
-                return Err(StoreError::Corrupt {
-                    detail: format!("a job with status {code:?}"),
-                });
-            }
-        })
-    }
-}
-
-/// A job as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Job {
-    /// Its id.
-    pub id: i64,
-    /// `import` or `export`.
-    pub kind: String,
-    /// Where it is.
-    pub status: JobStatus,
-    /// The step it is at (or ended at).
-    pub step: String,
-    /// When it was created (unix microseconds).
-    pub created_at: i64,
-    /// When it ended (unix microseconds).
-    pub finished_at: Option<i64>,
-    /// Its result (the command's `--json` document) when done.
-    pub result: Option<serde_json::Value>,
-    /// Its error (`{kind, message}`) when failed or interrupted.
-    pub error: Option<serde_json::Value>,
-    /// The files it made, downloadable by name.
-    pub files: Vec<String>,
-}
+use super::{Job, JobStatus, SqliteStore, StoreError};
 
 fn json(text: Option<String>, what: &'static str) -> Result<Option<serde_json::Value>, StoreError> {
     text.map(|t| serde_json::from_str(&t))
@@ -82,9 +14,9 @@ fn json(text: Option<String>, what: &'static str) -> Result<Option<serde_json::V
         .map_err(|source| StoreError::Json { what, source })
 }
 
-impl Store {
+impl SqliteStore {
     /// Records a new `queued` job of `kind`; its id.
-    pub fn create_job(&mut self, kind: &str, at: Timestamp) -> Result<i64, StoreError> {
+    pub(super) fn create_job(&mut self, kind: &str, at: Timestamp) -> Result<i64, StoreError> {
         self.conn.execute(
             "INSERT INTO serve_jobs (kind, status, step, created_at) VALUES (?1, 'queued', 'queued', ?2)",
             (kind, at.unix_micros()),
@@ -93,7 +25,7 @@ impl Store {
     }
 
     /// Moves job `id` to `running` at `step` (only from `queued` or `running`).
-    pub fn job_step(&mut self, id: i64, step: &str) -> Result<(), StoreError> {
+    pub(super) fn job_step(&mut self, id: i64, step: &str) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE serve_jobs SET status = 'running', step = ?2
              WHERE id = ?1 AND status IN ('queued', 'running')",
@@ -104,7 +36,7 @@ impl Store {
 
     /// Ends job `id` (still `queued` or `running`) as `status` with its result or error and
     /// files; false when it had ended already (e.g. marked interrupted).
-    pub fn finish_job(
+    pub(super) fn finish_job(
         &mut self,
         id: i64,
         status: JobStatus,
@@ -134,7 +66,7 @@ impl Store {
     }
 
     /// Marks every `queued` or `running` job `interrupted`; how many there were.
-    pub fn interrupt_jobs(&mut self, at: Timestamp) -> Result<usize, StoreError> {
+    pub(super) fn interrupt_jobs(&mut self, at: Timestamp) -> Result<usize, StoreError> {
         let error = serde_json::json!({
             "kind": "interrupted",
             "message": "the server stopped before the job finished; nothing it would have written was written",
@@ -149,7 +81,7 @@ impl Store {
     }
 
     /// Job `id`, if there is one.
-    pub fn job(&self, id: i64) -> Result<Option<Job>, StoreError> {
+    pub(super) fn job(&self, id: i64) -> Result<Option<Job>, StoreError> {
         let row = self
             .conn
             .query_row(
@@ -192,8 +124,8 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::store;
     use super::*;
+    use crate::store::testing::store;
 
     fn at(micros: i64) -> Timestamp {
         Timestamp::from_unix_micros(micros).expect("time")

@@ -157,8 +157,9 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{TempDir, store};
-    use super::super::{SCHEMA_VERSION, Store, StoreError};
+    use super::super::{SCHEMA_VERSION, SqliteStore, StoreError};
+    use crate::store::Store;
+    use crate::store::testing::{TempDir, store};
 
     #[test]
     fn migrates_from_empty_and_reopens() {
@@ -175,18 +176,18 @@ mod tests {
             .unwrap();
         assert_eq!(fk, 1);
         drop(store);
-        let again = Store::open(&dir.db()).unwrap();
+        let again = SqliteStore::open(&dir.db()).unwrap();
         assert_eq!(again.schema_version().unwrap(), SCHEMA_VERSION);
         // `create` of an existing database is an open.
         drop(again);
-        let created = Store::create(&dir.db()).unwrap();
+        let created = SqliteStore::create(&dir.db()).unwrap();
         assert_eq!(created.schema_version().unwrap(), SCHEMA_VERSION);
     }
 
     #[test]
     fn open_of_a_missing_file_is_an_error() {
         let dir = TempDir::new("missing");
-        let err = Store::open(&dir.db()).unwrap_err();
+        let err = SqliteStore::open(&dir.db()).unwrap_err();
         assert!(matches!(err, StoreError::Missing { .. }), "{err}");
         assert!(err.to_string().contains("audlink init"), "{err}");
         assert!(!dir.db().exists());
@@ -200,7 +201,7 @@ mod tests {
             .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .unwrap();
         drop(store);
-        let err = Store::open(&dir.db()).unwrap_err();
+        let err = SqliteStore::open(&dir.db()).unwrap_err();
         assert!(
             matches!(err, StoreError::NewerSchema { found, supported }
                 if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION),

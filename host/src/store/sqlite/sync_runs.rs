@@ -5,82 +5,13 @@
 //! A run is begun as `running` and finished once as `ok`, `failed` or `interrupted`. A run
 //! still `running` when the next `audlink sync` starts belonged to a process that ended without
 //! finishing it (killed); [`Store::interrupt_unfinished_runs`] marks it `interrupted`.
+//!
+//! [`Store::interrupt_unfinished_runs`]: crate::store::Store::interrupt_unfinished_runs
 
 use audlink_core::time::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Store, StoreError, corrupt};
-
-/// How a run ended (or that it has not).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunStatus {
-    /// Still running (or its process was killed).
-    Running,
-    /// Finished: every step done.
-    Ok,
-    /// A step failed; the error says which.
-    Failed,
-    /// Stopped by SIGINT/SIGTERM (after finishing the step it was in) or killed.
-    Interrupted,
-}
-
-impl RunStatus {
-    /// `running`, `ok`, `failed` or `interrupted`.
-    pub fn code(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Ok => "ok",
-            RunStatus::Failed => "failed",
-            RunStatus::Interrupted => "interrupted",
-        }
-    }
-
-    fn parse(code: &str) -> Option<RunStatus> {
-        Some(match code {
-            "running" => RunStatus::Running,
-            "ok" => RunStatus::Ok,
-            "failed" => RunStatus::Failed,
-            "interrupted" => RunStatus::Interrupted,
-            _ => return None,
-        })
-    }
-}
-
-/// An object a run imported or uploaded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunObject {
-    /// `imported` or `uploaded`.
-    pub action: String,
-    /// The folder or bucket.
-    pub location: String,
-    /// The key.
-    pub key: String,
-    /// Its size in bytes.
-    pub size: u64,
-}
-
-/// A stored run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyncRun {
-    /// Its id.
-    pub id: i64,
-    /// The job's name.
-    pub job: String,
-    /// `import` or `export`.
-    pub kind: String,
-    /// When it started.
-    pub started_at: Timestamp,
-    /// When it ended.
-    pub finished_at: Option<Timestamp>,
-    /// How it ended.
-    pub status: RunStatus,
-    /// The report (JSON text), when it got that far.
-    pub report: Option<String>,
-    /// Why it failed or was interrupted.
-    pub error: Option<String>,
-    /// The objects it imported or uploaded, in order.
-    pub objects: Vec<RunObject>,
-}
+use super::{RunObject, RunStatus, SqliteStore, StoreError, SyncRun, corrupt};
 
 /// Adds `object` to run `run` (on a connection or inside a caller's transaction).
 pub(super) fn add_object(
@@ -108,9 +39,14 @@ fn time(micros: i64) -> Result<Timestamp, StoreError> {
     Timestamp::from_unix_micros(micros).ok_or_else(|| corrupt("a run time out of range"))
 }
 
-impl Store {
+impl SqliteStore {
     /// Begins a run of `job` (`running`); its id.
-    pub fn begin_run(&self, job: &str, kind: &str, at: Timestamp) -> Result<i64, StoreError> {
+    pub(super) fn begin_run(
+        &self,
+        job: &str,
+        kind: &str,
+        at: Timestamp,
+    ) -> Result<i64, StoreError> {
         self.conn.execute(
             "INSERT INTO sync_runs (job, kind, started_at, status) VALUES (?1, ?2, ?3, 'running')",
             params![job, kind, at.unix_micros()],
@@ -119,12 +55,12 @@ impl Store {
     }
 
     /// Adds an object to run `run`.
-    pub fn add_run_object(&self, run: i64, object: &RunObject) -> Result<(), StoreError> {
+    pub(super) fn add_run_object(&self, run: i64, object: &RunObject) -> Result<(), StoreError> {
         add_object(&self.conn, run, object)
     }
 
     /// Finishes run `run` with `status`, its report (JSON text) and error.
-    pub fn finish_run(
+    pub(super) fn finish_run(
         &self,
         run: i64,
         status: RunStatus,
@@ -145,7 +81,7 @@ impl Store {
 
     /// Marks every run still `running` as `interrupted` (their process ended without finishing
     /// them); how many. Only call this while no other `audlink sync` runs on the database.
-    pub fn interrupt_unfinished_runs(&self, at: Timestamp) -> Result<usize, StoreError> {
+    pub(super) fn interrupt_unfinished_runs(&self, at: Timestamp) -> Result<usize, StoreError> {
         Ok(self.conn.execute(
             "UPDATE sync_runs SET status = 'interrupted', finished_at = ?1,
                  error = 'the process ended before the run finished (killed?); the next run takes over'
@@ -155,7 +91,7 @@ impl Store {
     }
 
     /// The last `limit` runs (of `job` when given), newest first, with their objects.
-    pub fn runs(&self, job: Option<&str>, limit: usize) -> Result<Vec<SyncRun>, StoreError> {
+    pub(super) fn runs(&self, job: Option<&str>, limit: usize) -> Result<Vec<SyncRun>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut statement = self.conn.prepare_cached(
             "SELECT id, job, kind, started_at, finished_at, status, report, error FROM sync_runs
@@ -193,7 +129,7 @@ impl Store {
     }
 
     /// The run `run`, if there is one.
-    pub fn run(&self, run: i64) -> Result<Option<SyncRun>, StoreError> {
+    pub(super) fn run(&self, run: i64) -> Result<Option<SyncRun>, StoreError> {
         let job: Option<String> = self
             .conn
             .query_row("SELECT job FROM sync_runs WHERE id = ?1", [run], |row| {
@@ -238,8 +174,8 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::store;
     use super::*;
+    use crate::store::testing::store;
 
     fn at(seconds: i64) -> Timestamp {
         Timestamp::from_unix_seconds(seconds).unwrap()

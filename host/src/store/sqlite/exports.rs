@@ -2,48 +2,21 @@
 //! finds its timestamp by its run key and writes the same file names) and finished with its
 //! files, report and the audience's new snapshot in one transaction.
 
-use audlink_core::export::{ExportMode, Snapshot};
+use audlink_core::export::Snapshot;
 use audlink_core::time::Timestamp;
 use rusqlite::{OptionalExtension, TransactionBehavior};
 
-use super::imports::{InputKey, touch_data_source};
-use super::{Store, StoreError, json_error};
+use super::imports::touch_data_source;
+use super::{ExportStart, ExportStarted, InputKey, SqliteStore, StoreError};
+use crate::store::json_error;
 
-/// The start of an export run.
-#[derive(Debug, Clone, Copy)]
-pub struct ExportStart<'a> {
-    /// The audience's name.
-    pub audience: &'a str,
-    /// The data source's name.
-    pub data_source: &'a str,
-    /// A key over everything that decides the run's output (an [`InputKey`]); a retry gives
-    /// the same key.
-    pub run_key: &'a InputKey,
-    /// The mode.
-    pub mode: ExportMode,
-    /// The timestamp (unix seconds) for the file names, used unless the run was begun before.
-    pub timestamp: i64,
-    /// When the run starts.
-    pub created_at: Timestamp,
-}
-
-/// A begun export run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExportStarted {
-    /// The run's id.
-    pub id: i64,
-    /// The timestamp to use: the one stored when a run with the same key was begun before.
-    pub timestamp: i64,
-    /// Whether a run with the same key was begun before.
-    pub resumed: bool,
-    /// Whether that run was finished.
-    pub finished: bool,
-}
-
-impl Store {
+impl SqliteStore {
     /// Begins an export run, or finds the run begun before with the same run key (whose
     /// timestamp then wins).
-    pub fn begin_export(&mut self, start: &ExportStart<'_>) -> Result<ExportStarted, StoreError> {
+    pub(super) fn begin_export(
+        &mut self,
+        start: &ExportStart<'_>,
+    ) -> Result<ExportStarted, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -94,7 +67,7 @@ impl Store {
 
     /// Finishes export run `id` in one transaction: the files written, the report (JSON text)
     /// and the audience's new snapshot (replacing the previous one).
-    pub fn finish_export(
+    pub(super) fn finish_export(
         &mut self,
         id: i64,
         files: &[String],
@@ -146,7 +119,7 @@ impl Store {
     }
 
     /// The timestamp stored for the export run begun with `run_key`, if any.
-    pub fn export_timestamp(&self, run_key: &InputKey) -> Result<Option<i64>, StoreError> {
+    pub(super) fn export_timestamp(&self, run_key: &InputKey) -> Result<Option<i64>, StoreError> {
         Ok(self
             .conn
             .query_row(
@@ -159,7 +132,7 @@ impl Store {
 
     /// The identifiers last exported to the audience `audience` of `data_source`; `None` when
     /// no export to it was finished.
-    pub fn snapshot(
+    pub(super) fn snapshot(
         &self,
         audience: &str,
         data_source: &str,
@@ -188,8 +161,10 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::store;
+    use audlink_core::export::ExportMode;
+
     use super::*;
+    use crate::store::testing::store;
 
     fn key(n: u8) -> InputKey {
         InputKey::from_bytes([n; 32])
@@ -246,7 +221,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, StoreError::ExportFinished { .. }), "{err}");
         drop(store);
-        let mut store = Store::open(&dir.db()).unwrap();
+        let mut store = SqliteStore::open(&dir.db()).unwrap();
         assert_eq!(store.snapshot("vip", "ecid").unwrap(), Some(snapshot));
         assert_eq!(store.snapshot("vip", "other").unwrap(), None);
         // The next run replaces the snapshot, also with an empty one.
