@@ -133,6 +133,8 @@ struct ConfigToml {
     job: Vec<toml::Spanned<job::JobToml>>,
     #[serde(default)]
     serve: Option<ServeConfig>,
+    #[serde(default)]
+    sync: Option<SyncConfig>,
 }
 
 /// The configuration.
@@ -150,6 +152,20 @@ pub struct Config {
     pub jobs: Vec<job::Job>,
     /// The `[serve]` table (`audlink serve`'s limits; all defaults when absent).
     pub serve: ServeConfig,
+    /// The `[sync]` table (where `audlink sync` keeps its lock and downloads).
+    pub sync: SyncConfig,
+}
+
+/// The `[sync]` table: the files `audlink sync` keeps beside its work. Paths are relative to
+/// the configuration file; the defaults sit beside a SQLite database (`<db>.sync-lock`,
+/// `<db>.sync-<run>/`), and a database that is not a file (a server) needs them set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// The lock file one `audlink sync` per database holds.
+    pub lock_file: Option<PathBuf>,
+    /// The folder import jobs download into (a subfolder per run, removed after it).
+    pub scratch_dir: Option<PathBuf>,
 }
 
 /// The `[serve]` table: the limits of `audlink serve`'s API. The tokens are not here: they come
@@ -467,6 +483,7 @@ impl Config {
             has_remote,
             jobs,
             serve,
+            sync: raw.sync.unwrap_or_default(),
         })
     }
 
@@ -585,6 +602,17 @@ mod tests {
             err.0.contains("unknown data source \"nope\"") && err.0.contains("ecid"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_sync_table_names_the_lock_and_the_scratch_folder() {
+        let config =
+            Config::parse("[sync]\nlock_file = \"run/lock\"\nscratch_dir = \"tmp\"\n").unwrap();
+        assert_eq!(config.sync.lock_file, Some(PathBuf::from("run/lock")));
+        assert_eq!(config.sync.scratch_dir, Some(PathBuf::from("tmp")));
+        assert_eq!(Config::parse("").unwrap().sync, SyncConfig::default());
+        let err = Config::parse("[sync]\nlock = \"x\"\n").unwrap_err();
+        assert!(err.0.contains("lock") && err.0.contains("line 2"), "{err}");
     }
 
     /// The template's commented `[remote]` table, uncommented, is valid and means what it says.

@@ -16,7 +16,7 @@ mod export_job;
 mod import_job;
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -240,7 +240,7 @@ fn runner<'s>(
         None
     };
     let store = crate::store::open(&settings.db)?;
-    let lock = lock(&settings.db)?;
+    let lock = lock(settings, &config)?;
     let left = store.interrupt_unfinished_runs(now())?;
     if left > 0 {
         warn!(
@@ -339,16 +339,47 @@ pub fn run_loop(
     Ok(())
 }
 
-/// Holds `<db>.sync-lock` exclusively for the life of the process (exit 1 when another
-/// `audlink sync` holds it).
-fn lock(url: &DbUrl) -> Result<File, AppError> {
-    let Some(db) = url.local_path() else {
-        return Err(AppError::Usage(format!(
-            "{url}: audlink sync needs a database file to lock beside"
-        )));
+/// `path` of the configuration file `config`: relative paths are beside it.
+fn beside(config: &Path, path: &Path) -> PathBuf {
+    config.parent().unwrap_or(Path::new(".")).join(path)
+}
+
+/// The folder import job run `run` downloads into: under `[sync] scratch_dir`, else beside a
+/// SQLite database.
+fn scratch_dir(settings: &SyncSettings, config: &Config, run: i64) -> Result<PathBuf, AppError> {
+    match &config.sync.scratch_dir {
+        Some(dir) => Ok(beside(&settings.config, dir).join(format!("run-{run}"))),
+        None => {
+            let url = &settings.db;
+            let Some(db) = url.local_path() else {
+                return Err(AppError::Usage(format!(
+                    "{url}: set [sync] scratch_dir (no folder beside a database server)"
+                )));
+            };
+            let mut path = db.as_os_str().to_owned();
+            path.push(format!(".sync-{run}"));
+            Ok(PathBuf::from(path))
+        }
+    }
+}
+
+/// Holds the lock file (`[sync] lock_file`, else `<db>.sync-lock`) exclusively for the life of
+/// the process (exit 1 when another `audlink sync` holds it).
+fn lock(settings: &SyncSettings, config: &Config) -> Result<File, AppError> {
+    let url = &settings.db;
+    let path = match &config.sync.lock_file {
+        Some(file) => beside(&settings.config, file),
+        None => {
+            let Some(db) = url.local_path() else {
+                return Err(AppError::Usage(format!(
+                    "{url}: set [sync] lock_file (no folder beside a database server)"
+                )));
+            };
+            let mut path = PathBuf::from(db);
+            path.as_mut_os_string().push(".sync-lock");
+            path
+        }
     };
-    let mut path = PathBuf::from(db);
-    path.as_mut_os_string().push(".sync-lock");
     let file = File::options()
         .create(true)
         .truncate(false)
@@ -358,8 +389,7 @@ fn lock(url: &DbUrl) -> Result<File, AppError> {
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(AppError::Job(format!(
-            "another audlink sync is running on {} (it holds {})",
-            db.display(),
+            "another audlink sync is running on {url} (it holds {})",
             path.display()
         ))),
         Err(std::fs::TryLockError::Error(e)) => {

@@ -750,3 +750,48 @@ fn bad_job_tables_are_refused_with_their_line() {
         "no runs yet (audlink sync --once runs every job)\n"
     );
 }
+
+#[test]
+fn the_lock_and_the_downloads_go_where_the_sync_table_says() {
+    let dir = setup(
+        "sync-paths",
+        &format!(
+            "{JOBS}map = {{ \"5555\" = \"from-platform\" }}\n\n[sync]\nlock_file = \"state/sync.lock\"\nscratch_dir = \"state/scratch\"\n"
+        ),
+    );
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("state/scratch")).unwrap();
+    write(
+        &dir.join("exchange").join(OUTBOUND),
+        outbound("5555", &[2, 4]),
+    );
+    let runs = sync_ok(p, &[]);
+    assert_eq!(
+        strings(&of(&runs, "platform-in")["report"]["imported"]),
+        [OUTBOUND]
+    );
+    assert_eq!(members(p, "from-platform"), [2, 4]);
+    assert!(
+        p.join("state/sync.lock").is_file(),
+        "the configured lock file"
+    );
+    assert!(
+        !p.join("audlink.db.sync-lock").exists(),
+        "no lock beside the database when [sync] names one"
+    );
+    let left: Vec<_> = std::fs::read_dir(p.join("state/scratch"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "the run's downloads are removed: {left:?}");
+
+    // Another process holding the configured lock keeps a second sync out.
+    let held = std::fs::File::open(p.join("state/sync.lock")).unwrap();
+    held.try_lock().unwrap();
+    let out = run(p, &[], &["sync", "--once"]);
+    let line = check_failure(&["sync", "--once"], &out, 1);
+    assert!(
+        line.contains("another audlink sync is running") && line.contains("state/sync.lock"),
+        "{line}"
+    );
+}

@@ -19,7 +19,7 @@ use crate::app::{AppError, now};
 use crate::config::job::ImportJob;
 use crate::exchange::{Examined, Storage, examine, list_once};
 use crate::plan::{ImportInput, ImportPlan, InputFormat};
-use crate::store::{DbUrl, ObjectSource};
+use crate::store::ObjectSource;
 
 /// A folder removed when dropped.
 struct Scratch(PathBuf);
@@ -30,16 +30,8 @@ impl Drop for Scratch {
     }
 }
 
-/// The temporary folder of run `run`, beside the database.
-fn scratch(url: &DbUrl, run: i64) -> Result<Scratch, AppError> {
-    let Some(db) = url.local_path() else {
-        return Err(AppError::Usage(format!(
-            "{url}: audlink sync needs a database file to download beside"
-        )));
-    };
-    let mut path = db.as_os_str().to_owned();
-    path.push(format!(".sync-{run}"));
-    let path = PathBuf::from(path);
+/// A fresh, empty scratch folder at `path` (see `sync::scratch_dir`), removed when dropped.
+fn scratch(path: PathBuf) -> Result<Scratch, AppError> {
     let _ = std::fs::remove_dir_all(&path);
     std::fs::create_dir_all(&path)
         .map_err(|e| AppError::Job(format!("{}: {e}", path.display())))?;
@@ -52,7 +44,7 @@ pub(super) fn run(runner: &mut Runner<'_>, run: i64, job: &ImportJob) -> Result<
     let listing = runner
         .runtime
         .block_on(list_once(&runner.exchange, &job.prefix))?;
-    let dir = scratch(&runner.settings.db, run)?;
+    let dir = scratch(super::scratch_dir(runner.settings, &runner.config, run)?)?;
     let at_ms = now().unix_micros() / 1000;
     let (mut skipped, mut ignored) = (Vec::new(), Vec::new());
     let mut inputs = Vec::new();
