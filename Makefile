@@ -27,15 +27,19 @@ setup:
 	@wasm-bindgen --version 2>/dev/null | grep -qx 'wasm-bindgen $(WASM_BINDGEN_VERSION)' || \
 	  $(CARGO) install wasm-bindgen-cli --version '=$(WASM_BINDGEN_VERSION)'
 	@python3 -c 'import moto' 2>/dev/null || pip install --quiet 'moto[server]==5.2.5'
+	@cargo-nextest nextest --version >/dev/null 2>&1 || $(CARGO) install cargo-nextest --locked
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
+## The wasm32 clippy lints core and the js front door in one run (core's features are the same
+## either way). The docs are built with --all-features like the native clippy run: with other
+## features (audlink-wasm without `js`) syn is resolved with fewer features, and every proc
+## macro and every crate deriving with one is checked again (about as long as clippy itself).
 lint:
 	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
-	$(CARGO) clippy -p audlink-core --target $(WASM_TARGET) --locked -- -D warnings
-	$(CARGO) clippy -p audlink-wasm --target $(WASM_TARGET) --features js --locked -- -D warnings
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
+	$(CARGO) clippy -p audlink-core -p audlink-wasm --target $(WASM_TARGET) --features audlink-wasm/js --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --all-features --locked
 
 ## The `js` front door (wasm-bindgen): target/js/nodejs/ for Node (the tests use it) and
 ## www/pkg/ for the browser; TypeScript declarations are generated alongside.
@@ -50,11 +54,20 @@ browser-setup:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	@cd tests/browser && (npm ls --depth=0 >/dev/null 2>&1 || npm ci --no-audit --no-fund)
 
-# Runs every test, then closes with one line adding up all the test binaries' results.
+# Runs every test, then closes with one line adding up the results of every test binary and
+# of the doctests. The `audlink` binary the CLI tests run is built with the features `cargo
+# test --workspace --all-features` resolves (reqwest's multipart, audlink-wasm's js, …): built
+# with `-p audlink-host` alone, a dozen crates and the host itself would be compiled twice.
+# cargo-nextest (installed by `setup` when missing) runs all test binaries at once, each test
+# in its own process; it does not run doctests, which `cargo test --doc` does after it.
+# Per-test times are in target/test-output.log (nextest's PASS lines).
 unit:
-	$(CARGO) build -p audlink-host --locked
-	@mkdir -p target; set -o pipefail; $(CARGO) test --workspace --all-features --locked 2>&1 | tee target/test-output.log
-	@awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.log
+	$(CARGO) build --workspace --all-features --bins --locked
+	@mkdir -p target; set -o pipefail; \
+	{ $(CARGO) nextest run --workspace --all-features --locked --no-fail-fast 2>&1; n=$$?; \
+	  $(CARGO) test --doc --workspace --all-features --locked 2>&1; d=$$?; \
+	  exit $$(( n != 0 || d != 0 )); } | tee target/test-output.log; status=$$?; \
+	awk -f tests/summary.awk target/test-output.log; exit $$status
 
 ## Fuzzes every reader for FUZZ_SECONDS each (not part of `make test`; needs nightly + cargo-fuzz,
 ## installed here when missing). New inputs go to core/fuzz/corpus-work/ (not committed).
