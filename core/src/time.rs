@@ -114,6 +114,16 @@ fn digits<const N: usize>(bytes: &[u8]) -> Option<u32> {
 
 /// A calendar day (proleptic Gregorian), years `0000..=9999`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    feature = "ts",
+    derive(tsify::Tsify),
+    tsify(
+        missing_as_null,
+        hashmap_as_object,
+        type = "string",
+        rename = "IsoDate"
+    )
+)]
 pub struct Date(i32);
 
 impl Date {
@@ -206,6 +216,11 @@ impl<'de> Deserialize<'de> for Date {
 
 /// An instant, as microseconds since 1970-01-01T00:00:00Z, within years `0000..=9999`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    feature = "ts",
+    derive(tsify::Tsify),
+    tsify(missing_as_null, hashmap_as_object, type = "string")
+)]
 pub struct Timestamp(i64);
 
 impl Timestamp {

@@ -54,279 +54,195 @@
 use js_sys::{Array, Function, Object, Reflect, Uint8Array};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
 
-use audlink_core::export::{ExportResult, Snapshot};
-use audlink_core::import::{AudienceFormat, ImportResult, RecipientKeys, UnmatchedId};
+use audlink_core::export::{self, ExportReport, NotExportedReason, Snapshot};
+use audlink_core::id::IdReason;
+use audlink_core::import::{self, AudienceFormat, ImportReport, RecipientKeys, UnmatchedId};
 use audlink_core::recipients::RecipientKey;
+use audlink_core::rule::preview::{Breakdown, Cell, Count, SampleColumn};
 
 use crate::dispatch::{
-    self, DispatchError, ErrorKind, ExportSpec, ImportFileSpec, ImportSpec, LoadOptions,
-    LoadSummary, PreviewSpec, RulePreview, SqlSpec, Workspace,
+    self, DispatchError, ErrorKind, ExportSpec, ImportFileSpec, ImportSpec, ListOverlap, ListSize,
+    LoadOptions, LoadSummary, PreviewSpec, SqlOutput, SqlSpec, Workspace,
 };
 
+// What tsify cannot derive stays written here (see the module doc, "TypeScript").
 #[wasm_bindgen(typescript_custom_section)]
-const TS_TYPES: &str = r#"
-/** How to read a recipients or links file (dispatch::LoadOptions). */
-export interface LoadOptions {
-  /** Stop at the first bad record (default false). */
-  strict?: boolean;
-  /** Bad records listed in the summary at most (default 100). */
-  max_bad?: number;
-}
+const TS_HAND_WRITTEN: &str = r#"
+/** An audience file of an import: its name and format, and its bytes. */
+export type ImportFile = ImportFileSpec & { bytes: Uint8Array };
 
-/** A progress report of a load; `done` and `total` count bytes of the file. */
-export interface LoadProgress {
-  /** `copy`: into WebAssembly memory, per 16 MiB chunk; `read`: the core reader, start and end only. */
-  phase: "copy" | "read";
-  done: number;
-  total: number;
-}
-
-export type ColumnType =
-  "bool" | "int" | "float" | "string" | "date" | "date_time" | "duration" | "null";
-
-/** Columns and their types, `id` first. */
-export interface Schema { columns: [string, ColumnType][]; }
-
-export interface IdError {
-  kind: string;
-  reason: string;
-  offset: number | null;
-  detail: string;
-}
-
-/** One rejected record of a file. */
-export interface BadRecord {
-  line: number;
-  column: number | null;
-  reason: string;
-  id_error?: IdError;
-  detail: string;
-}
-
-/** What loading a file found. */
-export interface LoadSummary {
-  file: string;
-  rows: number;
-  rejected: number;
-  empty_lines: number;
-  /** Links only. */
-  merged?: number;
-  /** Recipients only. */
-  schema?: Schema;
-  bad: BadRecord[];
-}
-
-/** A data source, in its flat configuration form. */
-export interface DataSource {
-  name: string;
-  dpid: number;
-  integration_code?: string;
-  kind: "visitor-id" | "declared-id";
-  key_column?: string;
-  encoding?: "plain" | "sha256-email" | "sha256-phone";
-  profile?: "adobe-v1" | "google-v1" | "uid2-v1" | "meta-v1";
-  default_country_code?: number;
-  policy?: "latest" | "all" | "skip";
-}
-
-/** How an audience file is read. */
-export type AudienceFormat =
-  | { format: "outbound"; mode?: "iter" | "full" | null }
-  | { format: "aep"; columns: { identity: string; status?: string | null }; full?: boolean }
-  | { format: "onboarding" }
-  | { format: "id-list"; segment: string };
-
-/** An audience file of an import. */
-export interface ImportFile { name: string; format: AudienceFormat; bytes: Uint8Array; }
-
-export interface ImportOptions {
-  /** Segment → list name. */
-  mappings?: Record<string, string>;
-  list_unmatched?: boolean;
-  strict?: boolean;
-}
-
-export interface ImportSpec {
-  data_source: DataSource;
-  options?: ImportOptions;
-  /** Unix ms of the last delivery applied, per segment. */
-  last_applied?: Record<string, number>;
-}
-
-/** How one list changes; recipients as strings. */
-export interface ListChange {
-  list: string;
-  replaced: boolean;
-  added: string[];
-  removed: string[];
-  members: number;
-}
-
-export interface SegmentReport {
-  segment: string;
-  list: string;
-  ids: number;
-  matched: number;
-  unmatched: Record<string, number>;
-  invalid_rules: Record<string, number>;
-  match_rate: number;
-  distinct_recipients: number;
-  opted_out: number;
-  removed: number;
-  removals_unmatched: number;
-  refused: number;
-  refused_removals: number;
-}
-
-export interface ImportReport {
-  totals: {
-    files: number; deliveries: number; lines: number; records: number; bad_records: number;
-    blank_lines: number; lines_without_segments: number; entries_ignored: number; units: number;
-    matched: number; unmatched: number; refused_units: number; removals: number;
-    removals_ignored: number;
-  };
-  segments: Record<string, SegmentReport>;
-  data_source: { name: string; kind: "visitor-id" | "declared-id"; indexed_keys: number; index_bytes: number };
-  problems: (BadRecord & { file: string })[];
-  refused: { files: string[]; segment: string; timestamp: number; last_applied: number; units: number }[];
-  unmatched: { file: string; line: number; segment: string; id: string; reason: string; rule?: string }[];
-}
-
-export interface ImportResult {
-  lists: ListChange[];
-  last_applied: Record<string, number>;
-  report: ImportReport;
-}
-
-export type Members = { list: string } | { rule: { text: string; now: string } };
-
-export interface FileLimits { max_lines?: number; max_bytes?: number; gzip?: boolean; }
-
-export interface ExportSpec {
-  data_source: DataSource;
-  members: Members;
-  trait_id: number;
-  mode: "sync" | "overwrite" | "delta";
-  /** Unix seconds for the file names. */
-  timestamp: number;
-  limits?: FileLimits;
-}
-
-export interface ExportFile { name: string; lines: number; bytes: Uint8Array; }
-
-export interface NotExported {
-  recipient: string;
-  reason: "opted_out" | "no_identifier" | "invalid_key" | "unknown_recipient";
-  key_error?: string;
-}
-
-export interface ExportReport {
-  mode: "sync" | "overwrite" | "delta";
-  members: number;
-  exported_recipients: number;
-  not_exported: Record<string, number>;
-  identifiers: number;
-  previous_snapshot: number;
-  added: number;
-  removed: number;
-  files: number;
-  empty_overwrite: boolean;
-  snapshot: number;
-}
-
-export interface ExportResult {
-  files: ExportFile[];
-  not_exported: NotExported[];
-  /** The identifiers to keep for the next export of this audience. */
-  snapshot: string[];
-  report: ExportReport;
-}
-
-export interface PreviewSpec {
-  rule: string;
-  /** RFC 3339, the value of now(). */
-  now: string;
-  sample?: number;
-  breakdown?: string | null;
-  top_k?: number;
-}
-
-/** A cell as shown; integers beyond 2^53 - 1 as strings. */
-export type Cell = null | boolean | number | string;
-
-export interface RulePreview {
-  canonical: string;
-  count: { selected: number; total: number };
-  sample: {
-    columns: { name: string; type: ColumnType }[];
-    rows: { row: number; id: string; values: Cell[] }[];
-  };
-  breakdown?: {
-    column: string;
-    total: number;
-    top: { value: Cell; count: number }[];
-    null: number;
-    other: number;
-    other_values: number;
-  };
-}
-
-export interface SqlTables {
-  recipients: string; id_column: string; list_members: string; list_column: string;
-  member_column: string;
-}
-
-export interface SqlSpec {
-  rule: string;
-  schema: Schema;
-  lists?: string[] | null;
-  dialect: "sqlite" | "postgres";
-  tables?: SqlTables;
-  now: string;
-}
-
-export interface SqlOutput {
-  canonical: string;
-  clause: {
-    text: string;
-    params: ({ type: "int"; value: number | string } | { type: "float"; value: number } | { type: "text"; value: string })[];
-  };
-  select: string;
-}
-
-/** A list after an import preview. */
-export interface ListSize { list: string; replaced: boolean; added: number; removed: number; members: number; }
-
-/** What `importPreview` returns: the report without its unmatched rows (see `unmatchedPage`). */
-export interface ImportPreview {
-  lists: ListSize[];
-  last_applied: Record<string, number>;
-  report: ImportReport;
-  /** Recipients in both of two lists, for the largest lists (largest first). */
-  overlap: { lists: string[]; counts: number[][] };
-  unmatched_total: number;
-  unmatched_by_reason: Record<string, number>;
-}
-
-export interface UnmatchedPage {
-  total: number;
-  rows: { file: string; line: number; segment: string; id: string; reason: string; rule?: string }[];
-}
-
-/** What audlink throws: an Error with these own properties. */
-export interface AudlinkError extends Error {
-  kind: "file" | "rule" | "request" | "abi";
-  file?: string;
-  line?: number;
-  column?: number;
-  /** Byte offsets in the rule text. */
-  span?: { start: number; end: number };
-  reason?: string;
-}
+/** What audlink throws: an Error with the DispatchError fields as own properties. */
+export interface AudlinkError extends Error, DispatchError {}
 "#;
+
+/// Where a load is, for the progress callback; `done` and `total` count bytes of the file.
+#[derive(Debug, Clone, Copy, Serialize, Tsify)]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct LoadProgress {
+    /// `copy`: into WebAssembly memory, per 16 MiB chunk; `read`: the core reader, start and end
+    /// only.
+    pub phase: LoadPhase,
+    /// Bytes done.
+    pub done: u64,
+    /// Bytes of the file.
+    pub total: u64,
+}
+
+/// The two phases of a load.
+#[derive(Debug, Clone, Copy, Serialize, Tsify)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadPhase {
+    /// Copying the file into WebAssembly memory.
+    Copy,
+    /// The core reader.
+    Read,
+}
+
+/// How one list changes, as JavaScript sees it: recipients as strings.
+#[derive(Debug, Serialize, Tsify)]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct ListChange<'a> {
+    /// The list.
+    pub list: &'a str,
+    /// Whether a full delivery replaced it.
+    pub replaced: bool,
+    /// Recipients added.
+    pub added: Vec<String>,
+    /// Recipients removed.
+    pub removed: Vec<String>,
+    /// Members after the import.
+    pub members: u64,
+}
+
+/// What `import` returns.
+#[derive(Debug, Serialize, Tsify)]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct ImportResult<'a> {
+    /// The lists the import changes.
+    pub lists: Vec<ListChange<'a>>,
+    /// Unix ms of the last delivery applied, per segment.
+    pub last_applied: &'a BTreeMap<String, i64>,
+    /// What the import did with every identifier.
+    pub report: &'a ImportReport,
+}
+
+/// What `importPreview` returns: the report without its unmatched rows (see `unmatchedPage`).
+#[derive(Debug, Serialize, Tsify)]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct ImportPreview<'a> {
+    /// Each list the import touched, by size.
+    pub lists: &'a [ListSize],
+    /// Unix ms of the last delivery applied, per segment.
+    pub last_applied: &'a BTreeMap<String, i64>,
+    /// The report; its `unmatched` is empty.
+    pub report: &'a ImportReport,
+    /// Recipients in both of two lists, for the largest lists (largest first).
+    pub overlap: &'a ListOverlap,
+    /// Unmatched identifiers kept for `unmatchedPage`.
+    pub unmatched_total: usize,
+    /// Of those, how many of each reason (the reasons present).
+    #[tsify(type = "Partial<Record<UnmatchedReason, number>>")]
+    pub unmatched_by_reason: BTreeMap<&'static str, u64>,
+}
+
+/// What `unmatchedPage` returns.
+#[derive(Debug, Serialize, Tsify)]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct UnmatchedPage<'a> {
+    /// Unmatched identifiers of the reason asked for (all reasons: all of them).
+    pub total: usize,
+    /// The page.
+    pub rows: Vec<&'a UnmatchedId>,
+}
+
+/// A member that is not exported, as JavaScript sees it: the recipient as a string.
+#[derive(Debug, Serialize, Tsify)]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct NotExported {
+    /// The member.
+    pub recipient: String,
+    /// Why.
+    pub reason: NotExportedReason,
+    /// For `invalid_key`: why the key is not an identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_error: Option<IdReason>,
+}
+
+/// One export file.
+#[derive(Debug, Serialize, Tsify)]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct ExportFile<'a> {
+    /// The file name, e.g. `ftp_dpm_21_1486140844.sync.1.gz`.
+    pub name: &'a str,
+    /// Number of lines.
+    pub lines: u64,
+    /// The contents (gzip when the name ends in `.gz`).
+    #[tsify(type = "Uint8Array")]
+    pub bytes: &'a [u8],
+}
+
+/// What `export` returns.
+#[derive(Debug, Serialize, Tsify)]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct ExportResult<'a> {
+    /// The files to upload, in order. Not serialized: each becomes `{name, lines, bytes}` with
+    /// its bytes a `Uint8Array` (see `export_to_js`).
+    #[serde(skip_serializing_if = "always")]
+    pub files: Vec<ExportFile<'a>>,
+    /// Members not exported, sorted by recipient.
+    pub not_exported: Vec<NotExported>,
+    /// The identifiers to keep for the next export of this audience.
+    pub snapshot: &'a [String],
+    /// Counts.
+    pub report: &'a ExportReport,
+}
+
+/// A recipient of a preview sample, as JavaScript sees it: its id as a string.
+#[derive(Debug, Serialize, Tsify)]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct SampleRow<'a> {
+    /// Its row in the table.
+    pub row: usize,
+    /// Its id.
+    pub id: String,
+    /// Its attribute values, in the order of the sample's columns.
+    pub values: &'a [Cell],
+}
+
+/// The first selected recipients by id.
+#[derive(Debug, Serialize, Tsify)]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct Sample<'a> {
+    /// The attribute columns (the id excluded), in table order.
+    pub columns: &'a [SampleColumn],
+    /// The recipients, ascending by id.
+    pub rows: Vec<SampleRow<'a>>,
+}
+
+/// What `previewRule` returns.
+#[derive(Debug, Serialize, Tsify)]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct RulePreview<'a> {
+    /// The rule in canonical form.
+    pub canonical: &'a str,
+    /// How many recipients it selects.
+    pub count: Count,
+    /// The first selected recipients by id.
+    pub sample: Sample<'a>,
+    /// The breakdown, when a column was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<&'a Breakdown>,
+}
+
+/// `skip_serializing_if` for a field declared to TypeScript but set on the JS object apart.
+fn always<T>(_: &T) -> bool {
+    true
+}
 
 /// Bytes copied into WebAssembly memory between two `copy` progress reports.
 const COPY_CHUNK: usize = 16 << 20;
@@ -354,15 +270,17 @@ impl JsWorkspace {
 
     /// Reads a recipients CSV (plain or gzip) and keeps it, replacing any loaded before.
     /// Throws an `AudlinkError` (`kind: "file"`) when the file cannot be read.
-    #[wasm_bindgen(js_name = loadRecipients, unchecked_return_type = "LoadSummary")]
+    #[wasm_bindgen(js_name = loadRecipients)]
     pub fn load_recipients(
         &mut self,
         name: &str,
         bytes: &Uint8Array,
-        #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions | null")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions | null")] options: Option<
+            Ts<LoadOptions>,
+        >,
         #[wasm_bindgen(unchecked_optional_param_type = "(progress: LoadProgress) => void")]
         progress: Option<Function>,
-    ) -> Result<JsValue, JsValue> {
+    ) -> Result<Ts<LoadSummary>, JsValue> {
         self.load(bytes, options, progress, |ws, bytes, options| {
             ws.load_recipients(name, bytes, options)
         })
@@ -370,15 +288,17 @@ impl JsWorkspace {
 
     /// Reads a visitor links CSV (plain or gzip) and keeps it, replacing any loaded before.
     /// Throws an `AudlinkError` (`kind: "file"`) when the file cannot be read.
-    #[wasm_bindgen(js_name = loadLinks, unchecked_return_type = "LoadSummary")]
+    #[wasm_bindgen(js_name = loadLinks)]
     pub fn load_links(
         &mut self,
         name: &str,
         bytes: &Uint8Array,
-        #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions | null")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions | null")] options: Option<
+            Ts<LoadOptions>,
+        >,
         #[wasm_bindgen(unchecked_optional_param_type = "(progress: LoadProgress) => void")]
         progress: Option<Function>,
-    ) -> Result<JsValue, JsValue> {
+    ) -> Result<Ts<LoadSummary>, JsValue> {
         self.load(bytes, options, progress, |ws, bytes, options| {
             ws.load_links(name, bytes, options)
         })
@@ -400,50 +320,48 @@ impl JsWorkspace {
 
     /// Imports audience files against the loaded tables; the lists set on the workspace are the
     /// current members. The workspace is not changed.
-    #[wasm_bindgen(unchecked_return_type = "ImportResult")]
     pub fn import(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "ImportSpec")] spec: JsValue,
+        spec: Ts<ImportSpec>,
         #[wasm_bindgen(unchecked_param_type = "ImportFile[]")] files: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let spec: ImportSpec = from_js(spec, "spec")?;
+    ) -> Result<Ts<ImportResult<'static>>, JsValue> {
+        let spec: ImportSpec = from_js(spec.into(), "spec")?;
         let files = files_from_js(&files)?;
         let borrowed: Vec<(ImportFileSpec, &[u8])> = files
             .iter()
             .map(|(spec, bytes)| (spec.clone(), bytes.as_slice()))
             .collect();
         let result = self.inner.import(&spec, &borrowed).map_err(js_error)?;
-        to_js(&import_json(&result))
+        typed(&import_json(&result))
     }
 
     /// Exports a list or the recipients a rule selects, against `snapshot` (the identifiers
     /// sent to this audience before; none: an empty snapshot).
-    #[wasm_bindgen(unchecked_return_type = "ExportResult")]
     pub fn export(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "ExportSpec")] spec: JsValue,
+        spec: Ts<ExportSpec>,
         #[wasm_bindgen(unchecked_optional_param_type = "string[] | null")] snapshot: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let spec: ExportSpec = from_js(spec, "spec")?;
+    ) -> Result<Ts<ExportResult<'static>>, JsValue> {
+        let spec: ExportSpec = from_js(spec.into(), "spec")?;
         let snapshot: Vec<String> = options_from_js(snapshot, "snapshot")?;
         let result = self
             .inner
             .export(&spec, &Snapshot::new(snapshot))
             .map_err(js_error)?;
-        export_to_js(&result)
+        export_to_js(&result).map(Ts::new_unchecked)
     }
 
     /// Imports like `import`, then keeps the lists as the import leaves them (for `in_list`
     /// rules and list exports) and the unmatched identifiers (for `unmatchedPage`), and
     /// returns the report without them, each list's size and the overlap of the largest lists.
     /// Nothing per identifier crosses into JavaScript, so a million-line file stays fast.
-    #[wasm_bindgen(js_name = importPreview, unchecked_return_type = "ImportPreview")]
+    #[wasm_bindgen(js_name = importPreview)]
     pub fn import_preview(
         &mut self,
-        #[wasm_bindgen(unchecked_param_type = "ImportSpec")] spec: JsValue,
+        spec: Ts<ImportSpec>,
         #[wasm_bindgen(unchecked_param_type = "ImportFile[]")] files: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let spec: ImportSpec = from_js(spec, "spec")?;
+    ) -> Result<Ts<ImportPreview<'static>>, JsValue> {
+        let spec: ImportSpec = from_js(spec.into(), "spec")?;
         let files = files_from_js(&files)?;
         let borrowed: Vec<(ImportFileSpec, &[u8])> = files
             .iter()
@@ -454,50 +372,51 @@ impl JsWorkspace {
             .import_preview(&spec, &borrowed)
             .map_err(js_error)?;
         self.unmatched = unmatched;
-        let mut value = plain(&preview);
-        value["unmatched_total"] = json!(self.unmatched.len());
-        value["unmatched_by_reason"] = json!(UnmatchedId::count_by_reason(&self.unmatched));
-        to_js(&value)
+        typed(&ImportPreview {
+            lists: &preview.lists,
+            last_applied: &preview.last_applied,
+            report: &preview.report,
+            overlap: &preview.overlap,
+            unmatched_total: self.unmatched.len(),
+            unmatched_by_reason: UnmatchedId::count_by_reason(&self.unmatched),
+        })
     }
 
     /// Rows `offset..offset + limit` of the last `importPreview`'s unmatched identifiers, of
     /// one reason code when given: `{total, rows}`.
-    #[wasm_bindgen(js_name = unmatchedPage, unchecked_return_type = "UnmatchedPage")]
+    #[wasm_bindgen(js_name = unmatchedPage)]
     pub fn unmatched_page(
         &self,
         offset: u32,
         limit: u32,
-        #[wasm_bindgen(unchecked_optional_param_type = "string | null")] reason: Option<String>,
-    ) -> Result<JsValue, JsValue> {
+        #[wasm_bindgen(unchecked_optional_param_type = "UnmatchedReason | null")] reason: Option<
+            String,
+        >,
+    ) -> Result<Ts<UnmatchedPage<'static>>, JsValue> {
         let (total, rows) = dispatch::unmatched_page(
             &self.unmatched,
             offset as usize,
             limit as usize,
             reason.as_deref().filter(|r| !r.is_empty()),
         );
-        to_js(&plain(&json!({"total": total, "rows": rows})))
+        typed(&UnmatchedPage { total, rows })
     }
 
     /// Counts, samples and breaks down the recipients a rule selects.
-    #[wasm_bindgen(js_name = previewRule, unchecked_return_type = "RulePreview")]
-    pub fn preview_rule(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "PreviewSpec")] spec: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let spec: PreviewSpec = from_js(spec, "spec")?;
+    #[wasm_bindgen(js_name = previewRule)]
+    pub fn preview_rule(&self, spec: Ts<PreviewSpec>) -> Result<Ts<RulePreview<'static>>, JsValue> {
+        let spec: PreviewSpec = from_js(spec.into(), "spec")?;
         let preview = self.inner.preview_rule(&spec).map_err(js_error)?;
-        to_js(&preview_json(&preview))
+        typed(&preview_json(&preview))
     }
 }
 
 /// Parses, type-checks and compiles a rule to SQL for a database with the given schema.
-#[wasm_bindgen(js_name = ruleSql, unchecked_return_type = "SqlOutput")]
-pub fn rule_sql(
-    #[wasm_bindgen(unchecked_param_type = "SqlSpec")] spec: JsValue,
-) -> Result<JsValue, JsValue> {
-    let spec: SqlSpec = from_js(spec, "spec")?;
+#[wasm_bindgen(js_name = ruleSql)]
+pub fn rule_sql(spec: Ts<SqlSpec>) -> Result<Ts<SqlOutput>, JsValue> {
+    let spec: SqlSpec = from_js(spec.into(), "spec")?;
     let output = dispatch::rule_sql(&spec).map_err(js_error)?;
-    to_js(&plain(&output))
+    typed(&output)
 }
 
 /// What an audience file's name says it is: `"onboarding"`, `"aep"`, `"outbound"`, or `null`
@@ -576,6 +495,13 @@ fn options_from_js<T: DeserializeOwned + Default>(
     }
 }
 
+/// A serializable result as a plain JS value of its declared TypeScript type `U`: `T` itself,
+/// or `T` with `'static` lifetimes when it borrows (through [`plain`], so integers beyond
+/// ±(2⁵³−1) are strings).
+fn typed<T: Serialize, U: Tsify>(value: &T) -> Result<Ts<U>, JsValue> {
+    to_js(&plain(value)).map(Ts::new_unchecked)
+}
+
 /// Removes object fields whose value is `null` (JS `null` or `undefined`): absent, as in JSON
 /// written by `JSON.stringify` with `undefined` fields.
 fn drop_nulls(value: &mut Value) {
@@ -628,7 +554,7 @@ fn files_from_js(files: &JsValue) -> Result<Vec<(ImportFileSpec, Vec<u8>)>, JsVa
 fn copy_in(bytes: &Uint8Array, progress: Option<&Function>) -> Result<Vec<u8>, JsValue> {
     let total = bytes.length() as usize;
     let mut out = vec![0u8; total];
-    report(progress, "copy", 0, total)?;
+    report(progress, LoadPhase::Copy, 0, total)?;
     let mut done = 0;
     while done < total {
         let end = (done + COPY_CHUNK).min(total);
@@ -636,7 +562,7 @@ fn copy_in(bytes: &Uint8Array, progress: Option<&Function>) -> Result<Vec<u8>, J
             .subarray(done as u32, end as u32)
             .copy_to(&mut out[done..end]);
         done = end;
-        report(progress, "copy", done, total)?;
+        report(progress, LoadPhase::Copy, done, total)?;
     }
     Ok(out)
 }
@@ -644,22 +570,21 @@ fn copy_in(bytes: &Uint8Array, progress: Option<&Function>) -> Result<Vec<u8>, J
 /// Calls the progress callback, if any, with `{phase, done, total}`.
 fn report(
     progress: Option<&Function>,
-    phase: &str,
+    phase: LoadPhase,
     done: usize,
     total: usize,
 ) -> Result<(), JsValue> {
     let Some(progress) = progress else {
         return Ok(());
     };
-    let event = Object::new();
-    let _ = Reflect::set(&event, &"phase".into(), &phase.into());
-    let _ = Reflect::set(&event, &"done".into(), &(done as f64).into());
-    let _ = Reflect::set(&event, &"total".into(), &(total as f64).into());
+    let event = LoadProgress {
+        phase,
+        done: done as u64,
+        total: total as u64,
+    }
+    .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+    .map_err(JsValue::from)?;
     progress.call1(&JsValue::NULL, &event).map(drop)
-}
-
-fn summary_to_js(summary: &LoadSummary) -> Result<JsValue, JsValue> {
-    to_js(&plain(summary))
 }
 
 /// A serializable result as JSON with integers beyond ±(2⁵³−1) made strings.
@@ -693,61 +618,65 @@ fn keys(keys: &RecipientKeys) -> Vec<String> {
 }
 
 /// An import result as JS sees it: recipient keys as strings.
-fn import_json(result: &ImportResult) -> Value {
-    let lists: Vec<Value> = result
-        .lists
-        .iter()
-        .map(|change| {
-            json!({
-                "list": change.list,
-                "replaced": change.replaced,
-                "added": keys(&change.added),
-                "removed": keys(&change.removed),
-                "members": change.members,
+fn import_json(result: &import::ImportResult) -> ImportResult<'_> {
+    ImportResult {
+        lists: result
+            .lists
+            .iter()
+            .map(|change| ListChange {
+                list: &change.list,
+                replaced: change.replaced,
+                added: keys(&change.added),
+                removed: keys(&change.removed),
+                members: change.members,
             })
-        })
-        .collect();
-    let mut value = json!({
-        "lists": lists,
-        "last_applied": result.last_applied,
-        "report": result.report,
-    });
-    safe_numbers(&mut value);
-    value
+            .collect(),
+        last_applied: &result.last_applied,
+        report: &result.report,
+    }
 }
 
-/// An export result without its files' bytes: recipient keys as strings, the snapshot as an
-/// array of identifiers.
-fn export_json(result: &ExportResult) -> Value {
-    let not_exported: Vec<Value> = result
-        .not_exported
-        .iter()
-        .map(|n| {
-            let mut value = plain(n);
-            value["recipient"] = Value::String(n.recipient.to_string());
-            value
-        })
-        .collect();
-    let mut value = json!({
-        "not_exported": not_exported,
-        "snapshot": result.snapshot.identifiers(),
-        "report": result.report,
-    });
-    safe_numbers(&mut value);
-    value
+/// An export result as JS sees it: recipient keys as strings, the snapshot as an array of
+/// identifiers.
+fn export_json(result: &export::ExportResult) -> ExportResult<'_> {
+    ExportResult {
+        files: result
+            .files
+            .iter()
+            .map(|file| ExportFile {
+                name: &file.name,
+                lines: file.lines,
+                bytes: &file.bytes,
+            })
+            .collect(),
+        not_exported: result
+            .not_exported
+            .iter()
+            .map(|n| NotExported {
+                recipient: n.recipient.to_string(),
+                reason: n.reason,
+                key_error: n.key_error,
+            })
+            .collect(),
+        snapshot: result.snapshot.identifiers(),
+        report: &result.report,
+    }
 }
 
-fn export_to_js(result: &ExportResult) -> Result<JsValue, JsValue> {
-    let object = to_js(&export_json(result))?;
+/// An export result as a JS object: the JSON part through [`plain`], then `files` with their
+/// bytes as `Uint8Array`s (set last, as an own property).
+fn export_to_js(result: &export::ExportResult) -> Result<JsValue, JsValue> {
+    let value = export_json(result);
+    let object = to_js(&plain(&value))?;
     let files = Array::new();
-    for file in &result.files {
+    for file in &value.files {
         let entry = Object::new();
-        let _ = Reflect::set(&entry, &"name".into(), &file.name.as_str().into());
+        let _ = Reflect::set(&entry, &"name".into(), &file.name.into());
         let _ = Reflect::set(&entry, &"lines".into(), &(file.lines as f64).into());
         let _ = Reflect::set(
             &entry,
             &"bytes".into(),
-            &Uint8Array::from(file.bytes.as_slice()).into(),
+            &Uint8Array::from(file.bytes).into(),
         );
         files.push(&entry);
     }
@@ -756,14 +685,25 @@ fn export_to_js(result: &ExportResult) -> Result<JsValue, JsValue> {
 }
 
 /// A rule preview as JS sees it: sample ids as strings.
-fn preview_json(preview: &RulePreview) -> Value {
-    let mut value = plain(preview);
-    if let Some(rows) = value["sample"]["rows"].as_array_mut() {
-        for (row, sampled) in rows.iter_mut().zip(&preview.sample.rows) {
-            row["id"] = Value::String(sampled.id.to_string());
-        }
+fn preview_json(preview: &dispatch::RulePreview) -> RulePreview<'_> {
+    RulePreview {
+        canonical: &preview.canonical,
+        count: preview.count,
+        sample: Sample {
+            columns: &preview.sample.columns,
+            rows: preview
+                .sample
+                .rows
+                .iter()
+                .map(|row| SampleRow {
+                    row: row.row,
+                    id: row.id.to_string(),
+                    values: &row.values,
+                })
+                .collect(),
+        },
+        breakdown: preview.breakdown.as_ref(),
     }
-    value
 }
 
 /// JSON → a plain JS value (objects, not `Map`s).
@@ -779,22 +719,26 @@ impl JsWorkspace {
     fn load(
         &mut self,
         bytes: &Uint8Array,
-        options: JsValue,
+        options: Option<Ts<LoadOptions>>,
         progress: Option<Function>,
         read: impl FnOnce(&mut Workspace, &[u8], LoadOptions) -> Result<LoadSummary, DispatchError>,
-    ) -> Result<JsValue, JsValue> {
-        let options: LoadOptions = options_from_js(options, "options")?;
+    ) -> Result<Ts<LoadSummary>, JsValue> {
+        let options: LoadOptions = match options {
+            Some(options) => from_js(options.into(), "options")?,
+            None => LoadOptions::default(),
+        };
         let bytes = copy_in(bytes, progress.as_ref())?;
-        report(progress.as_ref(), "read", 0, bytes.len())?;
+        report(progress.as_ref(), LoadPhase::Read, 0, bytes.len())?;
         let summary = read(&mut self.inner, &bytes, options).map_err(js_error)?;
-        report(progress.as_ref(), "read", bytes.len(), bytes.len())?;
-        summary_to_js(&summary)
+        report(progress.as_ref(), LoadPhase::Read, bytes.len(), bytes.len())?;
+        typed(&summary)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn unsafe_integers_become_strings_and_safe_ones_stay_numbers() {
