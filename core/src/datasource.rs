@@ -101,6 +101,7 @@ pub struct DeclaredKey {
 /// A configured data source.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "DataSourceConfig", into = "DataSourceConfig")]
+// serde reads and writes the flat form (`try_from`/`into`), which tsify cannot follow.
 #[cfg_attr(
     feature = "ts",
     derive(tsify::Tsify),
