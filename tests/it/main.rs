@@ -9,6 +9,7 @@ mod exchange;
 mod fake_s3;
 mod fuzz_corpus;
 mod js_node;
+mod js_types;
 mod layering;
 mod remote;
 mod rule_sql;
