@@ -10,6 +10,7 @@ mod fake_s3;
 mod fuzz_corpus;
 mod js_node;
 mod layering;
+mod openapi_fuzz;
 mod remote;
 mod rule_sql;
 mod sandbox;
