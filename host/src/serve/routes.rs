@@ -441,6 +441,8 @@ pub struct ApiDoc;
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -486,5 +488,40 @@ mod tests {
             doc["components"]["securitySchemes"]["bearer"]["scheme"],
             "bearer"
         );
+    }
+
+    #[test]
+    fn the_document_describes_bodies_as_the_server_reads_and_writes_them() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("json");
+        let schemas = &doc["components"]["schemas"];
+        // The upload is a form of `options` (JSON text) and `file` parts, not ImportBody.
+        assert_eq!(
+            doc["paths"]["/api/imports"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+                ["$ref"],
+            "#/components/schemas/ImportForm"
+        );
+        assert_eq!(
+            schemas["ImportForm"]["required"],
+            json!(["options", "file"])
+        );
+        assert_eq!(
+            schemas["ImportForm"]["properties"]["file"]["items"]["format"],
+            "binary"
+        );
+        // Members are ids: integers or strings.
+        assert_eq!(
+            schemas["MembersPage"]["properties"]["members"]["items"]["$ref"],
+            "#/components/schemas/RecipientId"
+        );
+        // A breakdown's value is any JSON value (a scalar), not an object.
+        assert!(
+            schemas["Bucket"]["properties"]["value"]
+                .get("type")
+                .is_none()
+        );
+        // Bodies the server reads with deny_unknown_fields say so.
+        for body in ["PreviewBody", "ImportBody", "ExportBody"] {
+            assert_eq!(schemas[body]["additionalProperties"], false, "{body}");
+        }
     }
 }
