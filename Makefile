@@ -18,7 +18,8 @@ test: setup fmt-check lint js browser-setup unit
 
 ## Installs the toolchain pieces the checks need (idempotent). wasm-bindgen-cli is installed
 ## without --locked: its lock file names a webpki-roots release the registry mirror lacks.
-## moto (PyPI) is the S3-compatible server tests/it/exchange.rs starts on loopback.
+## moto (PyPI) is the S3-compatible server tests/it/exchange.rs starts on loopback;
+## schemathesis (PyPI) is the OpenAPI fuzzer tests/it/openapi_fuzz.rs runs against `audlink serve`.
 setup:
 	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
 	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy
@@ -28,6 +29,7 @@ setup:
 	  $(CARGO) install wasm-bindgen-cli --version '=$(WASM_BINDGEN_VERSION)'
 	@python3 -c 'import moto' 2>/dev/null || pip install --quiet 'moto[server]==5.2.5'
 	@cargo-nextest nextest --version >/dev/null 2>&1 || $(CARGO) install cargo-nextest --locked
+	@schemathesis --version 2>/dev/null | grep -q '4.32.5' || pip install --quiet 'schemathesis==4.32.5'
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

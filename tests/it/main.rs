@@ -11,6 +11,7 @@ mod fuzz_corpus;
 mod js_node;
 mod js_types;
 mod layering;
+mod openapi_fuzz;
 mod remote;
 mod rule_sql;
 mod sandbox;

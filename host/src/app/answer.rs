@@ -10,10 +10,12 @@ use std::collections::BTreeMap;
 
 use audlink_core::export::{ExportReport, NotExported};
 use audlink_core::format::problem::BadRecord;
-use audlink_core::import::{ImportReport, Refused, Totals};
+use audlink_core::import::{ImportReport, Refused, Totals, UnmatchedId};
 use audlink_core::recipients::RecipientKey;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+use crate::store::{Job, JobStatus};
 
 /// A recipient id as documents hold it: a JSON number for integer ids, a string otherwise.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -259,4 +261,151 @@ pub struct RemoteAudience {
     pub segment: RemoteObject,
     /// Whether the files' `d_sid` is the trait's id.
     pub trait_matches_files: bool,
+}
+
+/// Where a server job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for a sandbox slot.
+    Queued,
+    /// Running.
+    Running,
+    /// Finished with a result.
+    Done,
+    /// Finished with an error.
+    Failed,
+    /// The server stopped before it finished; nothing it would have written was written.
+    Interrupted,
+}
+
+impl From<JobStatus> for JobState {
+    fn from(status: JobStatus) -> JobState {
+        match status {
+            JobStatus::Queued => JobState::Queued,
+            JobStatus::Running => JobState::Running,
+            JobStatus::Done => JobState::Done,
+            JobStatus::Failed => JobState::Failed,
+            JobStatus::Interrupted => JobState::Interrupted,
+        }
+    }
+}
+
+/// Why a job failed or was interrupted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JobError {
+    /// A stable kind, as an API error's (`interrupted` for a job the server did not finish).
+    pub kind: String,
+    /// One line for a person.
+    pub message: String,
+    /// The HTTP status the error would have had as an answer (absent for `interrupted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+}
+
+/// A job's result: the command's `--json` document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum JobResult {
+    /// An import job's (`audience import --json`).
+    Import(ImportAnswer),
+    /// An export job's (`audience export --json`).
+    Export(ExportAnswer),
+}
+
+/// `GET /api/jobs/{id}`: a server job.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct JobAnswer {
+    /// Its id.
+    pub id: i64,
+    /// `import` or `export`.
+    pub kind: String,
+    /// Where it is.
+    pub status: JobState,
+    /// The step it is at (or ended at).
+    pub step: String,
+    /// When it was created (unix microseconds).
+    pub created_at: i64,
+    /// When it ended (unix microseconds).
+    pub finished_at: Option<i64>,
+    /// Its result (the command's `--json` document) when done: an [`ImportAnswer`] or an
+    /// [`ExportAnswer`], as stored.
+    #[schema(value_type = Option<JobResult>)]
+    pub result: Option<serde_json::Value>,
+    /// Its error when failed or interrupted.
+    #[schema(value_type = Option<JobError>)]
+    pub error: Option<serde_json::Value>,
+    /// The files it made, downloadable by name (`GET /api/jobs/{id}/files/{name}`).
+    pub files: Vec<String>,
+}
+
+impl From<Job> for JobAnswer {
+    fn from(job: Job) -> JobAnswer {
+        JobAnswer {
+            id: job.id,
+            kind: job.kind,
+            status: job.status.into(),
+            step: job.step,
+            created_at: job.created_at,
+            finished_at: job.finished_at,
+            result: job.result,
+            error: job.error,
+            files: job.files,
+        }
+    }
+}
+
+/// One unmatched identifier of an import (`audlink report --unmatched`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UnmatchedRow {
+    /// The file it came from.
+    pub file: String,
+    /// Its 1-based line.
+    pub line: u64,
+    /// Its segment.
+    pub segment: String,
+    /// The identifier as written (lossy UTF-8; empty when the line held none).
+    pub id: String,
+    /// Why it did not match (`unknown_id`, `invalid_format`, …).
+    pub reason: String,
+    /// For `invalid_format`: the identifier rule it broke.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+}
+
+impl From<&UnmatchedId> for UnmatchedRow {
+    fn from(row: &UnmatchedId) -> UnmatchedRow {
+        UnmatchedRow {
+            file: row.file.to_string(),
+            line: row.line,
+            segment: row.segment.to_string(),
+            id: row.id.clone(),
+            reason: row.reason.code().to_owned(),
+            rule: row.rule.map(|r| r.code().to_owned()),
+        }
+    }
+}
+
+/// `GET /api/imports/{id}/unmatched`: a page of an import's unmatched identifiers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UnmatchedPage {
+    /// The import.
+    pub import_id: i64,
+    /// Unmatched identifiers in all.
+    pub unmatched_total: u64,
+    /// This page's, in recorded order.
+    pub unmatched: Vec<UnmatchedRow>,
+    /// The cursor of the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /api/lists/{name}/members`: a page of a list's members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MembersPage {
+    /// The list.
+    pub name: String,
+    /// Members (recipient ids) in id order.
+    pub members: Vec<RecipientId>,
+    /// The cursor of the next page; null on the last.
+    pub next_cursor: Option<String>,
 }

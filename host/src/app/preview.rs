@@ -40,8 +40,7 @@ pub fn list_members(store: &dyn Store, name: &str) -> Result<ListMembers, AppErr
 /// One value of a breakdown and how many selected recipients have it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Bucket {
-    /// The value (null, a boolean, a number, a string; dates as text).
-    #[schema(value_type = Object)]
+    /// The value (null, a boolean, a number, a string; dates as text): any JSON value.
     pub value: Value,
     /// Selected recipients with it.
     pub count: u64,

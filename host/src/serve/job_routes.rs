@@ -15,14 +15,18 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type,
+};
+use utoipa::openapi::{RefOr, Schema};
 
 use super::ServeState;
 use super::error::ApiError;
 use super::error::{ErrorBody, too_large};
 use super::extract::{Reader, Writer};
 use super::jobs::{self, JobWork};
+use crate::app::answer::{JobAnswer, UnmatchedPage, UnmatchedRow};
 use crate::app::export::{self, write_files};
 use crate::app::import;
 use crate::plan::{
@@ -62,6 +66,43 @@ pub struct ImportBody {
     #[serde(default)]
     pub policy: Option<String>,
 }
+
+/// `POST /api/imports`'s body as sent: a `multipart/form-data` form with a field `options`
+/// (the JSON text of an [`ImportBody`]) and one or more fields `file`, each an audience file
+/// with its file name. Documentation only: the handler reads the form field by field.
+#[derive(Debug)]
+pub struct ImportForm;
+
+impl utoipa::PartialSchema for ImportForm {
+    fn schema() -> RefOr<Schema> {
+        let options = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .content_media_type("application/json")
+            .description(Some(
+                "The JSON text of an `ImportBody`: the data source, the format and the options",
+            ));
+        let file = ArrayBuilder::new()
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary))),
+            )
+            .min_items(Some(1))
+            .description(Some(
+                "The audience files, each with its file name (the name says the format)",
+            ));
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("options", options)
+            .property("file", file)
+            .required("options")
+            .required("file")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+            .into()
+    }
+}
+
+impl ToSchema for ImportForm {}
 
 /// An accepted job.
 #[derive(Debug, Serialize, ToSchema)]
@@ -135,8 +176,8 @@ impl Drop for UploadGuard {
 /// fields `file` with a file name (the name says the format, as on the command line). Files
 /// are streamed to disk, all of them together at most `[serve] max_upload_bytes`.
 #[utoipa::path(post, path = "/api/imports", tag = "jobs", security(("bearer" = [])),
-    request_body(content = ImportBody, content_type = "multipart/form-data",
-        description = "`options`: JSON of these fields; `file`: one or more audience files"),
+    request_body(content = ImportForm, content_type = "multipart/form-data",
+        description = "`options`: the JSON text of an `ImportBody`; `file`: one or more audience files"),
     responses(
         (status = 202, description = "The job", body = JobAccepted),
         (status = 400, description = "Not a multipart body, or bad options JSON", body = ErrorBody),
@@ -315,6 +356,7 @@ pub struct ExportBody {
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "The token is not `write`", body = ErrorBody),
         (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
         (status = 422, description = "Bad fields", body = ErrorBody),
         (status = 503, description = "No database", body = ErrorBody),
     ))]
@@ -389,7 +431,8 @@ fn bad_path(e: PathRejection) -> ApiError {
 #[utoipa::path(get, path = "/api/jobs/{id}", tag = "jobs", security(("bearer" = [])),
     params(("id" = i64, Path, description = "The job")),
     responses(
-        (status = 200, description = "The job"),
+        (status = 200, description = "The job", body = JobAnswer),
+        (status = 400, description = "The id is not a 64-bit integer", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
     ))]
@@ -397,7 +440,7 @@ pub(super) async fn job(
     State(state): State<Shared>,
     _token: Reader,
     id: Result<Path<i64>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JobAnswer>, ApiError> {
     let Path(id) = id.map_err(bad_path)?;
     let db = state.db.clone();
     let job = state
@@ -405,9 +448,7 @@ pub(super) async fn job(
         .run_store(db, move |store| Ok(store.job(id)?))
         .await?;
     let job = job.ok_or_else(|| ApiError::not_found(format!("no job with id {id}")))?;
-    Ok(Json(
-        serde_json::to_value(job).map_err(|e| ApiError::internal(e.to_string()))?,
-    ))
+    Ok(Json(JobAnswer::from(job)))
 }
 
 /// A file a job made (an export's onboarding file), as the exact bytes written.
@@ -415,6 +456,7 @@ pub(super) async fn job(
     params(("id" = i64, Path, description = "The job"), ("name" = String, Path, description = "The file's name")),
     responses(
         (status = 200, description = "The file", content_type = "application/octet-stream"),
+        (status = 400, description = "The id is not a 64-bit integer", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 404, description = "No such job or file", body = ErrorBody),
     ))]
@@ -458,6 +500,7 @@ pub struct UnmatchedQuery {
     /// `next_cursor` of the previous page (absent: the first page).
     pub cursor: Option<String>,
     /// Rows per page (default 1000, at most 10000).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
 }
 
@@ -466,8 +509,8 @@ pub struct UnmatchedQuery {
 #[utoipa::path(get, path = "/api/imports/{id}/unmatched", tag = "jobs", security(("bearer" = [])),
     params(("id" = i64, Path, description = "The import (`import_id` of the report)"), UnmatchedQuery),
     responses(
-        (status = 200, description = "A page of unmatched identifiers"),
-        (status = 400, description = "A bad cursor or limit", body = ErrorBody),
+        (status = 200, description = "A page of unmatched identifiers", body = UnmatchedPage),
+        (status = 400, description = "A bad id, cursor or limit", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 404, description = "No such import", body = ErrorBody),
     ))]
@@ -476,7 +519,7 @@ pub(super) async fn unmatched(
     _token: Reader,
     id: Result<Path<i64>, PathRejection>,
     query: Result<Query<UnmatchedQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UnmatchedPage>, ApiError> {
     let Path(id) = id.map_err(bad_path)?;
     let Query(query) = query?;
     let limit = query.limit.unwrap_or(1000);
@@ -504,19 +547,19 @@ pub(super) async fn unmatched(
             let upto = start.saturating_add(limit);
             let stored = store.import_report(id, upto)?;
             let total = stored.unmatched_total;
-            let rows: Vec<Value> = crate::unmatched::rows(&stored, upto)?
+            let rows: Vec<UnmatchedRow> = crate::unmatched::rows(&stored, upto)?
                 .iter()
                 .skip(start)
-                .map(|u| json!(u))
+                .map(UnmatchedRow::from)
                 .collect();
             let end = start + rows.len();
             let next = ((end as u64) < total && !rows.is_empty()).then(|| end.to_string());
-            Ok(json!({
-                "import_id": id,
-                "unmatched_total": total,
-                "unmatched": rows,
-                "next_cursor": next,
-            }))
+            Ok(UnmatchedPage {
+                import_id: id,
+                unmatched_total: total,
+                unmatched: rows,
+                next_cursor: next,
+            })
         })
         .await?;
     Ok(Json(page))

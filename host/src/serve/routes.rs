@@ -22,14 +22,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::error::{ApiError, ErrorBody, ErrorDetail, ErrorKind, too_large};
 use super::extract::Reader;
 use super::{ServeState, job_routes};
-use crate::app::answer::Lists;
+use crate::app::answer::{Lists, MembersPage, RecipientId};
 use crate::app::now;
 use crate::app::preview::{Preview, lists as app_lists, preview as app_preview};
 use crate::plan::PreviewPlan;
@@ -204,6 +203,7 @@ fn default_sample() -> usize {
         (status = 400, description = "The body is not JSON", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
         (status = 422, description = "A bad rule (`rule`), a bad field (`invalid`), or a limit hit (`deadline`, `memory`, `query_deadline`)", body = ErrorBody),
         (status = 429, description = "Too many requests in flight for this token", body = ErrorBody),
         (status = 503, description = "No database", body = ErrorBody),
@@ -322,19 +322,8 @@ pub struct MembersQuery {
     /// Where the page starts: `next_cursor` of the previous page (absent: the first page).
     pub cursor: Option<String>,
     /// Members per page (default 1000, at most 10000).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
-}
-
-/// A page of a list's members.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MembersPage {
-    /// The list.
-    pub name: String,
-    /// Members (recipient ids) in id order.
-    #[schema(value_type = Vec<Object>)]
-    pub members: Vec<Value>,
-    /// The cursor of the next page; absent on the last.
-    pub next_cursor: Option<String>,
 }
 
 /// A page of a list's members in id order (the ids of `audlink list show`). The cursor names
@@ -382,7 +371,7 @@ async fn members(
                 .flatten();
             Ok(MembersPage {
                 name,
-                members: page.iter().map(|m| json!(m)).collect(),
+                members: page.iter().map(RecipientId::from).collect(),
                 next_cursor,
             })
         })
@@ -445,13 +434,15 @@ impl Modify for BearerScheme {
 #[openapi(
     info(title = "audlink", description = "audlink serve: rule previews, lists, imports and exports over the audlink database, every rule and file run in the wasm sandbox."),
     paths(healthz, openapi, metrics, preview, lists, recipients_csv, links_csv, members, job_routes::import_files, job_routes::unmatched, job_routes::export_audience, job_routes::job, job_routes::job_file),
-    components(schemas(ErrorBody, ErrorDetail, Health, PreviewBody, Preview, crate::app::preview::Breakdown, crate::app::preview::Bucket, crate::app::answer::ListSize, Lists, MembersPage, job_routes::ImportBody, job_routes::ExportBody, job_routes::JobAccepted)),
+    components(schemas(ErrorBody, ErrorDetail, Health, PreviewBody, Preview, crate::app::preview::Breakdown, crate::app::preview::Bucket, crate::app::answer::ListSize, Lists, MembersPage, RecipientId, job_routes::ImportForm, job_routes::ImportBody, job_routes::ExportBody, job_routes::JobAccepted, crate::app::answer::JobAnswer, crate::app::answer::JobState, crate::app::answer::JobError, crate::app::answer::JobResult, crate::app::answer::UnmatchedPage, crate::app::answer::UnmatchedRow)),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -497,5 +488,40 @@ mod tests {
             doc["components"]["securitySchemes"]["bearer"]["scheme"],
             "bearer"
         );
+    }
+
+    #[test]
+    fn the_document_describes_bodies_as_the_server_reads_and_writes_them() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("json");
+        let schemas = &doc["components"]["schemas"];
+        // The upload is a form of `options` (JSON text) and `file` parts, not ImportBody.
+        assert_eq!(
+            doc["paths"]["/api/imports"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+                ["$ref"],
+            "#/components/schemas/ImportForm"
+        );
+        assert_eq!(
+            schemas["ImportForm"]["required"],
+            json!(["options", "file"])
+        );
+        assert_eq!(
+            schemas["ImportForm"]["properties"]["file"]["items"]["format"],
+            "binary"
+        );
+        // Members are ids: integers or strings.
+        assert_eq!(
+            schemas["MembersPage"]["properties"]["members"]["items"]["$ref"],
+            "#/components/schemas/RecipientId"
+        );
+        // A breakdown's value is any JSON value (a scalar), not an object.
+        assert!(
+            schemas["Bucket"]["properties"]["value"]
+                .get("type")
+                .is_none()
+        );
+        // Bodies the server reads with deny_unknown_fields say so.
+        for body in ["PreviewBody", "ImportBody", "ExportBody"] {
+            assert_eq!(schemas[body]["additionalProperties"], false, "{body}");
+        }
     }
 }
