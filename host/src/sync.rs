@@ -67,6 +67,13 @@ pub struct RunSummary {
     pub report: Option<Value>,
 }
 
+/// `audlink sync --once --json` and `audlink sync status --json`: the runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Runs<T> {
+    /// The runs (`--once`: in job order; `status`: newest first).
+    pub runs: Vec<T>,
+}
+
 /// What the loop does with each run's summary (the command line prints it).
 pub type Output<'a> = dyn FnMut(&RunSummary) -> Result<(), SyncError> + 'a;
 
@@ -133,6 +140,11 @@ impl StoredRun {
             error: run.error.clone(),
         }
     }
+}
+
+/// A job's typed report as the JSON its run stores and `sync` prints.
+fn report(typed: &impl Serialize) -> Value {
+    serde_json::to_value(typed).expect("reports serialize")
 }
 
 /// How often a waiting `audlink sync` looks at the stop flag.

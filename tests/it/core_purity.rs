@@ -211,7 +211,12 @@ fn only_the_js_front_door_turns_on_cores_typescript_feature() {
             }
         }
         for (feature, enables) in package["features"].as_object().into_iter().flatten() {
-            if enables.as_array().into_iter().flatten().any(|f| f == "audlink-core/ts") {
+            if enables
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|f| f == "audlink-core/ts")
+            {
                 enablers.push(format!("{name}/{feature}"));
             }
         }

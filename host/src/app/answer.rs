@@ -409,3 +409,112 @@ pub struct MembersPage {
     /// The cursor of the next page; null on the last.
     pub next_cursor: Option<String>,
 }
+
+/// `audlink init --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Initialized {
+    /// The database, as messages name it.
+    pub db: String,
+    /// Its schema version.
+    pub schema_version: i64,
+    /// The configuration file.
+    pub config: String,
+    /// Whether `init` wrote it (else it was kept as it was).
+    pub config_written: bool,
+}
+
+/// One file `audlink generate` wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GeneratedFile {
+    /// Its path.
+    pub file: String,
+    /// Its lines.
+    pub lines: usize,
+}
+
+/// `audlink generate --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Generated {
+    /// The files written.
+    pub files: Vec<GeneratedFile>,
+    /// The generator's seed.
+    pub seed: u64,
+}
+
+/// An object of the file exchange.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExchangeObject {
+    /// Its key.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its ETag, where the backend has one.
+    pub etag: Option<String>,
+}
+
+/// `audlink exchange ls --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExchangeListing {
+    /// The exchange (a folder or a bucket).
+    pub location: String,
+    /// The objects under the prefix.
+    pub objects: Vec<ExchangeObject>,
+}
+
+/// A file `audlink exchange put` uploaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutFile {
+    /// The local file.
+    pub file: String,
+    /// The key it went to.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// `audlink exchange put --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExchangePut {
+    /// The exchange.
+    pub location: String,
+    /// The files uploaded.
+    pub uploaded: Vec<PutFile>,
+}
+
+/// What an import job of `audlink sync` did in one run (its stored report).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportJobReport {
+    /// The exchange listed.
+    pub location: String,
+    /// The key prefix listed.
+    pub prefix: String,
+    /// Keys of the objects imported.
+    pub imported: Vec<String>,
+    /// Keys already processed unchanged.
+    pub skipped: Vec<String>,
+    /// Keys whose names are not audience files (`format = "auto"`).
+    pub ignored: Vec<String>,
+    /// The import's answer, when anything was imported.
+    pub import: Option<ImportAnswer>,
+}
+
+/// An object an export job uploaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadedObject {
+    /// Its key.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// What an export job of `audlink sync` did in one run (its stored report).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportJobReport {
+    /// The export's answer (with the platform's trait and segment when the job has `remote`).
+    #[serde(flatten)]
+    pub export: ExportAnswer,
+    /// Whether nothing was sent because the audience would not change.
+    pub unchanged: bool,
+    /// The objects uploaded.
+    pub uploaded: Vec<UploadedObject>,
+}

@@ -8,11 +8,11 @@
 use std::path::PathBuf;
 
 use audlink_core::format::onboarding::OnboardingFileName;
-use serde_json::json;
 
 use super::args::ExchangeCommand;
 use super::{Context, Failure, print};
 use crate::app::AppError;
+use crate::app::answer::{ExchangeListing, ExchangeObject, ExchangePut, PutFile};
 use crate::exchange::{Exchange, ExchangeError, Storage, onboarding_key};
 
 impl From<ExchangeError> for Failure {
@@ -41,15 +41,18 @@ pub(super) fn run(ctx: &mut Context<'_>, command: &ExchangeCommand) -> Result<()
                     o.etag.as_deref().unwrap_or("-")
                 ));
             }
-            let rows: Vec<_> = objects
-                .iter()
-                .map(|o| json!({"key": o.key, "size": o.size, "etag": o.etag}))
-                .collect();
-            print(
-                ctx,
-                &json!({"location": exchange.location(), "objects": rows}),
-                &human,
-            )
+            let listing = ExchangeListing {
+                location: exchange.location(),
+                objects: objects
+                    .iter()
+                    .map(|o| ExchangeObject {
+                        key: o.key.clone(),
+                        size: o.size,
+                        etag: o.etag.clone(),
+                    })
+                    .collect(),
+            };
+            print(ctx, &listing, &human)
         }
         ExchangeCommand::Put { files, key } => {
             let prefix = config.exchange.onboarding_prefix();
@@ -62,13 +65,17 @@ pub(super) fn run(ctx: &mut Context<'_>, command: &ExchangeCommand) -> Result<()
                 let size = bytes.len();
                 runtime.block_on(put(&exchange, key, bytes))?;
                 human.push_str(&format!("{} -> {key} ({size} bytes)\n", file.display()));
-                rows.push(json!({"file": file, "key": key, "size": size}));
+                rows.push(PutFile {
+                    file: file.display().to_string(),
+                    key: key.clone(),
+                    size: size as u64,
+                });
             }
-            print(
-                ctx,
-                &json!({"location": exchange.location(), "uploaded": rows}),
-                &human,
-            )
+            let put = ExchangePut {
+                location: exchange.location(),
+                uploaded: rows,
+            };
+            print(ctx, &put, &human)
         }
     }
 }

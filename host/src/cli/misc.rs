@@ -4,11 +4,10 @@
 use std::fmt::Write as _;
 
 use audlink_core::sample;
-use serde_json::json;
 
 use super::args::{GenerateArgs, PreviewArgs, ServeArgs};
 use super::{Context, Failure, now_or, print};
-use crate::app::answer::RecipientId;
+use crate::app::answer::{Generated, GeneratedFile, Initialized, RecipientId};
 use crate::app::{QUERY_DEADLINE, preview as app_preview};
 use crate::config::TEMPLATE;
 use crate::plan::PreviewPlan;
@@ -23,12 +22,12 @@ pub(super) fn init(ctx: &mut Context<'_>) -> Result<(), Failure> {
         std::fs::write(config, TEMPLATE)
             .map_err(|e| Failure::job(format!("{}: {e}", config.display())))?;
     }
-    let json = json!({
-        "db": store.location(),
-        "schema_version": store.schema_version()?,
-        "config": config.display().to_string(),
-        "config_written": wrote_config,
-    });
+    let json = Initialized {
+        db: store.location(),
+        schema_version: store.schema_version()?,
+        config: config.display().to_string(),
+        config_written: wrote_config,
+    };
     let human = format!(
         "database {} ready (schema version {}); {} {}\n",
         store.location(),
@@ -115,9 +114,16 @@ pub(super) fn generate(ctx: &mut Context<'_>, args: &GenerateArgs) -> Result<(),
             .map_err(|e| Failure::job(format!("{}: {e}", path.display())))?;
         let lines = bytes.iter().filter(|&&b| b == b'\n').count();
         let _ = writeln!(human, "wrote {} ({lines} lines)", path.display());
-        written.push(json!({"file": path.display().to_string(), "lines": lines}));
+        written.push(GeneratedFile {
+            file: path.display().to_string(),
+            lines,
+        });
     }
-    print(ctx, &json!({"files": written, "seed": args.seed}), &human)
+    let generated = Generated {
+        files: written,
+        seed: args.seed,
+    };
+    print(ctx, &generated, &human)
 }
 
 /// `audlink serve`: the server is a front door of its own; the command line starts it.

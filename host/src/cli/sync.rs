@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use super::args::{SyncArgs, SyncCommand};
 use super::{Context, Failure, Progress, print};
 use crate::store::SyncRun;
-use crate::sync::{self, Output, RunSummary, SyncSettings};
+use crate::sync::{self, Output, RunSummary, Runs, SyncSettings};
 
 /// `audlink sync …`.
 pub(super) fn run(ctx: &mut Context<'_>, args: &SyncArgs) -> Result<(), Failure> {
@@ -26,19 +26,19 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &SyncArgs) -> Result<(), Failure>
         let runs = sync::run_once(&settings, &step)?;
         drop(progress);
         let human: String = runs.iter().map(summary_line).collect();
-        print(ctx, &serde_json::json!({ "runs": runs }), &human)?;
+        let failed_runs = runs.iter().filter(|r| r.status == "failed").count();
+        let total = runs.len();
         let failed: Vec<String> = runs
             .iter()
             .filter(|r| r.status == "failed")
             .map(|r| format!("{}: {}", r.job, r.error.as_deref().unwrap_or_default()))
             .collect();
-        if failed.is_empty() {
+        print(ctx, &Runs { runs }, &human)?;
+        if failed_runs == 0 {
             Ok(())
         } else {
             Err(Failure::job(format!(
-                "{} of {} jobs failed — {}",
-                failed.len(),
-                runs.len(),
+                "{failed_runs} of {total} jobs failed — {}",
                 failed.join("; ")
             )))
         }
@@ -113,7 +113,7 @@ fn status(ctx: &mut Context<'_>, limit: usize, job: Option<&str>) -> Result<(), 
     for run in &runs {
         human.push_str(&status_line(run));
     }
-    print(ctx, &serde_json::json!({ "runs": rows }), &human)
+    print(ctx, &Runs { runs: rows }, &human)
 }
 
 fn status_line(run: &SyncRun) -> String {

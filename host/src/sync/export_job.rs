@@ -7,17 +7,16 @@
 //! one) sends nothing. Then, with `remote`, the audience's trait and segment are found or
 //! created as `audience export --remote` does.
 
-use audlink_core::export::RenderedFile;
-use audlink_core::format::onboarding::OnboardingFileName;
-use serde_json::json;
-
-use super::{Runner, Step};
+use super::{Runner, Step, report};
 use crate::app::AppError;
+use crate::app::answer::{ExportJobReport, UploadedObject};
 use crate::app::export::export;
 use crate::app::remote;
 use crate::config::job::ExportJob;
 use crate::exchange::{Storage, onboarding_key};
 use crate::store::RunObject;
+use audlink_core::export::RenderedFile;
+use audlink_core::format::onboarding::OnboardingFileName;
 
 /// Runs export job `job` as run `run`.
 pub(super) fn run(runner: &mut Runner<'_>, run: i64, job: &ExportJob) -> Result<Step, AppError> {
@@ -56,17 +55,20 @@ pub(super) fn run(runner: &mut Runner<'_>, run: i64, job: &ExportJob) -> Result<
     for object in &uploaded {
         runner.store.add_run_object(run, object)?;
     }
-    let mut report = serde_json::to_value(&exported.answer).expect("answers serialize");
-    report["unchanged"] = json!(exported.unchanged);
-    report["uploaded"] = json!(
-        uploaded
+    let mut done = ExportJobReport {
+        export: exported.answer,
+        unchanged: exported.unchanged,
+        uploaded: uploaded
             .iter()
-            .map(|o| json!({"key": o.key, "size": o.size}))
-            .collect::<Vec<_>>()
-    );
+            .map(|o| UploadedObject {
+                key: o.key.clone(),
+                size: o.size,
+            })
+            .collect(),
+    };
     if job.remote {
         if runner.stopped() {
-            return Ok(Step::Interrupted(report));
+            return Ok(Step::Interrupted(report(&done)));
         }
         let Some(client) = &runner.remote else {
             return Err(AppError::Usage(
@@ -77,11 +79,11 @@ pub(super) fn run(runner: &mut Runner<'_>, run: i64, job: &ExportJob) -> Result<
         let data_source = runner.config.datasource(&job.plan.datasource, None)?;
         let made = remote::ensure_audience(
             client,
-            &exported.answer.audience,
+            &done.export.audience,
             &data_source,
             job.plan.trait_id,
         )?;
-        report["remote"] = serde_json::to_value(made).expect("answers serialize");
+        done.export.remote = Some(made);
     }
-    Ok(Step::Done(report))
+    Ok(Step::Done(report(&done)))
 }

@@ -11,9 +11,8 @@
 
 use std::path::PathBuf;
 
-use serde_json::json;
-
-use super::{Runner, Step};
+use super::{Runner, Step, report};
+use crate::app::answer::ImportJobReport;
 use crate::app::import::{format_of, import, recognized};
 use crate::app::{AppError, now};
 use crate::config::job::ImportJob;
@@ -51,10 +50,13 @@ pub(super) fn run(runner: &mut Runner<'_>, run: i64, job: &ImportJob) -> Result<
     let mut objects = Vec::new();
     for listed in &listing {
         if runner.stopped() {
-            return Ok(Step::Interrupted(json!({
-                "location": location, "prefix": job.prefix, "imported": [],
-                "skipped": skipped, "ignored": ignored,
-                "import": null,
+            return Ok(Step::Interrupted(report(&ImportJobReport {
+                location,
+                prefix: job.prefix.clone(),
+                imported: Vec::new(),
+                skipped,
+                ignored,
+                import: None,
             })));
         }
         let name = listed
@@ -88,8 +90,8 @@ pub(super) fn run(runner: &mut Runner<'_>, run: i64, job: &ImportJob) -> Result<
         inputs.push(ImportInput { name, path });
         objects.push(object);
     }
-    let imported: Vec<&str> = objects.iter().map(|o| o.key.as_str()).collect();
-    let report = if inputs.is_empty() {
+    let imported: Vec<String> = objects.iter().map(|o| o.key.clone()).collect();
+    let answer = if inputs.is_empty() {
         None
     } else {
         let sources: Vec<ObjectSource<'_>> = objects
@@ -108,12 +110,12 @@ pub(super) fn run(runner: &mut Runner<'_>, run: i64, job: &ImportJob) -> Result<
         step("importing");
         Some(import(guest, store, config, &plan, &sources, step)?)
     };
-    Ok(Step::Done(json!({
-        "location": location,
-        "prefix": job.prefix,
-        "imported": imported,
-        "skipped": skipped,
-        "ignored": ignored,
-        "import": report,
+    Ok(Step::Done(report(&ImportJobReport {
+        location,
+        prefix: job.prefix.clone(),
+        imported,
+        skipped,
+        ignored,
+        import: answer,
     })))
 }
