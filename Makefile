@@ -51,8 +51,7 @@ js: setup
 	wasm-bindgen --target web --out-dir www/pkg $(JS_WASM)
 
 ## What the browser tests (tests/it/browser.rs) need: Debian's Chromium and Playwright from
-## tests/browser/package-lock.json, which also holds the TypeScript that type-checks the generated
-## declarations (tests/it/js_types.rs). Idempotent: installs only what is missing or out of date.
+## tests/browser/package-lock.json (idempotent: installs only what is missing or out of date).
 browser-setup:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	@cd tests/browser && (npm ls --depth=0 >/dev/null 2>&1 || npm ci --no-audit --no-fund)

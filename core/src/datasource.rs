@@ -27,11 +27,6 @@ use crate::normalize::{CountryCode, DigestEncoding, PhoneOptions, Profile};
 /// What to do when one identifier points at several recipients.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub enum AmbiguityPolicy {
     /// The most recently seen link wins (ties: the smallest recipient id). Declared keys have no
     /// time, so for them `latest` is `skip`.
@@ -46,11 +41,6 @@ pub enum AmbiguityPolicy {
 /// How a declared-id data source writes the recipients' key.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub enum KeyEncoding {
     /// The key column's value is the declared id.
     #[default]
@@ -64,11 +54,6 @@ pub enum KeyEncoding {
 /// The two kinds of data source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub enum DataSourceKind {
     /// Visitor ids, through visitor links.
     VisitorId,
@@ -101,12 +86,6 @@ pub struct DeclaredKey {
 /// A configured data source.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "DataSourceConfig", into = "DataSourceConfig")]
-// serde reads and writes the flat form (`try_from`/`into`), which tsify cannot follow.
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object, type = "DataSourceConfig")
-)]
 pub struct DataSource {
     /// Name users refer to it by.
     pub name: String,
@@ -123,11 +102,6 @@ pub struct DataSource {
 /// The flat form of a data source, as written in configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct DataSourceConfig {
     /// Name users refer to it by.
     pub name: String,

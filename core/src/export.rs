@@ -79,11 +79,6 @@ pub const OPTED_OUT_COLUMN: &str = "opted_out";
 /// How an export changes the audience.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub enum ExportMode {
     /// Add every current identifier (`.sync` file).
     Sync,
@@ -114,11 +109,6 @@ impl ExportMode {
 /// How big one file may be, and whether it is gzipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct FileLimits {
     /// Most lines in one file (at least 1).
     pub max_lines: u64,
@@ -234,11 +224,6 @@ pub struct ExportRequest<'a> {
 /// Why a member is not exported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub enum NotExportedReason {
     /// The `opted_out` column is true.
     OptedOut,
@@ -295,11 +280,6 @@ pub struct RenderedFile {
 
 /// Counts of one export.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct ExportReport {
     /// The mode.
     pub mode: ExportMode,

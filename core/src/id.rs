@@ -59,11 +59,6 @@ impl fmt::Display for UserId<'_> {
 /// The kind of value a parser expected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub enum IdKind {
     /// 38-digit Experience Cloud / Audience Manager visitor id.
     VisitorId,
@@ -93,11 +88,6 @@ impl IdKind {
 /// Stable reason code for a rejected value; reports count by these codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub enum IdReason {
     /// Nothing there (after trimming, where the kind trims).
     Empty,
@@ -158,11 +148,6 @@ impl fmt::Display for IdReason {
 /// A value rejected as an identifier of some kind.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
 #[error("{}", self.message())]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct IdError {
     /// What the value was supposed to be.
     pub kind: IdKind,

@@ -70,11 +70,6 @@ use space::{LinkRids, RecipientSpace};
 /// How one input file is to be read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "format", rename_all = "kebab-case", deny_unknown_fields)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub enum AudienceFormat {
     /// Audience Manager outbound file; `full`/`iter` comes from the name, else from `mode`,
     /// else `iter`.
@@ -118,11 +113,6 @@ pub const DEFAULT_LIST_PREFIX: &str = "segment-";
 /// Options of an import.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct ImportOptions {
     /// Segment → list name; other segments go to `segment-<ID>`. A full delivery also replaces
     /// the lists mapped here.

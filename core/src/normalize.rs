@@ -29,17 +29,6 @@ pub use phone::{CountryCode, InvalidCountryCode, PhoneOptions};
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 #[serde(try_from = "&str", into = "&'static str")]
-// serde goes through `&str`, which tsify cannot follow: the union is written here, and a test
-// (normalize/tests.rs) checks it against every profile's serialized name.
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(
-        missing_as_null,
-        hashmap_as_object,
-        type = "\"adobe-v1\" | \"google-v1\" | \"uid2-v1\" | \"meta-v1\""
-    )
-)]
 pub enum Profile {
     /// Adobe (Experience Platform / Audience Manager) hashed emails: trim, lowercase, hex.
     #[default]

@@ -114,17 +114,6 @@ fn digits<const N: usize>(bytes: &[u8]) -> Option<u32> {
 
 /// A calendar day (proleptic Gregorian), years `0000..=9999`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-// Serialized by hand as `YYYY-MM-DD` (below), which tsify cannot see; `Date` would shadow JS's.
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(
-        missing_as_null,
-        hashmap_as_object,
-        type = "string",
-        rename = "IsoDate"
-    )
-)]
 pub struct Date(i32);
 
 impl Date {
@@ -217,12 +206,6 @@ impl<'de> Deserialize<'de> for Date {
 
 /// An instant, as microseconds since 1970-01-01T00:00:00Z, within years `0000..=9999`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-// Serialized by hand as RFC 3339 text (below), which tsify cannot see.
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object, type = "string")
-)]
 pub struct Timestamp(i64);
 
 impl Timestamp {

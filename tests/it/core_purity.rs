@@ -4,10 +4,6 @@
 //! The graph comes from `cargo metadata`, resolved once for the native host and once for
 //! `wasm32-unknown-unknown`, following normal dependencies only (dev-dependencies may test with
 //! whatever they like).
-//!
-//! One feature of core is the exception: `ts` derives the TypeScript declarations of the types
-//! the wasm crate's `js` front door hands to JavaScript, and brings tsify and wasm-bindgen with
-//! it. Only that front door, itself a wasm-bindgen build, may turn it on.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -187,41 +183,6 @@ fn core_has_no_io_runtime_js_or_database_dependency() {
             );
         }
     }
-}
-
-#[test]
-fn only_the_js_front_door_turns_on_cores_typescript_feature() {
-    let metadata = metadata_for(&host_triple());
-    let members: Vec<&str> = metadata["workspace_members"]
-        .as_array()
-        .expect("workspace members")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    let mut enablers = Vec::new();
-    for package in metadata["packages"].as_array().expect("packages") {
-        if !members.contains(&package["id"].as_str().unwrap_or_default()) {
-            continue;
-        }
-        let name = package["name"].as_str().unwrap_or_default();
-        for dep in package["dependencies"].as_array().into_iter().flatten() {
-            let features = dep["features"].as_array().into_iter().flatten();
-            if dep["name"] == "audlink-core" && features.clone().any(|f| f == "ts") {
-                enablers.push(format!("{name}: dependency {}", dep["kind"]));
-            }
-        }
-        for (feature, enables) in package["features"].as_object().into_iter().flatten() {
-            if enables
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|f| f == "audlink-core/ts")
-            {
-                enablers.push(format!("{name}/{feature}"));
-            }
-        }
-    }
-    assert_eq!(enablers, ["audlink-wasm/js"]);
 }
 
 #[test]

@@ -41,7 +41,7 @@ use crate::built::{modified, newest_source, root};
 const NOW: &str = "2026-01-01T00:00:00Z";
 
 /// Checks the Node build exists and is not older than the sources it is built from.
-pub(crate) fn require_node_build() {
+fn require_node_build() {
     let dir = root().join("target/js/nodejs");
     let wasm = dir.join("audlink_wasm_bg.wasm");
     for file in [dir.join("audlink_wasm.js"), wasm.clone()] {

@@ -9,7 +9,6 @@ mod exchange;
 mod fake_s3;
 mod fuzz_corpus;
 mod js_node;
-mod js_types;
 mod layering;
 mod openapi_fuzz;
 mod remote;

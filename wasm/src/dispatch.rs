@@ -39,11 +39,6 @@ pub struct Workspace {
 
 /// What loading a file found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(
-    feature = "js",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct LoadSummary {
     /// The file's name, as given.
     pub file: String,
@@ -70,11 +65,6 @@ pub struct LoadSummary {
 /// How to read a recipients or links file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-#[cfg_attr(
-    feature = "js",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct LoadOptions {
     /// Stop at the first bad record.
     pub strict: bool,
@@ -94,11 +84,6 @@ impl Default for LoadOptions {
 /// An audience file of an import.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(
-    feature = "js",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct ImportFileSpec {
     /// The file's name (its base name carries metadata for most formats).
     pub name: String,
@@ -109,11 +94,6 @@ pub struct ImportFileSpec {
 /// The options of an import; the files come with them as bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(
-    feature = "js",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct ImportSpec {
     /// The data source the files' identifiers belong to.
     pub data_source: DataSource,
@@ -128,11 +108,6 @@ pub struct ImportSpec {
 /// Whom an export sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
-#[cfg_attr(
-    feature = "js",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub enum Members {
     /// The members of a list of the workspace.
     List(String),
@@ -148,11 +123,6 @@ pub enum Members {
 /// The options of an export; the previous snapshot comes with them as bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(
-    feature = "js",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct ExportSpec {
     /// The data source whose identifiers are sent.
     pub data_source: DataSource,
@@ -172,11 +142,6 @@ pub struct ExportSpec {
 /// A rule preview over the loaded recipients.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(
-    feature = "js",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct PreviewSpec {
     /// The rule's text.
     pub rule: String,
@@ -218,11 +183,6 @@ pub struct RulePreview {
 /// A rule compiled for a database (the host evaluates rules over its database this way).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(
-    feature = "js",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct SqlSpec {
     /// The rule's text.
     pub rule: String,
@@ -242,11 +202,6 @@ pub struct SqlSpec {
 
 /// A compiled rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(
-    feature = "js",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct SqlOutput {
     /// The rule in canonical form.
     pub canonical: String,
@@ -259,11 +214,6 @@ pub struct SqlOutput {
 /// What kind of thing went wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(
-    feature = "js",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub enum ErrorKind {
     /// A file cannot be read.
     File,
@@ -278,11 +228,6 @@ pub enum ErrorKind {
 /// A failed operation, with everything a caller needs to point at the cause.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{message}")]
-#[cfg_attr(
-    feature = "js",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct DispatchError {
     /// What kind of thing went wrong.
     pub kind: ErrorKind,
@@ -673,11 +618,6 @@ pub struct ImportPreview {
 
 /// A list after an import, by size.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(
-    feature = "js",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct ListSize {
     /// The list's name.
     pub list: String,
@@ -693,11 +633,6 @@ pub struct ListSize {
 
 /// Pairwise intersections of lists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(
-    feature = "js",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct ListOverlap {
     /// The lists, largest first (ties by name).
     pub lists: Vec<String>,

@@ -138,11 +138,6 @@ fn name_timestamp(text: &str) -> Option<Timestamp> {
 /// Which columns of an export to read.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct AepColumns {
     /// Header name of the identity column (e.g. `personalEmail_address`).
     pub identity: String,

@@ -32,11 +32,6 @@ pub enum SyncType {
 /// Whether a file holds everything (`full`) or changes since the last one (`iter`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub enum SyncMode {
     /// Incremental: adds and removals since the last delivery.
     Iter,

@@ -14,11 +14,6 @@ use crate::id::IdError;
 /// Why one record (line) was rejected; the reader goes on with the next one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub enum RecordReason {
     /// The line is not UTF-8 where the format requires it.
     BadUtf8,
@@ -65,11 +60,6 @@ impl fmt::Display for RecordReason {
 
 /// One rejected record, located in its file.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct BadRecord {
     /// 1-based line number.
     pub line: u64,

@@ -88,11 +88,6 @@ pub struct PartSpec {
 
 /// Where reading stopped and what the values called for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct Extent {
     /// Bytes of the input read (its header included): all of it, or up to the record a part's
     /// cut splits. A part with no whole record after its header has read only the header; one

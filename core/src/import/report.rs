@@ -14,11 +14,6 @@ use crate::id::IdReason;
 /// Why a unit did not match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub enum UnmatchedReason {
     /// The identifier is not valid for the data source (see the rule it broke).
     InvalidFormat,
@@ -52,11 +47,6 @@ impl UnmatchedReason {
 
 /// Counts of the whole import.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct Totals {
     /// Files read.
     pub files: u64,
@@ -90,11 +80,6 @@ pub struct Totals {
 
 /// Outcomes of one segment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct SegmentReport {
     /// The segment id, verbatim.
     pub segment: String,
@@ -105,13 +90,8 @@ pub struct SegmentReport {
     /// Units matched.
     pub matched: u64,
     /// Units not matched, by reason.
-    #[cfg_attr(
-        feature = "ts",
-        tsify(type = "Partial<Record<UnmatchedReason, number>>")
-    )]
     pub unmatched: BTreeMap<UnmatchedReason, u64>,
     /// `invalid_format` units by the identifier rule they broke (when one is known).
-    #[cfg_attr(feature = "ts", tsify(type = "Partial<Record<IdReason, number>>"))]
     pub invalid_rules: BTreeMap<IdReason, u64>,
     /// `matched / ids`, 0 without ids.
     pub match_rate: f64,
@@ -150,11 +130,6 @@ impl SegmentReport {
 
 /// What the data source did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct DataSourceSummary {
     /// Its name.
     pub name: String,
@@ -168,11 +143,6 @@ pub struct DataSourceSummary {
 
 /// One unmatched unit, listed on request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct UnmatchedId {
     /// File it came from (shared by every row of the file: no copy per row).
     pub file: Arc<str>,
@@ -202,11 +172,6 @@ impl UnmatchedId {
 
 /// A delivery refused for one segment because a newer one was applied before.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct Refused {
     /// The delivery's files.
     pub files: Vec<String>,
@@ -222,11 +187,6 @@ pub struct Refused {
 
 /// A bad record and the file it is in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct LocatedProblem {
     /// The file.
     pub file: String,
@@ -237,11 +197,6 @@ pub struct LocatedProblem {
 
 /// What an import did with every identifier.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct ImportReport {
     /// Whole-import counts.
     pub totals: Totals,

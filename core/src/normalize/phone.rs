@@ -17,12 +17,6 @@ use crate::id::{IdError, IdKind, IdReason};
 /// An ITU country calling code, 1 to 999 (`1` for NANP, `33` for France, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "u16", into = "u16")]
-// serde writes the number (`into = "u16"`), which tsify cannot follow.
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object, type = "number")
-)]
 pub struct CountryCode(u16);
 
 /// A country code outside 1..=999.

@@ -421,25 +421,3 @@ proptest! {
         }
     }
 }
-
-/// The TypeScript union written on `Profile` (tsify cannot follow `into = "&'static str"`)
-/// names exactly the profiles' serialized names.
-#[cfg(feature = "ts")]
-#[test]
-fn the_typescript_profile_union_names_every_profile() {
-    use tsify::Tsify;
-    let declared: Vec<String> = Profile::DECL
-        .split_once('=')
-        .expect("a type alias")
-        .1
-        .trim()
-        .trim_end_matches(';')
-        .split('|')
-        .map(|name| name.trim().to_owned())
-        .collect();
-    let serialized: Vec<String> = Profile::ALL
-        .iter()
-        .map(|profile| serde_json::to_string(profile).unwrap())
-        .collect();
-    assert_eq!(declared, serialized, "{}", Profile::DECL);
-}

@@ -11,11 +11,6 @@ use crate::time::{Date, Timestamp};
 
 /// Byte range `start..end` of the rule text.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct Span {
     /// First byte.
     pub start: u32,
@@ -45,11 +40,6 @@ impl Span {
 /// The type of a value in a rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub enum Type {
     /// `true` / `false`.
     Bool,
@@ -286,11 +276,6 @@ impl Expr {
 
 /// The columns a rule may refer to, with their types (the recipients table's, `id` included).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct Schema {
     columns: Vec<(String, Type)>,
 }

@@ -47,11 +47,6 @@ pub enum PreviewError {
 
 /// How many recipients a selection holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct Count {
     /// Selected.
     pub selected: u64,
@@ -70,11 +65,6 @@ pub fn count(selection: &Selection) -> Count {
 /// One value of a recipients column, as shown.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub enum Cell {
     /// No value.
     Null,
@@ -87,18 +77,13 @@ pub enum Cell {
     /// Text.
     String(String),
     /// A date (`YYYY-MM-DD`).
-    Date(#[cfg_attr(feature = "ts", tsify(type = "IsoDate"))] Date),
+    Date(Date),
     /// A date and time (RFC 3339, UTC).
     DateTime(Timestamp),
 }
 
 /// A column of a [`Sample`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct SampleColumn {
     /// Its name.
     pub name: String,
@@ -191,11 +176,6 @@ fn cell(data: &ColumnData, row: usize) -> Cell {
 
 /// One value and how many selected recipients have it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct Bucket {
     /// The value.
     pub value: Cell,
@@ -205,11 +185,6 @@ pub struct Bucket {
 
 /// The selected recipients by the values of one column.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct Breakdown {
     /// The column.
     pub column: String,

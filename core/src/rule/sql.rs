@@ -58,11 +58,6 @@ use crate::time::Timestamp;
 /// The SQL engine a clause is written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub enum Dialect {
     /// SQLite 3 (placeholders `?1`, `?2`, …).
     Sqlite,
@@ -72,11 +67,6 @@ pub enum Dialect {
 
 /// The names of the tables and columns the clause refers to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct SqlTables {
     /// The recipients table (default `recipients`).
     pub recipients: String,
@@ -117,15 +107,9 @@ impl SqlTables {
 /// A bound parameter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "snake_case")]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub enum SqlValue {
-    /// An integer (also dates as days, date-times as microseconds). JavaScript gets one beyond
-    /// ±(2⁵³−1) as its decimal string (the wasm crate's `js` front door).
-    Int(#[cfg_attr(feature = "ts", tsify(type = "number | string"))] i64),
+    /// An integer (also dates as days, date-times as microseconds).
+    Int(i64),
     /// A float.
     Float(f64),
     /// Text.
@@ -134,11 +118,6 @@ pub enum SqlValue {
 
 /// A `WHERE` clause (without the keyword) and its parameters: `params[0]` is `?1` / `$1`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(
-    feature = "ts",
-    derive(tsify::Tsify),
-    tsify(missing_as_null, hashmap_as_object)
-)]
 pub struct SqlWhere {
     /// The condition.
     pub text: String,
