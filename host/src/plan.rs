@@ -1,7 +1,7 @@
 //! Plans: what a front door asks the application layer ([`crate::app`]) to do, in the domain's
 //! terms. The command line, the server and `audlink sync` each turn their own input (flags, a
 //! JSON body, a `[[job]]` table) into one of these before any work starts, so the workflows never
-//! see clap, axum or TOML, and the three front doors cannot drift apart.
+//! see a flag parser, an HTTP request or TOML, and the three front doors cannot drift apart.
 //!
 //! This module depends on nothing of the host: plans are plain values (the configuration's job
 //! tables hold them too).
